@@ -1,0 +1,1 @@
+"""backstop: a clearing and risk engine for perpetual futures, modelled on OKX."""

@@ -1,0 +1,1 @@
+"""Orchestration: command → staged state changes → events."""

@@ -1,0 +1,87 @@
+"""Settling a fill into one party's position, cash, isolated margin and fees.
+
+Money flows (all in the instrument's settlement currency, integer units):
+- realized PnL moves between the instrument's ``clearing`` account and the party's cash;
+- an isolated position's opening IM moves cash → ``isolated``; closing releases its share;
+- fees move cash → ``fees``.
+The cost-basis algebra (``realized = −v_close − removed``) keeps
+``Σ cash − Σ cost`` unchanged by any fill, which is what conservation checks.
+"""
+
+from __future__ import annotations
+
+from backstop.math.margin import calculate_initial_margin, calculate_rate_amount
+from backstop.math.values import calculate_notional, calculate_removed_cost
+from backstop.model.enums import MarginMode
+from backstop.model.events import PositionChanged
+from backstop.model.instrument import Instrument
+from backstop.numeric import div_floor
+from backstop.state.exchange_state import ExchangeState
+from backstop.state.ledger import cash_key, clearing_key, fees_key, isolated_key
+from backstop.state.positions import Position
+
+
+def calculate_fee(inst: Instrument, lots: int, px_ticks: int, fee_ppm: int) -> int:
+    """Trading fee = notional × rate, rounded up (against the account)."""
+    return calculate_rate_amount(calculate_notional(inst, lots, px_ticks), fee_ppm)
+
+
+def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: MarginMode,
+               signed_lots: int, signed_value: int, px_ticks: int, fee: int,
+               lever: int, ts: int) -> PositionChanged:
+    """Apply ``signed_lots`` (+ bought, − sold) worth ``signed_value`` to one party.
+
+    ``signed_value`` is this party's share of the fill value (the buyer's ``+v`` or the
+    seller's ``−v``), so the two parties' values sum to zero exactly.
+    """
+    pos = state.position(uid, inst.inst_id, mgn_mode)
+    ccy = inst.settle_ccy
+    ledger = state.ledger
+    if pos.size_lots == 0:
+        pos.open_ts = ts
+    closed = _closing_lots(pos.size_lots, signed_lots)
+    realized = 0
+    if closed:
+        v_close = div_floor(signed_value * closed, abs(signed_lots))  # share of the value
+        realized = _apply_close(state, inst, pos, closed, v_close)
+        signed_value -= v_close
+    opened = abs(signed_lots) - closed
+    if opened:
+        sign = 1 if signed_lots > 0 else -1
+        pos.size_lots += sign * opened
+        pos.cost += signed_value
+        if pos.is_isolated:
+            im = calculate_initial_margin(calculate_notional(inst, opened, px_ticks), lever)
+            ledger.transfer(cash_key(uid, ccy), isolated_key(uid, inst.inst_id, ccy), im)
+    ledger.transfer(cash_key(uid, ccy), fees_key(ccy), fee)
+    pos.fees_paid += fee
+    event = PositionChanged(ts, uid, inst.inst_id, mgn_mode.value, pos.size_lots, pos.cost,
+                            ledger.balance(isolated_key(uid, inst.inst_id, ccy)), realized)
+    state.apply_drop_position_if_flat(pos)
+    return event
+
+
+def _closing_lots(size_lots: int, signed_lots: int) -> int:
+    """Lots of this fill that reduce the existing position."""
+    if size_lots == 0 or (size_lots > 0) == (signed_lots > 0):
+        return 0
+    return min(abs(size_lots), abs(signed_lots))
+
+
+def _apply_close(state: ExchangeState, inst: Instrument, pos: Position, closed: int,
+                 v_close: int) -> int:
+    """Close ``closed`` lots worth ``v_close``; returns the realized PnL paid to cash."""
+    ccy = inst.settle_ccy
+    removed = calculate_removed_cost(pos.cost, pos.size_lots, closed)
+    realized = -v_close - removed
+    if pos.is_isolated:
+        key = isolated_key(pos.uid, inst.inst_id, ccy)
+        margin = state.ledger.balance(key)
+        release = margin if closed == abs(pos.size_lots) else div_floor(margin * closed,
+                                                                         abs(pos.size_lots))
+        state.ledger.transfer(key, cash_key(pos.uid, ccy), release)
+    state.ledger.transfer(clearing_key(inst.inst_id, ccy), cash_key(pos.uid, ccy), realized)
+    pos.cost -= removed
+    pos.size_lots += closed if pos.size_lots < 0 else -closed
+    pos.realized_pnl += realized
+    return realized

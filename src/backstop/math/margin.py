@@ -1,0 +1,133 @@
+"""Margin requirements, ratios and prices (OKX single-currency margin, ``acctLv`` 2).
+
+All money is integer units of 1e-8 of the settlement currency; rates are integer ppm;
+leverage is integer hundredths (``lever_cents``: 10× is 1000, 66.66× is 6666).
+Rounding always goes against the account: requirements round up, prices round toward the side
+that needs no payment from the insurance fund.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from backstop.math.values import calculate_notional
+from backstop.model.instrument import Instrument, Tier
+from backstop.numeric import PPM, div_ceil, div_floor
+
+
+def find_tier(tiers: tuple[Tier, ...], lots: int) -> Tier | None:
+    """The tier whose ``(min, max]`` band holds ``|lots|`` (tier 1 also holds 0); ``None`` above
+    the last tier."""
+    lots = abs(lots)
+    for tier in tiers:
+        if lots <= tier.max_lots:
+            return tier
+    return None
+
+
+def calculate_initial_margin(notional: int, lever_cents: int) -> int:
+    """IM = notional / leverage, rounded up."""
+    return div_ceil(notional * 100, lever_cents)
+
+
+def calculate_rate_amount(notional: int, rate_ppm: int) -> int:
+    """``notional × rate``, rounded up: MM, liquidation fee, trading fee."""
+    return div_ceil(notional * rate_ppm, PPM)
+
+
+def calculate_maintenance_margin(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
+    """MM = notional at mark × the tier's MMR (tier by position size), rounded up."""
+    if size_lots == 0:
+        return 0
+    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
+    return calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), tier.mmr_ppm)
+
+
+def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
+    """Liquidation fee = notional at mark × taker fee rate, rounded up (okx.md, unconfirmed)."""
+    return calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), inst.taker_fee_ppm)
+
+
+def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
+    """The denominator of OKX's margin ratio: MM + liquidation fee."""
+    return (calculate_maintenance_margin(inst, size_lots, mark_ticks)
+            + calculate_liquidation_fee(inst, size_lots, mark_ticks))
+
+
+def calculate_margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:
+    """OKX ``mgnRatio`` = equity / (MM + liquidation fee), for display; ``None`` without MM."""
+    if mm_plus_fee == 0:
+        return None
+    return Decimal(equity) / Decimal(mm_plus_fee)
+
+
+def is_liquidatable(equity: int, mm_plus_fee: int) -> bool:
+    """Margin ratio at or below 100%, compared exactly: equity ≤ MM + fee (and some exposure)."""
+    return mm_plus_fee > 0 and equity <= mm_plus_fee
+
+
+def calculate_bankruptcy_ticks(inst: Instrument, size_lots: int, cost: int, margin: int) -> int | None:
+    """Price (ticks) where ``margin + upl = 0`` for an isolated position.
+
+    Linear: P = (cost − margin) / (size · k). Inverse: P = size · k / (margin − cost).
+    A long rounds up and a short rounds down, so a close at the bankruptcy price never needs
+    money from the fund. ``None`` when no finite positive price exists (e.g. an inverse short
+    at 1× or less, or a linear long whose margin covers the whole cost).
+    """
+    long = size_lots > 0
+    if inst.is_linear:
+        num, den = cost - margin, size_lots * inst.value_k
+    else:
+        num, den = size_lots * inst.value_k, margin - cost
+    if den == 0 or (num > 0) != (den > 0) or num == 0:
+        return None
+    return div_ceil(num, den) if long else div_floor(num, den)
+
+
+def calculate_liquidation_px(inst: Instrument, size_lots: int, cost: int, margin: int,
+                             mmr_ppm: int) -> Decimal | None:
+    """Estimated liquidation price (OKX ``liqPx``) for an isolated position, as a decimal.
+
+    With N = ctVal·|pos| and r = mmr + taker fee (okx.md, derived):
+    linear long (N·avg − margin)/(N·(1−r)), short (N·avg + margin)/(N·(1+r));
+    inverse long N·(1+r)/(margin + N/avg), short N·(1−r)/(N/avg − margin).
+    In this module's terms, the price P where ``margin + upl(P) = |value(P)| · r``.
+    Not used to settle: display only. ``None`` when no positive price satisfies it.
+    """
+    if size_lots == 0:
+        return None
+    r = Decimal(mmr_ppm + inst.taker_fee_ppm) / PPM
+    sign = 1 if size_lots > 0 else -1
+    size_k = Decimal(size_lots * inst.value_k)
+    if inst.is_linear:
+        den = size_k * (1 - sign * r)
+        ticks = Decimal(cost - margin) / den if den else None
+    else:
+        den = Decimal(margin - cost)
+        ticks = size_k * (1 + sign * r) / den if den else None
+    if ticks is None or ticks <= 0:
+        return None
+    return ticks * inst.tick_sz
+
+
+def calculate_max_open_lots(inst: Instrument, available: int, px_ticks: int, lever_cents: int,
+                            fee_ppm: int) -> int:
+    """Most lots a new order can open with ``available`` money at a price: each lot needs its
+    IM plus its fee. Rounded down (an order of this size passes the margin check).
+    Linear is exact per lot; inverse notional is not linear in lots after rounding, so the
+    estimate is checked and stepped down until it passes."""
+    if available <= 0:
+        return 0
+    per_lot = calculate_notional(inst, 1, px_ticks)
+    # exact rational bound: available / (per_lot · (1/lever + fee)); rounding up in the real
+    # cost only adds, so the bound is stepped down, never up.
+    guess = div_floor(available * lever_cents * PPM,
+                      per_lot * (100 * PPM + fee_ppm * lever_cents))
+    while guess > 0 and _order_cost(inst, guess, px_ticks, lever_cents, fee_ppm) > available:
+        guess -= 1
+    return guess
+
+
+def _order_cost(inst: Instrument, lots: int, px_ticks: int, lever_cents: int, fee_ppm: int) -> int:
+    notional = calculate_notional(inst, lots, px_ticks)
+    return calculate_initial_margin(notional, lever_cents) + calculate_rate_amount(notional, fee_ppm)

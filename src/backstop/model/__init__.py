@@ -1,0 +1,1 @@
+"""Frozen data: typed ids, instruments and tiers, orders, commands and events. No mutation, no I/O."""

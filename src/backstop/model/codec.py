@@ -1,0 +1,68 @@
+"""JSON-ready dicts for commands and events, and back. Decimals travel as strings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from backstop.model import commands, enums, events
+
+_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for module in (commands, events)
+    for cls in vars(module).values()
+    if isinstance(cls, type) and hasattr(cls, "__dataclass_fields__")
+}
+
+
+_ENUMS = ("Side", "OrderType", "MarginMode", "SelfTradeMode")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass command or event as a plain dict tagged with its type name."""
+    out: dict[str, Any] = {"type": type(obj).__name__}
+    for f in fields(obj):
+        out[f.name] = _plain(getattr(obj, f.name))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> Any:
+    """Rebuild a command or event from :func:`to_dict` output."""
+    cls = _TYPES[data["type"]]
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _typed(f.type, data[f.name])
+    return cls(**kwargs)
+
+
+def _typed(annotation: Any, value: Any) -> Any:
+    text = str(annotation)
+    if value is None:
+        return None
+    if "Decimal" in text:
+        return Decimal(value)
+    for enum_name in _ENUMS:
+        if text.startswith(enum_name):
+            return getattr(enums, enum_name)(value)
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON of a command or event (sorted keys, no spaces)."""
+    return json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    return from_dict(json.loads(text))

@@ -1,0 +1,1 @@
+"""Stress lab: price paths, calibration, market impact, populations and Monte Carlo."""

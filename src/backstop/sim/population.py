@@ -1,0 +1,186 @@
+"""Synthetic populations of leveraged BTC-USDT perpetual accounts (structure of arrays).
+
+Default distributions (plausible, not fitted: no account-level data is public):
+
+- side: long with probability ``long_share`` (0.6: the crowd was long into 2025-10-10);
+- leverage: a mixture of log-uniform ranges, ``leverage_mix`` rows ``(weight, low, high)``:
+  80 % at 2-10x, 15 % at 10-25x, 5 % at 25-100x (100x is BTC-USDT-SWAP's tier-1 cap);
+- notional (USDT): Pareto with scale ``notional_min_usdt`` = 1,000 and tail index
+  ``notional_alpha`` = 1.5 (median about 1,590; a heavy tail), capped at 5,000,000;
+- margin mode: isolated with probability ``isolated_share`` (0.5). A cross account is one
+  position plus free collateral of ``buffer × initial margin`` with buffer ~ Exponential
+  (mean ``cross_buffer_mean`` = 1.0); it is treated as isolated with that larger margin;
+- entry: at a step drawn uniformly from ``0..entry_window_steps`` (default 0: all at the
+  start), at that step's close on each path;
+- maintenance margin rate 0.004 (OKX BTC-USDT tier 1) and taker fee 0.0005 (OKX Lv1).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_LEVERAGE = 100.0
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """Parameters of :func:`generate_population`; see the module docstring for meanings."""
+
+    n_accounts: int = 10_000
+    long_share: float = 0.6
+    isolated_share: float = 0.5
+    leverage_mix: tuple[tuple[float, float, float], ...] = (
+        (0.80, 2.0, 10.0),
+        (0.15, 10.0, 25.0),
+        (0.05, 25.0, 100.0),
+    )
+    notional_min_usdt: float = 1_000.0
+    notional_alpha: float = 1.5
+    notional_max_usdt: float = 5_000_000.0
+    cross_buffer_mean: float = 1.0
+    entry_window_steps: int = 0
+    mmr: float = 0.004
+    taker_fee: float = 0.0005
+
+    def __post_init__(self) -> None:
+        mix = tuple(tuple(map(float, row)) for row in self.leverage_mix)
+        object.__setattr__(self, "leverage_mix", mix)
+        problems = self._problems()
+        if problems:
+            raise ValueError(f"population spec: {problems[0]}")
+
+    def _problems(self) -> list[str]:
+        problems = []
+        if self.n_accounts < 0:
+            problems.append(f"n_accounts must be >= 0, got {self.n_accounts}")
+        for name in ("long_share", "isolated_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                problems.append(f"{name} must be in [0, 1], got {value}")
+        for row in self.leverage_mix:
+            if len(row) != 3:
+                problems.append(f"leverage_mix rows are (weight, low, high), got {row}")
+                continue
+            weight, low, high = row
+            if weight < 0 or not 1.0 <= low <= high <= MAX_LEVERAGE:
+                problems.append(
+                    f"leverage_mix row ({weight}, {low}, {high}) needs weight >= 0 and "
+                    f"1 <= low <= high <= {MAX_LEVERAGE:g}"
+                )
+        if not self.leverage_mix or sum(row[0] for row in self.leverage_mix) <= 0:
+            problems.append("leverage_mix needs a positive total weight")
+        if not 0 < self.notional_min_usdt <= self.notional_max_usdt:
+            problems.append("need 0 < notional_min_usdt <= notional_max_usdt")
+        for name in (
+            "notional_alpha",
+            "cross_buffer_mean",
+            "entry_window_steps",
+            "mmr",
+            "taker_fee",
+        ):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        return problems
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PopulationSpec:
+        """Build from a mapping; unknown keys raise ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"population spec: unknown keys {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PopulationSpec:
+        """Build from the ``[population]`` table of a TOML file (or its top level)."""
+        data = tomllib.loads(Path(path).read_text())
+        return cls.from_dict(data.get("population", data))
+
+
+@dataclass(frozen=True)
+class Population:
+    """N accounts, one linear BTC-USDT position each; arrays of shape (N,).
+
+    ``side`` is +1 long / -1 short (int8); ``leverage`` is x; ``notional_usdt`` is the
+    position value at entry; ``margin_frac`` is margin / notional at entry (1/leverage for
+    isolated, more for cross); ``entry_step`` indexes the path. ``mmr`` and ``taker_fee``
+    are fractions of notional.
+    """
+
+    side: np.ndarray
+    leverage: np.ndarray
+    notional_usdt: np.ndarray
+    isolated: np.ndarray
+    margin_frac: np.ndarray
+    entry_step: np.ndarray
+    mmr: float
+    taker_fee: float
+
+    @property
+    def size(self) -> int:
+        return int(self.side.size)
+
+    @property
+    def initial_margin_usdt(self) -> np.ndarray:
+        """Initial margin = notional / leverage (USDT)."""
+        return self.notional_usdt / self.leverage
+
+    @property
+    def margin_usdt(self) -> np.ndarray:
+        """Collateral behind each position (USDT): initial margin, plus the buffer if cross."""
+        return self.notional_usdt * self.margin_frac
+
+    def entry_prices(self, close: np.ndarray) -> np.ndarray:
+        """Entry prices from closes ``(..., n_steps + 1)`` -> ``(..., N)`` (USDT per BTC)."""
+        return close[..., self.entry_step]
+
+    def bankruptcy_ratio(self) -> np.ndarray:
+        """Bankruptcy price / entry price: ``1 - margin_frac`` long, ``1 + margin_frac`` short."""
+        return 1.0 - self.side * self.margin_frac
+
+    def liquidation_ratio(self) -> np.ndarray:
+        """Liquidation price / entry price, OKX linear isolated with ``r = mmr + taker_fee``.
+
+        Long ``(1 - m)/(1 - r)``, short ``(1 + m)/(1 + r)`` where ``m = margin_frac``.
+        """
+        r = self.mmr + self.taker_fee
+        return self.bankruptcy_ratio() / (1.0 - self.side * r)
+
+
+def _draw_leverage(rng: np.random.Generator, spec: PopulationSpec, n: int) -> np.ndarray:
+    mix = np.array(spec.leverage_mix)
+    component = rng.choice(len(mix), size=n, p=mix[:, 0] / mix[:, 0].sum())
+    log_low, log_high = np.log(mix[component, 1]), np.log(mix[component, 2])
+    return np.exp(log_low + (log_high - log_low) * rng.random(n))
+
+
+def _draw_notional(rng: np.random.Generator, spec: PopulationSpec, n: int) -> np.ndarray:
+    pareto = spec.notional_min_usdt * (1.0 + rng.pareto(spec.notional_alpha, n))
+    return np.minimum(pareto, spec.notional_max_usdt)
+
+
+def generate_population(spec: PopulationSpec, rng: np.random.Generator) -> Population:
+    """Draw ``spec.n_accounts`` accounts; the same seed gives identical arrays."""
+    n = spec.n_accounts
+    side = np.where(rng.random(n) < spec.long_share, 1, -1).astype(np.int8)
+    leverage = _draw_leverage(rng, spec, n)
+    notional = _draw_notional(rng, spec, n)
+    isolated = rng.random(n) < spec.isolated_share
+    buffer = np.where(isolated, 0.0, rng.exponential(spec.cross_buffer_mean, n))
+    entry_step = rng.integers(0, spec.entry_window_steps + 1, n)
+    return Population(
+        side=side,
+        leverage=leverage,
+        notional_usdt=notional,
+        isolated=isolated,
+        margin_frac=(1.0 + buffer) / leverage,
+        entry_step=entry_step,
+        mmr=spec.mmr,
+        taker_fee=spec.taker_fee,
+    )

@@ -1,0 +1,1 @@
+"""The only mutators: ledger, order books, positions, insurance funds; and their invariants."""

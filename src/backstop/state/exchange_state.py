@@ -1,0 +1,97 @@
+"""Everything the engine mutates, in one object, with a canonical hash."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from backstop.model.catalogue import Catalogue
+from backstop.model.enums import MarginMode
+from backstop.state.book import OrderBook
+from backstop.state.ledger import Ledger
+from backstop.state.positions import Position, PositionKey
+
+
+@dataclass(slots=True)
+class OrderInfo:
+    """The engine's record of a resting order (the book's ``payload``).
+
+    ``frozen`` is the initial margin reserved for it, in settlement-currency money units.
+    """
+
+    ord_id: int
+    uid: int
+    inst_id: str
+    side: str
+    ord_type: str
+    px_ticks: int
+    sz_lots: int
+    td_mode: MarginMode
+    reduce_only: bool
+    cl_ord_id: str
+    ccy: str
+    frozen: int
+    ts: int
+    category: str = "normal"
+
+
+class ExchangeState:
+    """Ledger, books, positions, orders, leverage settings and prices."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.ledger = Ledger()
+        self.books: dict[str, OrderBook] = {i.inst_id: OrderBook() for i in catalogue}
+        self.positions: dict[PositionKey, Position] = {}
+        self.account_positions: dict[int, dict[PositionKey, Position]] = {}
+        self.open_orders: dict[int, dict[int, OrderInfo]] = {}
+        self.frozen: dict[tuple[int, str], int] = {}
+        self.leverage: dict[tuple[int, str, MarginMode], int] = {}
+        self.index_ticks: dict[str, int] = {}
+        self.mark_ticks: dict[str, int] = {}
+        for inst in catalogue:
+            ticks = inst.px_to_ticks(inst.index_px)
+            self.index_ticks[inst.inst_id] = ticks
+            self.mark_ticks[inst.inst_id] = ticks
+        self.accounts: set[int] = set()
+        self.next_ord_id = 1
+        self.next_trade_id = 1
+
+    def position(self, uid: int, inst_id: str, mgn_mode: MarginMode) -> Position:
+        """The position for this key, created empty on first use."""
+        key = (uid, inst_id, mgn_mode)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = Position(uid, inst_id, mgn_mode)
+            self.account_positions.setdefault(uid, {})[key] = pos
+        return pos
+
+    def existing_position(self, uid: int, inst_id: str, mgn_mode: MarginMode) -> Position | None:
+        return self.positions.get((uid, inst_id, mgn_mode))
+
+    def apply_drop_position_if_flat(self, pos: Position) -> None:
+        """Forget a closed position (its realized figures were reported in events)."""
+        if pos.size_lots == 0:
+            self.positions.pop(pos.key, None)
+            self.account_positions.get(pos.uid, {}).pop(pos.key, None)
+
+    def state_hash(self) -> str:
+        """SHA-256 over a canonical rendering of every balance, position, order and price."""
+        digest = hashlib.sha256()
+        for item in self._canonical_items():
+            digest.update(repr(item).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+    def _canonical_items(self):
+        yield ("balances", sorted((k, v) for k, v in self.ledger.balances.items() if v))
+        yield ("deposited", sorted(self.ledger.deposited.items()))
+        yield ("withdrawn", sorted(self.ledger.withdrawn.items()))
+        yield ("positions", sorted(p.as_tuple() for p in self.positions.values()))
+        yield ("frozen", sorted((k, v) for k, v in self.frozen.items() if v))
+        yield ("leverage", sorted((u, i, m.value, v) for (u, i, m), v in self.leverage.items()))
+        yield ("marks", sorted(self.mark_ticks.items()), sorted(self.index_ticks.items()))
+        yield ("counters", self.next_ord_id, self.next_trade_id, sorted(self.accounts))
+        for inst_id, book in sorted(self.books.items()):
+            yield ("book", inst_id, [(o.ord_id, o.owner, o.side, o.px, o.remaining)
+                                     for o in book.orders.values()])
