@@ -1,0 +1,88 @@
+"""Population specs and generation."""
+
+import numpy as np
+import pytest
+
+from backstop.sim.population import PopulationSpec, generate_population
+
+
+def test_same_seed_gives_identical_population():
+    spec = PopulationSpec(n_accounts=500, entry_window_steps=30)
+    a = generate_population(spec, np.random.default_rng(1))
+    b = generate_population(spec, np.random.default_rng(1))
+    for name in ("side", "leverage", "notional_usdt", "isolated", "margin_frac", "entry_step"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    c = generate_population(spec, np.random.default_rng(2))
+    assert not np.array_equal(a.leverage, c.leverage)
+
+
+def test_default_distributions_respect_their_bounds():
+    spec = PopulationSpec(n_accounts=20_000, entry_window_steps=60)
+    pop = generate_population(spec, np.random.default_rng(3))
+    assert pop.side.dtype == np.int8 and set(np.unique(pop.side)) == {-1, 1}
+    assert abs((pop.side > 0).mean() - 0.6) < 0.02
+    assert abs(pop.isolated.mean() - 0.5) < 0.02
+    assert pop.leverage.min() >= 2.0 and pop.leverage.max() <= 100.0
+    assert abs((pop.leverage <= 10).mean() - 0.8) < 0.02
+    assert pop.notional_usdt.min() >= 1000.0 and pop.notional_usdt.max() <= 5e6
+    # Pareto(x_m = 1000, alpha = 1.5): median 1000·2^(1/1.5) = 1587.4.
+    assert np.median(pop.notional_usdt) == pytest.approx(1587.4, rel=0.05)
+    assert pop.entry_step.min() == 0 and pop.entry_step.max() == 60
+    np.testing.assert_array_equal(pop.margin_frac[pop.isolated], 1 / pop.leverage[pop.isolated])
+    assert np.all(pop.margin_frac[~pop.isolated] >= 1 / pop.leverage[~pop.isolated])
+    np.testing.assert_allclose(pop.initial_margin_usdt, pop.notional_usdt / pop.leverage)
+
+
+def test_liquidation_and_bankruptcy_ratios_by_hand():
+    spec = PopulationSpec(n_accounts=1, isolated_share=1.0, leverage_mix=((1, 10, 10),), long_share=1)
+    long = generate_population(spec, np.random.default_rng(0))
+    # 10x long, r = 0.004 + 0.0005: bankruptcy 0.9, liquidation 0.9 / 0.9955 = 0.904068...
+    assert long.bankruptcy_ratio()[0] == pytest.approx(0.9)
+    assert long.liquidation_ratio()[0] == pytest.approx(0.9 / 0.9955)
+    short = generate_population(spec.__class__(**{**spec.__dict__, "long_share": 0.0}), np.random.default_rng(0))
+    # 10x short: bankruptcy 1.1, liquidation 1.1 / 1.0045.
+    assert short.liquidation_ratio()[0] == pytest.approx(1.1 / 1.0045)
+    # At the liquidation price, equity = margin + pnl equals notional·(mmr + fee) there.
+    px = long.liquidation_ratio()[0]
+    assert 0.1 + (px - 1.0) == pytest.approx(px * 0.0045)
+
+
+def test_entry_prices_come_from_the_path():
+    spec = PopulationSpec(n_accounts=50, entry_window_steps=9)
+    pop = generate_population(spec, np.random.default_rng(4))
+    close = np.arange(20.0).reshape(2, 10) + 100
+    prices = pop.entry_prices(close)
+    assert prices.shape == (2, 50)
+    np.testing.assert_array_equal(prices[1], 110.0 + pop.entry_step)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"n_accounts": -1}, "n_accounts must be >= 0"),
+        ({"long_share": 1.5}, "long_share must be in \\[0, 1\\]"),
+        ({"isolated_share": -0.1}, "isolated_share must be in \\[0, 1\\]"),
+        ({"leverage_mix": ((1.0, 0.5, 10.0),)}, "1 <= low <= high <= 100"),
+        ({"leverage_mix": ((1.0, 2.0),)}, "rows are \\(weight, low, high\\)"),
+        ({"leverage_mix": ((0.0, 2.0, 3.0),)}, "positive total weight"),
+        ({"notional_min_usdt": 0.0}, "notional_min_usdt"),
+        ({"mmr": -0.1}, "mmr must be >= 0"),
+        ({"n_acounts": 5}, "unknown keys n_acounts"),
+    ],
+)
+def test_bad_parameters_raise_one_clear_line(values, message):
+    with pytest.raises(ValueError, match=message) as error:
+        PopulationSpec.from_dict(values)
+    assert "\n" not in str(error.value)
+
+
+def test_spec_from_toml(tmp_path):
+    path = tmp_path / "pop.toml"
+    path.write_text(
+        "[population]\nn_accounts = 42\nlong_share = 0.3\nleverage_mix = [[1, 3, 5], [1, 50, 60]]\n"
+    )
+    spec = PopulationSpec.from_toml(path)
+    assert spec.n_accounts == 42 and spec.long_share == 0.3
+    assert spec.leverage_mix == ((1.0, 3.0, 5.0), (1.0, 50.0, 60.0))
+    pop = generate_population(spec, np.random.default_rng(0))
+    assert pop.size == 42 and pop.leverage.min() >= 3 and pop.leverage.max() <= 60
