@@ -13,24 +13,35 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from backstop.engine import accounts, orders, prices
+from backstop.engine import accounts, commands_extra, funding, orders, prices
+from backstop.engine.config import EngineConfig
+from backstop.engine.risk_checks import run_risk_checks
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, default_catalogue
 from backstop.model.events import Event
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.invariants import ensure_invariants
 
-Handler = Callable[[ExchangeState, object], list[Event]]
+Handler = Callable[[ExchangeState, EngineConfig, object], list[Event]]
+
+
+def _plain(handler: Callable[[ExchangeState, object], list[Event]]) -> Handler:
+    return lambda state, _config, command: handler(state, command)
+
 
 _HANDLERS: dict[type, Handler] = {
-    c.Deposit: accounts.deposit,  # type: ignore[dict-item]
-    c.Withdraw: accounts.withdraw,  # type: ignore[dict-item]
-    c.SetLeverage: accounts.set_leverage,  # type: ignore[dict-item]
-    c.AdjustMargin: accounts.adjust_margin,  # type: ignore[dict-item]
-    c.PlaceOrder: orders.place_order,  # type: ignore[dict-item]
-    c.CancelOrder: orders.cancel_order,  # type: ignore[dict-item]
+    c.Deposit: _plain(accounts.deposit),  # type: ignore[arg-type]
+    c.Withdraw: _plain(accounts.withdraw),  # type: ignore[arg-type]
+    c.SetLeverage: _plain(accounts.set_leverage),  # type: ignore[arg-type]
+    c.AdjustMargin: _plain(accounts.adjust_margin),  # type: ignore[arg-type]
+    c.PlaceOrder: commands_extra.place_order_unless_frozen,  # type: ignore[dict-item]
+    c.CancelOrder: _plain(orders.cancel_order),  # type: ignore[arg-type]
     c.SetIndexPrice: prices.set_index_price,  # type: ignore[dict-item]
+    c.SettleFunding: funding.settle_funding,  # type: ignore[dict-item]
+    c.InjectInsuranceFund: commands_extra.inject_insurance_fund,  # type: ignore[dict-item]
+    c.CheckRisk: lambda state, config, command: [],
 }
+_MOVES_MARK = (c.SetIndexPrice, c.CheckRisk, c.SettleFunding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +60,25 @@ class Exchange:
     each command and raises ``AssertionError`` (message starting ``Invariant:``) on a breach.
     """
 
-    def __init__(self, catalogue: Catalogue | None = None, *, check_invariants: bool = False,
-                 keep_log: bool = True) -> None:
+    def __init__(self, catalogue: Catalogue | None = None, config: EngineConfig | None = None, *,
+                 check_invariants: bool = False, keep_log: bool = True) -> None:
         self.catalogue = catalogue or default_catalogue()
-        self.state = ExchangeState(self.catalogue)
+        self.config = config or EngineConfig()
+        self.state = ExchangeState(self.catalogue, self.config.insurance_fund.layout,
+                                   self.config.adl.decline_window_ms, self.config.adl.seed)
         self.check_invariants = check_invariants
         self.keep_log = keep_log
         self.log: list[LogEntry] = []
+        self.genesis: tuple[Event, ...] = tuple(commands_extra.apply_genesis(self.state, self.config))
 
     def execute(self, command: c.Command) -> list[Event]:
         """Run one command; return its events (a refusal is a ``Rejected`` event)."""
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"not a command: {command!r}")
-        events = handler(self.state, command)
+        events = handler(self.state, self.config, command)
+        if isinstance(command, _MOVES_MARK):
+            events.extend(run_risk_checks(self.state, self.config, command.ts))
         if self.keep_log:
             self.log.append(LogEntry(len(self.log), command, tuple(events)))
         if self.check_invariants:
@@ -80,10 +96,11 @@ class Exchange:
         return self.state.state_hash()
 
     @classmethod
-    def replay(cls, log: Iterable[LogEntry], catalogue: Catalogue | None = None) -> Exchange:
-        """Rebuild an exchange from a log; raises ``AssertionError`` if any command now gives
-        different events than were logged."""
-        exchange = cls(catalogue)
+    def replay(cls, log: Iterable[LogEntry], catalogue: Catalogue | None = None,
+               config: EngineConfig | None = None) -> Exchange:
+        """Rebuild an exchange from a log (with the catalogue and config it ran with); raises
+        ``AssertionError`` if any command now gives different events than were logged."""
+        exchange = cls(catalogue, config)
         for entry in log:
             events = exchange.execute(entry.command)
             if tuple(events) != entry.events:

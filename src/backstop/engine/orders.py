@@ -14,7 +14,7 @@ from backstop.math.margin import calculate_initial_margin, find_tier
 from backstop.math.values import calculate_fill_value, calculate_notional
 from backstop.model import errors
 from backstop.model.commands import CancelOrder, PlaceOrder
-from backstop.model.enums import OrderType, SelfTradeMode
+from backstop.model.enums import MarginMode, OrderType, SelfTradeMode
 from backstop.model.errors import Rejection
 from backstop.model.events import Event, Filled, OrderCancelled, OrderPlaced, Rejected
 from backstop.model.instrument import Instrument
@@ -148,14 +148,10 @@ def _rests(ctx: OrderContext, plan: MatchPlan) -> bool:
 def _apply(state: ExchangeState, ctx: OrderContext, plan: MatchPlan,
            rest_frozen: int) -> list[Event]:
     cmd = ctx.cmd
-    ord_id = _next_ord_id(state)
+    ord_id = next_ord_id(state)
     events: list[Event] = [_order_placed(ctx, ord_id)]
-    for maker in plan.stp_cancelled:
-        events.append(apply_remove_order(state, maker.payload, maker.remaining, cmd.ts,
-                                         "self_trade"))
-    for maker, qty, px in plan.fills:
-        events.extend(_apply_one_fill(state, ctx, ord_id, maker, qty, px))
-    ctx.book.apply_plan(plan)
+    taker = Taker(cmd.uid, cmd.td_mode, ctx.side, ctx.lever, ctx.inst.taker_fee_ppm, ord_id)
+    events.extend(apply_match(state, ctx.inst, taker, plan, cmd.ts))
     remaining = ctx.lots - plan.filled_lots
     if _rests(ctx, plan):
         _rest(state, ctx, ord_id, remaining, rest_frozen)
@@ -165,9 +161,33 @@ def _apply(state: ExchangeState, ctx: OrderContext, plan: MatchPlan,
     return events
 
 
-def _apply_one_fill(state: ExchangeState, ctx: OrderContext, ord_id: int, maker: RestingOrder,
-                    qty: int, px: int) -> list[Event]:
-    inst, cmd = ctx.inst, ctx.cmd
+@dataclass(frozen=True, slots=True)
+class Taker:
+    """The aggressive side of a match: a user order or a liquidation order."""
+
+    uid: int
+    mgn_mode: MarginMode
+    side: int
+    lever: int
+    fee_ppm: int
+    ord_id: int
+    category: str = "normal"
+
+
+def apply_match(state: ExchangeState, inst: Instrument, taker: Taker, plan: MatchPlan,
+                ts: int) -> list[Event]:
+    """Carry out a planned match: STP cancels, fills settled for both sides, book updated."""
+    events: list[Event] = []
+    for maker in plan.stp_cancelled:
+        events.append(apply_remove_order(state, maker.payload, maker.remaining, ts, "self_trade"))
+    for maker, qty, px in plan.fills:
+        events.extend(_apply_one_fill(state, inst, taker, maker, qty, px, ts))
+    state.books[inst.inst_id].apply_plan(plan)
+    return events
+
+
+def _apply_one_fill(state: ExchangeState, inst: Instrument, taker: Taker, maker: RestingOrder,
+                    qty: int, px: int, ts: int) -> list[Event]:
     info: OrderInfo = maker.payload  # type: ignore[assignment]
     before = maker.remaining  # the book is changed after all fills, by apply_plan
     if qty == before:
@@ -178,16 +198,17 @@ def _apply_one_fill(state: ExchangeState, ctx: OrderContext, ord_id: int, maker:
     trade_id = state.next_trade_id
     state.next_trade_id += 1
     buyer_value = calculate_fill_value(inst, qty, px)
-    taker_value = buyer_value if ctx.side > 0 else -buyer_value
-    taker_fee = calculate_fee(inst, qty, px, inst.taker_fee_ppm)
+    taker_value = buyer_value if taker.side > 0 else -buyer_value
+    taker_fee = calculate_fee(inst, qty, px, taker.fee_ppm)
     maker_fee = calculate_fee(inst, qty, px, inst.maker_fee_ppm)
-    taker_change = apply_fill(state, inst, cmd.uid, cmd.td_mode, ctx.side * qty, taker_value, px,
-                              taker_fee, ctx.lever, cmd.ts)
+    taker_change = apply_fill(state, inst, taker.uid, taker.mgn_mode, taker.side * qty,
+                              taker_value, px, taker_fee, taker.lever, ts)
     maker_lever = lever_cents(state, info.uid, inst, info.td_mode)
-    maker_change = apply_fill(state, inst, info.uid, info.td_mode, -ctx.side * qty, -taker_value,
-                              px, maker_fee, maker_lever, cmd.ts)
-    filled = Filled(cmd.ts, trade_id, inst.inst_id, px, qty, cmd.side.value, ord_id, cmd.uid,
-                    info.ord_id, info.uid, taker_fee, maker_fee)
+    maker_change = apply_fill(state, inst, info.uid, info.td_mode, -taker.side * qty, -taker_value,
+                              px, maker_fee, maker_lever, ts)
+    filled = Filled(ts, trade_id, inst.inst_id, px, qty, "buy" if taker.side > 0 else "sell",
+                    taker.ord_id, taker.uid, info.ord_id, info.uid, taker_fee, maker_fee,
+                    taker.category)
     return [filled, taker_change, maker_change]
 
 
@@ -208,7 +229,7 @@ def _release_frozen(state: ExchangeState, info: OrderInfo, amount: int) -> None:
     state.frozen[key] -= amount
 
 
-def _next_ord_id(state: ExchangeState) -> int:
+def next_ord_id(state: ExchangeState) -> int:
     ord_id = state.next_ord_id
     state.next_ord_id += 1
     return ord_id
@@ -224,7 +245,7 @@ def _order_placed(ctx: OrderContext, ord_id: int) -> OrderPlaced:
 def _placed_then_cancelled(state: ExchangeState, ctx: OrderContext, reason: str) -> list[Event]:
     """OKX accepts a post-only order that would take, or a FOK that cannot fill whole, and
     cancels it at once."""
-    ord_id = _next_ord_id(state)
+    ord_id = next_ord_id(state)
     cmd = ctx.cmd
     return [_order_placed(ctx, ord_id),
             OrderCancelled(cmd.ts, ord_id, cmd.uid, cmd.inst_id, ctx.lots, reason)]

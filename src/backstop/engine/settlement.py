@@ -11,12 +11,13 @@ The cost-basis algebra (``realized = −v_close − removed``) keeps
 from __future__ import annotations
 
 from backstop.math.margin import calculate_initial_margin, calculate_rate_amount
-from backstop.math.values import calculate_notional, calculate_removed_cost
+from backstop.math.values import calculate_fill_value, calculate_notional, calculate_removed_cost
 from backstop.model.enums import MarginMode
 from backstop.model.events import PositionChanged
 from backstop.model.instrument import Instrument
 from backstop.numeric import div_floor
 from backstop.state.exchange_state import ExchangeState
+from backstop.state.figures import lever_cents
 from backstop.state.ledger import cash_key, clearing_key, fees_key, isolated_key
 from backstop.state.positions import Position
 
@@ -85,3 +86,19 @@ def _apply_close(state: ExchangeState, inst: Instrument, pos: Position, closed: 
     pos.size_lots += closed if pos.size_lots < 0 else -closed
     pos.realized_pnl += realized
     return realized
+
+
+def apply_direct_trade(state: ExchangeState, inst: Instrument, taker: tuple[int, MarginMode],
+                       taker_side: int, maker: tuple[int, MarginMode], lots: int, px_ticks: int,
+                       ts: int) -> tuple[PositionChanged, PositionChanged]:
+    """A fee-free trade outside the book (ADL, vault takeover): ``taker`` trades ``lots`` in
+    direction ``taker_side`` with ``maker`` at ``px_ticks``; values are shared exactly."""
+    buyer_value = calculate_fill_value(inst, lots, px_ticks)
+    taker_value = buyer_value if taker_side > 0 else -buyer_value
+    taker_lever = lever_cents(state, taker[0], inst, taker[1])
+    maker_lever = lever_cents(state, maker[0], inst, maker[1])
+    first = apply_fill(state, inst, taker[0], taker[1], taker_side * lots, taker_value, px_ticks, 0,
+                       taker_lever, ts)
+    second = apply_fill(state, inst, maker[0], maker[1], -taker_side * lots, -taker_value, px_ticks,
+                        0, maker_lever, ts)
+    return first, second

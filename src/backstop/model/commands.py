@@ -84,4 +84,32 @@ class SetIndexPrice:
     px: Decimal
 
 
-Command = Deposit | Withdraw | PlaceOrder | CancelOrder | SetLeverage | AdjustMargin | SetIndexPrice
+
+
+@dataclass(frozen=True, slots=True)
+class SettleFunding:
+    """Settle funding now for one instrument, or every instrument when ``inst_id`` is empty."""
+
+    ts: int
+    inst_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InjectInsuranceFund:
+    """A platform injection into the fund of ``inst_family`` (``platform_revenue``)."""
+
+    ts: int
+    inst_family: str
+    amount: Decimal
+    inst_type: str = "SWAP"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRisk:
+    """Run the risk screen, liquidations and ADL now (a market's clock tick)."""
+
+    ts: int
+
+
+Command = (Deposit | Withdraw | PlaceOrder | CancelOrder | SetLeverage | AdjustMargin | SetIndexPrice
+           | SettleFunding | InjectInsuranceFund | CheckRisk)

@@ -79,6 +79,7 @@ class Filled:
     maker_uid: int
     taker_fee: int
     maker_fee: int
+    category: str = "normal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,5 +121,112 @@ class MarkPriceUpdated:
     mark_ticks: int
 
 
+@dataclass(frozen=True, slots=True)
+class LiquidationWarning:
+    """Margin ratio under the warning threshold (OKX ``liquidation-warning``).
+    ``inst_id`` is empty for a cross account; ``mgn_ratio`` is a decimal string."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    ccy: str
+    mgn_ratio: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationStarted:
+    """The engine takes ``lots`` of a position into liquidation; ``category`` is
+    ``partial_liquidation`` or ``full_liquidation``; ``route`` is ``book``, ``adl``,
+    ``vault``."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    lots: int
+    bankruptcy_ticks: int
+    mark_ticks: int
+    category: str
+    route: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationSettled:
+    """The slice's money after it closed: ``to_fund`` (surplus + fee, ≥ 0) or ``from_fund``
+    (bankruptcy loss paid, ≥ 0); ``socialized`` the loss spread when the fund ran short."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    lots: int
+    fee: int
+    to_fund: int
+    from_fund: int
+    socialized: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsuranceFundChanged:
+    """A fund movement (OKX ``public/insurance-fund`` ``details[]`` row)."""
+
+    ts: int
+    fund_id: str
+    ccy: str
+    type: str
+    amt: int
+    balance: int
+    max_bal: int
+    max_bal_ts: int
+    adl_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdlStateChanged:
+    """``adl_type``: ``rate_adl_start``, ``bal_adl_start`` or ``adl_end``."""
+
+    ts: int
+    fund_id: str
+    adl_type: str
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class AutoDeleveraged:
+    """``uid``'s position was closed by ``lots`` at ``px_ticks`` against the bankrupt
+    ``liquidated_uid``; ``upl_taken`` is the profit it gave up versus the mark."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    lots: int
+    px_ticks: int
+    liquidated_uid: int
+    upl_taken: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPaid:
+    """``amount`` > 0 received, < 0 paid, at ``rate_e8`` (1e-8 units)."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    amount: int
+    rate_e8: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRateSet:
+    ts: int
+    inst_id: str
+    rate_e8: int
+
+
 Event = (Deposited | Withdrawn | Rejected | OrderPlaced | OrderCancelled | Filled
-         | PositionChanged | LeverageSet | MarginAdjusted | MarkPriceUpdated)
+         | PositionChanged | LeverageSet | MarginAdjusted | MarkPriceUpdated | LiquidationWarning
+         | LiquidationStarted | LiquidationSettled | InsuranceFundChanged | AdlStateChanged
+         | AutoDeleveraged | FundingPaid | FundingRateSet)

@@ -94,7 +94,9 @@ CRASH_CURVE = DepthCurve(
 )
 
 
-def impact_fraction(curve: DepthCurve, size: np.ndarray | float, side: Side, unit: Unit = "btc"):
+def impact_fraction(
+    curve: DepthCurve, size: np.ndarray | float, side: Side, unit: Unit = "btc"
+) -> np.ndarray:
     """Price impact (fraction of mid, >= 0) of a market order of ``size`` (>= 0) in ``unit``."""
     depth = curve.depth(side, unit)
     keep = np.r_[depth[:-1] < depth[1:], True]

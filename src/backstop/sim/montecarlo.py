@@ -59,7 +59,8 @@ class Market:
     @classmethod
     def from_ohlc(cls, ohlc: Ohlc) -> Market:
         """One real path from minute bars."""
-        return cls(*(np.asarray(a, dtype=np.float64)[None, :] for a in _ohlc_arrays(ohlc)))
+        bars = (ohlc.open, ohlc.high, ohlc.low, ohlc.close)
+        return cls(*(np.asarray(a, dtype=np.float64)[None, :] for a in bars))
 
     @property
     def n_paths(self) -> int:
@@ -68,10 +69,6 @@ class Market:
     @property
     def n_times(self) -> int:
         return self.close.shape[1]
-
-
-def _ohlc_arrays(ohlc: Ohlc) -> tuple[np.ndarray, ...]:
-    return ohlc.open, ohlc.high, ohlc.low, ohlc.close
 
 
 @dataclass(frozen=True)
@@ -209,7 +206,15 @@ def _rescan_kernel(low, high, close, side, entry_step, liq_ratio, out):
                     out[p, a] = k
 
 
+def ensure_entries_in_market(market: Market, population: Population) -> None:
+    """Raise ValueError if an account enters after the market's last step."""
+    last = population.entry_step.max(initial=0)
+    if last >= market.n_times:
+        raise ValueError(f"entry step {last} is past the last step {market.n_times - 1}")
+
+
 def _kernel_inputs(market: Market, population: Population) -> tuple[np.ndarray, ...]:
+    ensure_entries_in_market(market, population)
     return (
         np.ascontiguousarray(market.low, dtype=np.float64),
         np.ascontiguousarray(market.high, dtype=np.float64),
@@ -238,6 +243,7 @@ def rescan_steps_numba(market: Market, population: Population) -> np.ndarray:
 
 def rescan_steps_numpy(market: Market, population: Population) -> np.ndarray:
     """Baseline: numpy, at each step compare all still-open accounts with that bar."""
+    ensure_entries_in_market(market, population)
     liq = population.entry_prices(market.close) * population.liquidation_ratio()
     is_long = population.side > 0
     steps = np.full(liq.shape, NEVER, dtype=np.int64)
@@ -342,7 +348,20 @@ def _tail_mean(values: np.ndarray, q: float, worst_low: bool) -> float:
     return float(ordered[:n_tail].mean() if worst_low else ordered[-n_tail:].mean())
 
 
-def summarize_fund(flows: np.ndarray, n_liquidations: np.ndarray, config: FundConfig):
+def fund_needed(required_usdt: np.ndarray, ruin_target: float) -> float:
+    """Smallest initial fund (USDT) that goes below 0 on at most ``ruin_target`` of the paths.
+
+    A path is ruined when its ``required_usdt`` exceeds the fund, so this is the order
+    statistic with ``floor(ruin_target · n_paths)`` paths above it.
+    """
+    n_ruined = math.floor(ruin_target * required_usdt.size + 1e-9)
+    ordered = np.sort(required_usdt)
+    return float(ordered[max(0, ordered.size - n_ruined - 1)])
+
+
+def summarize_fund(
+    flows: np.ndarray, n_liquidations: np.ndarray, config: FundConfig
+) -> MonteCarloResult:
     """Fund paths from per-step inflows (n_paths, n_times) -> :class:`MonteCarloResult`."""
     cumulative = np.cumsum(flows, axis=1)
     balance = config.initial_usdt + cumulative
@@ -364,7 +383,7 @@ def summarize_fund(flows: np.ndarray, n_liquidations: np.ndarray, config: FundCo
         p_adl=float((exhausted | declined).mean()),
         es_fund_min_usdt=_tail_mean(fund_min, config.tail_q, worst_low=True),
         es_shortfall_usdt=_tail_mean(shortfall, config.tail_q, worst_low=False),
-        fund_needed_usdt=float(np.quantile(required, 1.0 - config.ruin_target, method="higher")),
+        fund_needed_usdt=fund_needed(required, config.ruin_target),
     )
 
 

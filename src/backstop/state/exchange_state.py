@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from dataclasses import dataclass
 
 from backstop.model.catalogue import Catalogue
 from backstop.model.enums import MarginMode
 from backstop.state.book import OrderBook
+from backstop.state.insurance import InsuranceFund, fund_id_for
 from backstop.state.ledger import Ledger
 from backstop.state.positions import Position, PositionKey
 
@@ -38,7 +40,8 @@ class OrderInfo:
 class ExchangeState:
     """Ledger, books, positions, orders, leverage settings and prices."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, fund_layout: str = "per_family",
+                 fund_window_ms: int = 8 * 3600 * 1000, adl_seed: int = 0) -> None:
         self.catalogue = catalogue
         self.ledger = Ledger()
         self.books: dict[str, OrderBook] = {i.inst_id: OrderBook() for i in catalogue}
@@ -56,6 +59,22 @@ class ExchangeState:
         self.accounts: set[int] = set()
         self.next_ord_id = 1
         self.next_trade_id = 1
+        self.funds: dict[str, InsuranceFund] = {}
+        self.fund_of: dict[str, str] = {}
+        for inst in catalogue:
+            fund_id = fund_id_for(inst, fund_layout)
+            self.fund_of[inst.inst_id] = fund_id
+            if fund_id not in self.funds:
+                family = inst.inst_family if fund_layout == "per_family" else "shared"
+                self.funds[fund_id] = InsuranceFund(fund_id, inst.inst_type, family,
+                                                    inst.settle_ccy, fund_window_ms)
+        self.basis_ticks: dict[str, int] = {i.inst_id: 0 for i in catalogue}
+        self.premiums_e8: dict[str, list[int]] = {i.inst_id: [] for i in catalogue}
+        self.funding_rate_e8: dict[str, int] = {i.inst_id: 0 for i in catalogue}
+        self.liquidation_cooldown: dict[PositionKey, int] = {}
+        self.warned: set[tuple[int, str, str]] = set()
+        self.adl_rank: dict[PositionKey, int] = {}
+        self.adl_rng = random.Random(adl_seed)
 
     def position(self, uid: int, inst_id: str, mgn_mode: MarginMode) -> Position:
         """The position for this key, created empty on first use."""
@@ -92,6 +111,11 @@ class ExchangeState:
         yield ("leverage", sorted((u, i, m.value, v) for (u, i, m), v in self.leverage.items()))
         yield ("marks", sorted(self.mark_ticks.items()), sorted(self.index_ticks.items()))
         yield ("counters", self.next_ord_id, self.next_trade_id, sorted(self.accounts))
+        yield ("funds", sorted((f.fund_id, f.adl_state, len(f.history)) for f in self.funds.values()))
+        yield ("basis", sorted(self.basis_ticks.items()), sorted(self.funding_rate_e8.items()),
+               sorted((k, tuple(v)) for k, v in self.premiums_e8.items()))
+        yield ("liquidation", sorted(self.liquidation_cooldown.items()), sorted(self.warned))
+        yield ("adl_rng", self.adl_rng.getstate())
         for inst_id, book in sorted(self.books.items()):
             yield ("book", inst_id, [(o.ord_id, o.owner, o.side, o.px, o.remaining)
                                      for o in book.orders.values()])

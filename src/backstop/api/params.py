@@ -1,0 +1,125 @@
+"""Reading request parameters into exact values, or raising :class:`OkxError` with OKX's code.
+
+Missing required parameters are 50014; malformed values are 51000. Floats in JSON bodies are
+refused (numbers must travel as strings, as OKX sends them); integers are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeVar
+
+from backstop.api.wire import OkxError
+from backstop.model.catalogue import Catalogue
+from backstop.model.instrument import Instrument
+from backstop.numeric import NumericError, parse_decimal
+
+E = TypeVar("E", bound=Enum)
+
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON body: 50000 when empty, 50002 when not JSON. Floats stay exact decimals."""
+    if not raw.strip():
+        raise OkxError("50000", "Body can not be empty")
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OkxError("50002", "Json data format error") from exc
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise OkxError("50002", "Json data format error")
+    return body
+
+
+def json_list(raw: bytes, limit: int = 20) -> list[dict[str, Any]]:
+    """A batch body: a non-empty array of objects, at most ``limit`` long."""
+    body = parse_json(raw)
+    if not isinstance(body, list) or not body or not all(isinstance(i, dict) for i in body):
+        raise OkxError("50002", "Json data format error")
+    if len(body) > limit:
+        raise OkxError("51000", f"Parameter batch error: at most {limit} items")
+    return body
+
+
+def required(params: Mapping[str, Any], name: str) -> str:
+    """A non-empty string parameter (50014 when missing)."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise OkxError("50014", f"Parameter {name} can not be empty")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise OkxError("51000", f"Parameter {name} error")
+    return str(value)
+
+
+def optional(params: Mapping[str, Any], name: str, default: str = "") -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    return required(params, name)
+
+
+def decimal_param(params: Mapping[str, Any], name: str, default: str | None = None) -> Decimal:
+    """A finite decimal parameter; a JSON float arrives as ``Decimal`` through
+    :func:`parse_json`, so only its text is used."""
+    value = params.get(name)
+    if (value is None or value == "") and default is not None:
+        value = default
+    if value is None or value == "":
+        raise OkxError("50014", f"Parameter {name} can not be empty")
+    if isinstance(value, bool):
+        raise OkxError("51000", f"Parameter {name} error")
+    try:
+        return parse_decimal(value if isinstance(value, Decimal) else str(value))
+    except NumericError as exc:
+        raise OkxError("51000", f"Parameter {name} error") from exc
+
+
+def enum_param(params: Mapping[str, Any], name: str, enum: type[E], default: E | None = None) -> E:
+    text = optional(params, name) if default is not None else required(params, name)
+    if text == "" and default is not None:
+        return default
+    try:
+        return enum(text)
+    except ValueError as exc:
+        raise OkxError("51000", f"Parameter {name} error") from exc
+
+
+def bool_param(params: Mapping[str, Any], name: str) -> bool:
+    """OKX booleans arrive as ``true``/``false`` (JSON or strings)."""
+    value = params.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false", ""):
+        return value == "true"
+    raise OkxError("51000", f"Parameter {name} error")
+
+
+def instrument(catalogue: Catalogue, params: Mapping[str, Any], name: str = "instId") -> Instrument:
+    """The instrument named by ``instId`` (51001 when unknown)."""
+    inst = catalogue.get(required(params, name))
+    if inst is None:
+        raise OkxError("51001", "Instrument ID does not exist")
+    return inst
+
+
+def limit_param(params: Mapping[str, Any], default: int = 100, most: int = 100) -> int:
+    text = optional(params, "limit", str(default))
+    if not text.isdigit() or not 0 < int(text) <= most:
+        raise OkxError("51000", "Parameter limit error")
+    return int(text)
+
+
+def int_param(params: Mapping[str, Any], name: str) -> int | None:
+    """An optional non-negative integer parameter (ids, ms cursors)."""
+    text = optional(params, name)
+    if text == "":
+        return None
+    if not text.isdigit():
+        raise OkxError("51000", f"Parameter {name} error")
+    return int(text)

@@ -1,0 +1,150 @@
+"""Orders, fills and last trades as the API reports them, built from engine events alone.
+
+The engine keeps only open orders; OKX also answers for filled and cancelled ones
+(``trade/order``, ``trade/fills``), so this module follows the event stream. Event types it
+does not know are ignored; following a new one is one entry in :data:`_HANDLERS`.
+Units: prices in ticks, sizes in lots, money in 1e-8 units.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from backstop.model import events as ev
+
+FILLS_KEPT = 10_000
+"""Fills kept per account for ``trade/fills`` (the oldest drop off)."""
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """One order's lifetime. ``fee`` is charged money (positive); ``fill_value_ticks`` is
+    Σ px_ticks·lots, so the average price is ``fill_value_ticks / filled_lots`` ticks."""
+
+    ord_id: int
+    uid: int
+    inst_id: str
+    side: str
+    ord_type: str
+    px_ticks: int
+    sz_lots: int
+    td_mode: str
+    reduce_only: bool
+    cl_ord_id: str
+    category: str
+    c_time: int
+    u_time: int
+    state: str = "live"
+    filled_lots: int = 0
+    fill_value_ticks: int = 0
+    fee: int = 0
+    last_trade_id: int = 0
+    last_fill_ticks: int = 0
+    last_fill_lots: int = 0
+    last_fill_time: int = 0
+    cancel_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """One side of a match, as ``trade/fills`` lists it (``exec_type`` ``T`` taker, ``M``
+    maker)."""
+
+    trade_id: int
+    ord_id: int
+    uid: int
+    inst_id: str
+    side: str
+    px_ticks: int
+    lots: int
+    fee: int
+    exec_type: str
+    cl_ord_id: str
+    ts: int
+
+
+@dataclass(slots=True)
+class Tracker:
+    """Orders by id, each account's order ids and fills, and each instrument's trades."""
+
+    orders: dict[int, OrderRecord] = field(default_factory=dict)
+    by_account: dict[int, list[int]] = field(default_factory=dict)
+    by_cl_ord_id: dict[tuple[int, str], int] = field(default_factory=dict)
+    fills: dict[int, deque[FillRecord]] = field(default_factory=dict)
+    trades: dict[str, deque[tuple[int, int, int]]] = field(default_factory=dict)
+    """Per instrument, ``(ts, px_ticks, lots)`` of recent trades (24 h window for tickers)."""
+
+    def apply(self, events: list[object]) -> None:
+        """Follow a command's events in order."""
+        for event in events:
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+
+    def order_by_client_id(self, uid: int, cl_ord_id: str) -> OrderRecord | None:
+        ord_id = self.by_cl_ord_id.get((uid, cl_ord_id))
+        return None if ord_id is None else self.orders.get(ord_id)
+
+    def account_orders(self, uid: int) -> list[OrderRecord]:
+        """The account's orders, newest first."""
+        return [self.orders[i] for i in reversed(self.by_account.get(uid, []))]
+
+    def account_fills(self, uid: int) -> list[FillRecord]:
+        """The account's fills, newest first."""
+        return list(reversed(self.fills.get(uid, ())))
+
+    def recent_trades(self, inst_id: str, since_ts: int) -> list[tuple[int, int, int]]:
+        """Trades of an instrument at or after ``since_ts``; older ones are forgotten."""
+        trades = self.trades.get(inst_id)
+        if trades is None:
+            return []
+        while trades and trades[0][0] < since_ts:
+            trades.popleft()
+        return list(trades)
+
+    def _placed(self, e: ev.OrderPlaced) -> None:
+        self.orders[e.ord_id] = OrderRecord(
+            e.ord_id, e.uid, e.inst_id, e.side, e.ord_type, e.px_ticks, e.sz_lots, e.td_mode,
+            e.reduce_only, e.cl_ord_id, e.category, e.ts, e.ts)
+        self.by_account.setdefault(e.uid, []).append(e.ord_id)
+        if e.cl_ord_id:
+            self.by_cl_ord_id[(e.uid, e.cl_ord_id)] = e.ord_id
+
+    def _filled(self, e: ev.Filled) -> None:
+        self._fill_side(e, e.taker_ord_id, e.taker_uid, e.taker_side, e.taker_fee, "T")
+        maker_side = "sell" if e.taker_side == "buy" else "buy"
+        self._fill_side(e, e.maker_ord_id, e.maker_uid, maker_side, e.maker_fee, "M")
+        self.trades.setdefault(e.inst_id, deque()).append((e.ts, e.px_ticks, e.lots))
+
+    def _fill_side(self, e: ev.Filled, ord_id: int, uid: int, side: str, fee: int,
+                   exec_type: str) -> None:
+        order = self.orders.get(ord_id)
+        cl_ord_id = ""
+        if order is not None:
+            order.filled_lots += e.lots
+            order.fill_value_ticks += e.px_ticks * e.lots
+            order.fee += fee
+            order.last_trade_id, order.last_fill_ticks = e.trade_id, e.px_ticks
+            order.last_fill_lots, order.last_fill_time = e.lots, e.ts
+            order.state = "filled" if order.filled_lots >= order.sz_lots else "partially_filled"
+            order.u_time = e.ts
+            cl_ord_id = order.cl_ord_id
+        fill = FillRecord(e.trade_id, ord_id, uid, e.inst_id, side, e.px_ticks, e.lots, fee,
+                          exec_type, cl_ord_id, e.ts)
+        self.fills.setdefault(uid, deque(maxlen=FILLS_KEPT)).append(fill)
+
+    def _cancelled(self, e: ev.OrderCancelled) -> None:
+        order = self.orders.get(e.ord_id)
+        if order is not None:
+            order.state = "canceled" if order.filled_lots < order.sz_lots else "filled"
+            order.cancel_reason = e.reason
+            order.u_time = e.ts
+
+
+_HANDLERS: dict[type, Callable[[Tracker, object], None]] = {
+    ev.OrderPlaced: Tracker._placed,  # type: ignore[dict-item]
+    ev.Filled: Tracker._filled,  # type: ignore[dict-item]
+    ev.OrderCancelled: Tracker._cancelled,  # type: ignore[dict-item]
+}

@@ -1,0 +1,110 @@
+"""Auto-deleveraging: close ranked, profitable opposite positions against a bankrupt one.
+
+ADL trades are matched directly (not through the book), at the bankruptcy price or the mark
+(the ``adl.price`` policy), with no fees. Only profitable opposite-side positions take part,
+and never more lots than the liquidated slice needs, so open interest falls by exactly the
+lots closed.
+"""
+
+from __future__ import annotations
+
+from backstop.engine.config import EngineConfig
+from backstop.engine.settlement import apply_direct_trade
+from backstop.math.adl import (
+    AdlCandidate,
+    allocate_pro_rata,
+    allocate_queue,
+    calculate_adl_score,
+    calculate_quintiles,
+    rank_candidates,
+)
+from backstop.math.margin import calculate_initial_margin, calculate_maintenance_margin
+from backstop.math.values import (
+    calculate_avg_px_ticks_num_den,
+    calculate_fill_value,
+    calculate_notional,
+    calculate_upl,
+)
+from backstop.model.enums import MarginMode
+from backstop.model.events import AutoDeleveraged, Event
+from backstop.model.instrument import Instrument
+from backstop.state.exchange_state import ExchangeState
+from backstop.state.figures import cross_figures, isolated_margin, lever_cents
+from backstop.state.positions import Position
+
+
+def build_candidates(state: ExchangeState, inst: Instrument, side_sign: int,
+                     exclude_uid: int | None = None) -> list[AdlCandidate]:
+    """Every open position in ``inst`` whose size has the sign ``side_sign``."""
+    mark = state.mark_ticks[inst.inst_id]
+    out = []
+    for pos in state.positions.values():
+        if pos.inst_id != inst.inst_id or pos.size_lots * side_sign <= 0 or pos.uid == exclude_uid:
+            continue
+        out.append(_candidate(state, inst, pos, mark))
+    return out
+
+
+def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int) -> AdlCandidate:
+    upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
+    notional = calculate_notional(inst, pos.size_lots, mark)
+    if pos.is_isolated:
+        margin = wallet = isolated_margin(state, pos, inst)
+        equity = margin + upl
+    else:
+        figures = cross_figures(state, pos.uid, inst.settle_ccy)
+        margin = calculate_initial_margin(notional, lever_cents(state, pos.uid, inst, pos.mgn_mode))
+        wallet, equity = figures.cash, figures.equity
+    entry_num, entry_den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
+    return AdlCandidate(pos.uid, pos.inst_id, pos.mgn_mode.value, pos.size_lots, upl, margin, equity,
+                        notional, calculate_maintenance_margin(inst, pos.size_lots, mark), wallet,
+                        mark, abs(entry_num), abs(entry_den) or 1)
+
+
+def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liquidated: Position,
+               lots: int, px_ticks: int, ts: int) -> tuple[int, list[Event]]:
+    """Close up to ``lots`` of ``liquidated`` against ranked counterparties at ``px_ticks``.
+
+    Returns the lots closed (less than ``lots`` only when profitable counterparties run out)
+    and the events.
+    """
+    close_side = -1 if liquidated.size_lots > 0 else 1
+    ranked = rank_candidates(config.adl.ranking,
+                             build_candidates(state, inst, close_side, liquidated.uid),
+                             state.adl_rng)
+    sizes = [abs(c.size_lots) for c in ranked]
+    wanted = min(lots, sum(sizes))
+    takes = (allocate_pro_rata(wanted, sizes) if config.adl.ranking == "pro_rata"
+             else allocate_queue(wanted, sizes))
+    events: list[Event] = []
+    for cand, take in zip(ranked, takes, strict=True):
+        if take:
+            events.extend(_adl_trade(state, inst, liquidated.uid, liquidated.mgn_mode, close_side,
+                                     cand, take, px_ticks, ts))
+    return wanted, events
+
+
+def _adl_trade(state: ExchangeState, inst: Instrument, uid: int, mode: MarginMode, close_side: int,
+               cand: AdlCandidate, take: int, px_ticks: int, ts: int) -> list[Event]:
+    mark_value = calculate_fill_value(inst, take, state.mark_ticks[inst.inst_id])
+    upl_taken = abs(calculate_fill_value(inst, take, px_ticks) - mark_value)
+    first, second = apply_direct_trade(state, inst, (uid, mode), close_side,
+                                       (cand.uid, MarginMode(cand.mgn_mode)), take, px_ticks, ts)
+    return [first, second, AutoDeleveraged(ts, cand.uid, inst.inst_id, cand.mgn_mode, take, px_ticks,
+                                           uid, upl_taken)]
+
+
+def refresh_adl_indicators(state: ExchangeState, config: EngineConfig, inst: Instrument) -> None:
+    """OKX's ``adl`` field per position: 0 when not profitable (never deleveraged), else 1–5
+    by quintile of the ranking score among its side's profitable positions (5 is the front).
+    Random and pro-rata policies show the OKX score."""
+    ranking = config.adl.ranking if config.adl.ranking not in ("random", "pro_rata") else "okx"
+    for side in (1, -1):
+        everyone = build_candidates(state, inst, side)
+        candidates = [c for c in everyone if c.upl > 0]
+        for c in everyone:
+            if c.upl <= 0:
+                state.adl_rank[(c.uid, c.inst_id, MarginMode(c.mgn_mode))] = 0
+        scores = [calculate_adl_score(ranking, c) for c in candidates]
+        for c, quintile in zip(candidates, calculate_quintiles(scores), strict=True):
+            state.adl_rank[(c.uid, c.inst_id, MarginMode(c.mgn_mode))] = quintile

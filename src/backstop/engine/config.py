@@ -1,0 +1,192 @@
+"""Policies, chosen by configuration; every default is OKX's.
+
+One TOML file drives the library, ``serve``, ``stress`` and ``sweep``::
+
+    [liquidation]
+    style = "okx_tiers"        # okx_tiers | full | progressive
+    fee_rate = "taker"         # or a decimal, e.g. "0.001"
+    warning_ratio = "3.0"      # liquidation-warning below a 300% margin ratio
+    price_band = "0.03"        # a liquidation order fills at most 3% beyond the mark
+    progressive_share = "0.2"  # progressive: share of the position per step
+    progressive_cooldown_ms = 30000
+
+    [insurance_fund]
+    layout = "per_family"      # per_family | shared
+    trading_fee_share = "0"
+    initial = { "BTC-USDT" = "5000000" }
+
+    [adl]
+    ranking = "okx"            # okx | bitmex | binance | hyperliquid | random | pro_rata
+    price = "bankruptcy"       # bankruptcy | mark
+    decline_share = "0.30"     # rate_adl_start: fund down 30% from its peak ...
+    decline_window_ms = 28800000   # ... within 8 hours
+
+    [waterfall]
+    order = ["insurance_fund", "adl"]   # or [..., "vault", "adl"], or [..., "socialize"]
+    vault_capital = { "USDT" = "1000000" }   # the backstop vault's capital per currency
+    vault_cap_share = "0.5"    # the vault takes over at most this share of its equity in IM
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+LIQUIDATION_STYLES = ("okx_tiers", "full", "progressive")
+FUND_LAYOUTS = ("per_family", "shared")
+ADL_RANKINGS = ("okx", "bitmex", "binance", "hyperliquid", "random", "pro_rata")
+ADL_PRICES = ("bankruptcy", "mark")
+WATERFALL_STEPS = ("insurance_fund", "vault", "adl", "socialize")
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationPolicy:
+    style: str = "okx_tiers"
+    fee_rate: str = "taker"
+    warning_ratio: Decimal = Decimal("3.0")
+    price_band: Decimal = Decimal("0.03")
+    progressive_share: Decimal = Decimal("0.2")
+    progressive_cooldown_ms: int = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class FundPolicy:
+    layout: str = "per_family"
+    trading_fee_share: Decimal = Decimal("0")
+    initial: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdlPolicy:
+    ranking: str = "okx"
+    price: str = "bankruptcy"
+    decline_share: Decimal = Decimal("0.30")
+    decline_window_ms: int = 8 * 3600 * 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WaterfallPolicy:
+    order: tuple[str, ...] = ("insurance_fund", "adl")
+    vault_capital: dict[str, Decimal] = field(default_factory=dict)
+    vault_cap_share: Decimal = Decimal("0.5")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPolicy:
+    """Mark = index + EMA of the book basis (mid − index), clamped to ``basis_clamp`` of the
+    index. ``smoothing`` is the EMA weight of each new sample (0 keeps the mark on the index)."""
+
+    smoothing: Decimal = Decimal("0.2")
+    basis_clamp: Decimal = Decimal("0.005")
+    funding_interest: Decimal = Decimal("0.0001")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    liquidation: LiquidationPolicy = field(default_factory=LiquidationPolicy)
+    insurance_fund: FundPolicy = field(default_factory=FundPolicy)
+    adl: AdlPolicy = field(default_factory=AdlPolicy)
+    waterfall: WaterfallPolicy = field(default_factory=WaterfallPolicy)
+    mark: MarkPolicy = field(default_factory=MarkPolicy)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> EngineConfig:
+        """A copy with some keys of some sections replaced, validated."""
+        return config_from_dict({name: {**_section_dict(getattr(self, name)), **values}
+                                 for name, values in sections.items()}, base=self)
+
+
+def _section_dict(section: Any) -> dict[str, Any]:
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
+
+def load_config(path: str | Path) -> EngineConfig:
+    """Read a TOML policy file; unknown sections or keys and bad values raise ``ValueError``."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"config file not found: {file}")
+    try:
+        data = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config {file} is not valid TOML: {exc}") from exc
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict[str, Any], base: EngineConfig | None = None) -> EngineConfig:
+    base = base or EngineConfig()
+    sections = {}
+    for name, values in data.items():
+        current = getattr(base, name, None)
+        if current is None or not isinstance(values, dict):
+            raise ValueError(f"unknown config section [{name}]")
+        sections[name] = _coerce_section(name, current, values)
+    config = replace(base, **sections)
+    ensure_config_valid(config)
+    return config
+
+
+def _coerce_section(name: str, current: Any, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(current)}
+    updates = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(f"unknown config key {name}.{key}")
+        updates[key] = _coerce(getattr(current, key), value, f"{name}.{key}")
+    return replace(current, **updates)
+
+
+def _coerce(example: Any, value: Any, where: str) -> Any:
+    try:
+        if isinstance(example, Decimal):
+            return Decimal(str(value))
+        if isinstance(example, bool):
+            return bool(value)
+        if isinstance(example, int):
+            return int(value)
+        if isinstance(example, tuple):
+            return tuple(str(v) for v in value)
+        if isinstance(example, dict):
+            return {str(k): Decimal(str(v)) for k, v in value.items()}
+        return str(value)
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        raise ValueError(f"config {where}: bad value {value!r}") from exc
+
+
+def ensure_config_valid(config: EngineConfig) -> None:
+    """Raise ``ValueError`` naming the first impossible setting."""
+    liq, adl, wf = config.liquidation, config.adl, config.waterfall
+    checks = [
+        (liq.style in LIQUIDATION_STYLES, f"liquidation.style must be one of {LIQUIDATION_STYLES}"),
+        (liq.fee_rate == "taker" or _is_rate(liq.fee_rate), "liquidation.fee_rate: 'taker' or 0..1"),
+        (Decimal(0) < liq.price_band < 1, "liquidation.price_band must be in (0, 1)"),
+        (Decimal(0) < liq.progressive_share <= 1, "liquidation.progressive_share in (0, 1]"),
+        (liq.progressive_cooldown_ms >= 0, "liquidation.progressive_cooldown_ms must be >= 0"),
+        (config.insurance_fund.layout in FUND_LAYOUTS, f"insurance_fund.layout in {FUND_LAYOUTS}"),
+        (Decimal(0) <= config.insurance_fund.trading_fee_share <= 1,
+         "insurance_fund.trading_fee_share in [0, 1]"),
+        (all(v >= 0 for v in config.insurance_fund.initial.values()),
+         "insurance_fund.initial amounts must be >= 0"),
+        (adl.ranking in ADL_RANKINGS, f"adl.ranking must be one of {ADL_RANKINGS}"),
+        (adl.price in ADL_PRICES, f"adl.price must be one of {ADL_PRICES}"),
+        (Decimal(0) < adl.decline_share <= 1, "adl.decline_share in (0, 1]"),
+        (adl.decline_window_ms > 0, "adl.decline_window_ms must be > 0"),
+        (Decimal(0) <= config.mark.smoothing <= 1, "mark.smoothing in [0, 1]"),
+        (Decimal(0) <= config.mark.basis_clamp < 1, "mark.basis_clamp in [0, 1)"),
+        (bool(wf.order) and all(s in WATERFALL_STEPS for s in wf.order),
+         f"waterfall.order steps must be from {WATERFALL_STEPS}"),
+        (all(v >= 0 for v in wf.vault_capital.values()) and Decimal(0) < wf.vault_cap_share <= 1,
+         "waterfall.vault_capital >= 0 and vault_cap_share in (0, 1]"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"config: {message}")
+
+
+def _is_rate(text: str) -> bool:
+    try:
+        return Decimal(0) <= Decimal(text) < 1
+    except ArithmeticError:
+        return False

@@ -1,0 +1,343 @@
+"""Liquidation, in stages: cancel orders → check again → size the cut → route the order →
+settle with the fund → escalate (vault, ADL, socialized loss).
+
+A *unit* is an isolated position, or a cross account in one settlement currency. Everything
+happens inside the command that moved the mark, so the book, the fund and the ADL queue are
+consistent when it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backstop.engine.adl import deleverage
+from backstop.engine.config import EngineConfig
+from backstop.engine.funds import (
+    apply_adl_state,
+    apply_fund_inflow,
+    apply_fund_payout,
+    fund_balance,
+    fund_for,
+)
+from backstop.engine.orders import Taker, apply_match, apply_remove_order, next_ord_id
+from backstop.engine.socialize import apply_socialized_loss
+from backstop.engine.vault import apply_vault_takeover
+from backstop.math.margin import (
+    calculate_bankruptcy_ticks,
+    calculate_liquidation_fee,
+    calculate_mm_plus_fee,
+    calculate_rate_amount,
+    find_tier,
+)
+from backstop.math.values import calculate_fill_value, calculate_notional, calculate_upl
+from backstop.model.enums import MarginMode
+from backstop.model.events import Event, LiquidationSettled, LiquidationStarted, OrderPlaced
+from backstop.model.instrument import Instrument
+from backstop.numeric import PPM, div_ceil
+from backstop.state.book import STP_CANCEL_MAKER, MatchPlan
+from backstop.state.exchange_state import ExchangeState
+from backstop.state.figures import (
+    cross_figures,
+    instrument_of,
+    isolated_equity,
+    isolated_margin,
+    lever_cents,
+)
+from backstop.state.insurance import InsuranceFund
+from backstop.state.ledger import cash_key
+from backstop.state.positions import Position
+
+Unit = tuple[int, str, str]
+"""``(uid, "isolated", inst_id)`` or ``(uid, "cross", ccy)``."""
+
+
+@dataclass(slots=True)
+class Slice:
+    """The part of a position being liquidated now."""
+
+    pos: Position
+    inst: Instrument
+    lots: int
+    bankruptcy_ticks: int
+    category: str
+    margin_basis: int
+    is_whole_unit: bool
+    side: int
+
+
+def find_liquidatable_units(state: ExchangeState) -> list[Unit]:
+    """Every unit at or below a 100% margin ratio, checked exactly, in account order."""
+    units: set[Unit] = set()
+    cross: set[tuple[int, str]] = set()
+    for pos in state.positions.values():
+        if pos.size_lots == 0:
+            continue
+        inst = instrument_of(state, pos)
+        if pos.is_isolated:
+            if is_position_liquidatable(state, pos, inst):
+                units.add((pos.uid, "isolated", pos.inst_id))
+        else:
+            cross.add((pos.uid, inst.settle_ccy))
+    for uid, ccy in cross:
+        figures = cross_figures(state, uid, ccy)
+        if figures.mm_plus_fee and figures.equity <= figures.mm_plus_fee:
+            units.add((uid, "cross", ccy))
+    return sorted(units)
+
+
+def is_position_liquidatable(state: ExchangeState, pos: Position, inst: Instrument) -> bool:
+    mark = state.mark_ticks[inst.inst_id]
+    return isolated_equity(state, pos, inst) <= calculate_mm_plus_fee(inst, pos.size_lots, mark)
+
+
+def liquidate_unit(state: ExchangeState, config: EngineConfig, unit: Unit, ts: int) -> list[Event]:
+    """Run the stages for one unit; returns its events (empty if it recovered)."""
+    uid, kind, where = unit
+    events = _cancel_orders(state, uid, kind, where, ts)
+    if kind == "isolated":
+        pos = state.existing_position(uid, where, MarginMode.ISOLATED)
+        if pos is not None and is_position_liquidatable(state, pos, instrument_of(state, pos)):
+            events.extend(_liquidate_position(state, config, pos, ts, whole_unit=True))
+        return events
+    for _ in range(len(state.account_positions.get(uid, {}))):
+        figures = cross_figures(state, uid, where)
+        if not figures.mm_plus_fee or figures.equity > figures.mm_plus_fee:
+            break
+        pos = _largest_cross_position(state, uid, where)
+        if pos is None:
+            break
+        last = len(_cross_positions(state, uid, where)) == 1
+        events.extend(_liquidate_position(state, config, pos, ts, whole_unit=last))
+    return events
+
+
+def _cancel_orders(state: ExchangeState, uid: int, kind: str, where: str, ts: int) -> list[Event]:
+    """Stage 1: cancel the unit's open orders (isolated: that instrument's isolated orders;
+    cross: every cross order in the currency)."""
+    events: list[Event] = []
+    for info in list(state.open_orders.get(uid, {}).values()):
+        mine = (info.inst_id == where and info.td_mode is MarginMode.ISOLATED) if kind == "isolated" \
+            else (info.ccy == where and info.td_mode is not MarginMode.ISOLATED)
+        if mine:
+            resting = state.books[info.inst_id].cancel(info.ord_id)
+            events.append(apply_remove_order(state, info, resting.remaining, ts, "liquidation"))
+    return events
+
+
+def _cross_positions(state: ExchangeState, uid: int, ccy: str) -> list[Position]:
+    return [p for p in state.account_positions.get(uid, {}).values()
+            if not p.is_isolated and p.size_lots and instrument_of(state, p).settle_ccy == ccy]
+
+
+def _largest_cross_position(state: ExchangeState, uid: int, ccy: str) -> Position | None:
+    positions = _cross_positions(state, uid, ccy)
+    if not positions:
+        return None
+    return max(positions, key=lambda p: (calculate_mm_plus_fee(instrument_of(state, p), p.size_lots,
+                                                               state.mark_ticks[p.inst_id]), p.inst_id))
+
+
+def _liquidate_position(state: ExchangeState, config: EngineConfig, pos: Position, ts: int,
+                        whole_unit: bool) -> list[Event]:
+    inst = instrument_of(state, pos)
+    cut = _size_the_cut(state, config, pos, inst, ts, whole_unit)
+    if cut is None:
+        return []
+    return _execute_slice(state, config, cut, ts)
+
+
+def _margin_basis(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    """What stands behind the position: its isolated margin, or the account's cross equity
+    without this position's upl."""
+    if pos.is_isolated:
+        return isolated_margin(state, pos, inst)
+    upl = calculate_upl(inst, pos.size_lots, pos.cost, state.mark_ticks[inst.inst_id])
+    return cross_figures(state, pos.uid, inst.settle_ccy).equity - upl
+
+
+def _size_the_cut(state: ExchangeState, config: EngineConfig, pos: Position, inst: Instrument,
+                  ts: int, whole_unit: bool) -> Slice | None:
+    """Stage 3: how many lots to liquidate now, by the liquidation style."""
+    size = abs(pos.size_lots)
+    style = config.liquidation.style
+    lots, category = size, "full_liquidation"
+    if style == "okx_tiers":
+        lots, category = _okx_tier_cut(state, pos, inst)
+    elif style == "progressive":
+        if state.liquidation_cooldown.get(pos.key, -1) > ts:
+            return None
+        share = config.liquidation.progressive_share
+        lots = max(inst.min_lots, int(div_ceil(size * int(share * PPM), PPM)))
+        if lots < size and _equity_of(state, pos, inst) > 0:
+            category = "partial_liquidation"
+            state.liquidation_cooldown[pos.key] = ts + config.liquidation.progressive_cooldown_ms
+        else:
+            lots = size
+    basis = _margin_basis(state, pos, inst)
+    ticks = calculate_bankruptcy_ticks(inst, pos.size_lots, pos.cost, basis)
+    if ticks is None:
+        ticks = state.mark_ticks[inst.inst_id]
+    whole = whole_unit and lots == size
+    return Slice(pos, inst, min(lots, size), ticks, category, basis, whole,
+                 1 if pos.size_lots > 0 else -1)
+
+
+def _okx_tier_cut(state: ExchangeState, pos: Position, inst: Instrument) -> tuple[int, str]:
+    """OKX (unconfirmed, a policy): from tier 3 up, while equity still covers tier 1's
+    requirement, cut enough to drop two tiers; otherwise take the whole position."""
+    size = abs(pos.size_lots)
+    tier = find_tier(inst.tiers, size) or inst.tiers[-1]
+    if tier.tier < 3:
+        return size, "full_liquidation"
+    mark = state.mark_ticks[inst.inst_id]
+    tier1_need = (calculate_rate_amount(calculate_notional(inst, size, mark), inst.tiers[0].mmr_ppm)
+                  + calculate_liquidation_fee(inst, size, mark))
+    if _equity_of(state, pos, inst) <= tier1_need:
+        return size, "full_liquidation"
+    target = inst.tiers[tier.tier - 3].max_lots  # the top of the tier two below
+    return size - target, "partial_liquidation"
+
+
+def _equity_of(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    if pos.is_isolated:
+        return isolated_equity(state, pos, inst)
+    return cross_figures(state, pos.uid, inst.settle_ccy).equity
+
+
+def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: int) -> list[Event]:
+    """Stages 4–6: the book if the fund can stand behind it, then the waterfall."""
+    pos, inst = cut.pos, cut.inst
+    fund = fund_for(state, inst.inst_id)
+    cash_before = _slice_wallet(state, pos, inst)
+    fee = calculate_liquidation_fee(inst, cut.lots, state.mark_ticks[inst.inst_id])
+    remaining = cut.lots
+    uses_fund = "insurance_fund" in config.waterfall.order and not fund.adl_state
+    plan = _plan_liquidation_order(state, config, cut) if uses_fund else None
+    shortfall = _projected_shortfall(cut, plan) if plan is not None else 0
+    in_book = plan is not None and plan.filled_lots > 0 and shortfall <= fund_balance(state, fund)
+    events: list[Event] = [_started(state, cut, ts, "book" if in_book else "waterfall")]
+    if in_book:
+        events.extend(_fill_in_book(state, cut, plan, ts))  # type: ignore[arg-type]
+        remaining -= plan.filled_lots  # type: ignore[union-attr]
+    elif plan is not None and plan.filled_lots and "adl" in config.waterfall.order:
+        events.extend(apply_adl_state(state, fund, "bal_adl_start", ts))
+    if remaining:
+        remaining, more = _waterfall(state, config, cut, remaining, ts)
+        events.extend(more)
+    events.extend(_settle(state, config, cut, fund, cash_before, fee, cut.lots - remaining, ts))
+    return events
+
+
+def _plan_liquidation_order(state: ExchangeState, config: EngineConfig, cut: Slice) -> MatchPlan:
+    """An IOC in the book, limited to ``price_band`` beyond the mark."""
+    inst, mark = cut.inst, state.mark_ticks[cut.inst.inst_id]
+    band = config.liquidation.price_band
+    side = -1 if cut.pos.size_lots > 0 else 1
+    offset = int(mark * band)  # rounded toward the mark: the band is never wider than set
+    limit = max(1, mark - offset) if side < 0 else mark + offset
+    return state.books[inst.inst_id].plan_match(side, limit, cut.lots, cut.pos.uid, STP_CANCEL_MAKER)
+
+
+def _projected_shortfall(cut: Slice, plan: MatchPlan) -> int:
+    """How much worse than the bankruptcy price the planned fills are, in money (≥ 0)."""
+    inst, bk = cut.inst, cut.bankruptcy_ticks
+    long = cut.side > 0
+    gap = 0
+    for _maker, qty, px in plan.fills:
+        diff = calculate_fill_value(inst, qty, bk) - calculate_fill_value(inst, qty, px)
+        gap += diff if long else -diff
+    return max(0, gap)
+
+
+def _fill_in_book(state: ExchangeState, cut: Slice, plan: MatchPlan, ts: int) -> list[Event]:
+    pos, inst = cut.pos, cut.inst
+    side = -1 if pos.size_lots > 0 else 1
+    ord_id = next_ord_id(state)
+    taker = Taker(pos.uid, pos.mgn_mode, side, lever_cents(state, pos.uid, inst, pos.mgn_mode), 0,
+                  ord_id, cut.category)
+    placed = OrderPlaced(ts, ord_id, pos.uid, inst.inst_id, "buy" if side > 0 else "sell", "ioc",
+                         0, plan.filled_lots, pos.mgn_mode.value, True, "", cut.category)
+    return [placed, *apply_match(state, inst, taker, plan, ts)]
+
+
+def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int,
+               ts: int) -> tuple[int, list[Event]]:
+    """Lots the book did not take go down the configured steps; returns lots left over."""
+    events: list[Event] = []
+    for step in config.waterfall.order:
+        if not lots or step == "insurance_fund":
+            continue
+        if step == "vault":
+            done, more = apply_vault_takeover(state, config, cut, lots, ts)
+        elif step == "adl":
+            px = _adl_price(state, config, cut)
+            done, more = deleverage(state, config, cut.inst, cut.pos, lots, px, ts)
+        else:  # socialize: close in the book at any price; the loss is spread afterwards
+            done, more = _close_at_any_price(state, cut, lots, ts)
+        lots -= done
+        events.extend(more)
+    return lots, events
+
+
+def _adl_price(state: ExchangeState, config: EngineConfig, cut: Slice) -> int:
+    """The bankruptcy price, or the mark when that policy is set and the mark is no worse for
+    the fund than the bankruptcy price."""
+    mark = state.mark_ticks[cut.inst.inst_id]
+    if config.adl.price == "mark":
+        long = cut.pos.size_lots > 0
+        if (long and mark >= cut.bankruptcy_ticks) or (not long and mark <= cut.bankruptcy_ticks):
+            return mark
+    return cut.bankruptcy_ticks
+
+
+def _close_at_any_price(state: ExchangeState, cut: Slice, lots: int, ts: int) -> tuple[int, list[Event]]:
+    side = -1 if cut.pos.size_lots > 0 else 1
+    plan = state.books[cut.inst.inst_id].plan_match(side, None, lots, cut.pos.uid, STP_CANCEL_MAKER)
+    if not plan.filled_lots:
+        return 0, []
+    return plan.filled_lots, _fill_in_book(state, cut, plan, ts)
+
+
+def _slice_wallet(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    """The cash the liquidated account holds in the settlement currency."""
+    return state.ledger.balance(cash_key(pos.uid, inst.settle_ccy))
+
+
+def _settle(state: ExchangeState, config: EngineConfig, cut: Slice, fund: InsuranceFund,
+            cash_before: int, fee: int, closed: int, ts: int) -> list[Event]:
+    """Stage 5: the slice's money. A whole unit hands everything left to the fund (surplus and
+    fee) or has its deficit paid; a partial cut pays only the fee."""
+    pos, inst = cut.pos, cut.inst
+    if not closed:
+        return []
+    wallet = cash_key(pos.uid, inst.settle_ccy)
+    whole = cut.is_whole_unit and state.existing_position(pos.uid, inst.inst_id, pos.mgn_mode) is None
+    if not whole:
+        left = None
+    elif pos.is_isolated:
+        left = state.ledger.balance(wallet) - cash_before
+    else:
+        left = state.ledger.balance(wallet)
+    events: list[Event] = []
+    to_fund = from_fund = socialized = 0
+    if left is None:  # partial: the fee only, from what the account has
+        to_fund = max(0, min(fee, state.ledger.balance(wallet)))
+    elif left >= 0:
+        to_fund = left
+    else:
+        from_fund, paid_events = apply_fund_payout(state, config, fund, wallet, -left, ts)
+        events.extend(paid_events)
+        socialized = -left - from_fund
+        if socialized:
+            events.extend(apply_socialized_loss(state, inst, cut.side, wallet, socialized, ts))
+    events.extend(apply_fund_inflow(state, config, fund, wallet, to_fund,
+                                    "liquidation_balance_deposit", ts))
+    events.append(LiquidationSettled(ts, pos.uid, inst.inst_id, pos.mgn_mode.value, closed,
+                                     min(fee, to_fund), to_fund, from_fund, socialized))
+    return events
+
+
+def _started(state: ExchangeState, cut: Slice, ts: int, route: str) -> LiquidationStarted:
+    return LiquidationStarted(ts, cut.pos.uid, cut.inst.inst_id, cut.pos.mgn_mode.value, cut.lots,
+                              cut.bankruptcy_ticks, state.mark_ticks[cut.inst.inst_id],
+                              cut.category, route)

@@ -1,0 +1,77 @@
+"""What runs after the mark moves: liquidations and ADL, warnings, ADL end, ADL indicators."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from backstop.engine.adl import refresh_adl_indicators
+from backstop.engine.config import EngineConfig
+from backstop.engine.funds import apply_adl_state, fund_balance
+from backstop.engine.liquidation import find_liquidatable_units, liquidate_unit
+from backstop.math.margin import calculate_mm_plus_fee
+from backstop.model.events import Event, LiquidationWarning
+from backstop.state.exchange_state import ExchangeState
+from backstop.state.figures import cross_figures, instrument_of, isolated_equity
+
+
+def run_risk_checks(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
+    """Liquidate every unit at or below 100%, then refresh warnings, ADL state and indicators."""
+    events: list[Event] = []
+    for unit in find_liquidatable_units(state):
+        events.extend(liquidate_unit(state, config, unit, ts))
+    events.extend(_warnings(state, config, ts))
+    events.extend(_maybe_end_adl(state, config, ts))
+    for inst in state.catalogue:
+        if any(p.inst_id == inst.inst_id for p in state.positions.values()):
+            refresh_adl_indicators(state, config, inst)
+    return events
+
+
+def _warnings(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
+    """OKX ``liquidation-warning``: once when a unit's margin ratio falls under the threshold;
+    re-armed when it recovers."""
+    threshold = config.liquidation.warning_ratio
+    events: list[Event] = []
+    below: set[tuple[int, str, str]] = set()
+    for key, equity, requirement, ccy in _unit_ratios(state):
+        if requirement and Decimal(equity) < threshold * requirement:
+            below.add(key)
+            if key not in state.warned:
+                ratio = Decimal(equity) / Decimal(requirement)
+                events.append(LiquidationWarning(ts, key[0], key[1], key[2], ccy,
+                                                 str(ratio.quantize(Decimal("0.0001")))))
+    state.warned = below
+    return events
+
+
+def _unit_ratios(state: ExchangeState):
+    """``((uid, inst_id or "", mode), equity, MM + fee, ccy)`` for every unit with exposure."""
+    cross: set[tuple[int, str]] = set()
+    for pos in sorted(state.positions.values(), key=lambda p: p.key):
+        if not pos.size_lots:
+            continue
+        inst = instrument_of(state, pos)
+        if pos.is_isolated:
+            mm = calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
+            yield (pos.uid, pos.inst_id, "isolated"), isolated_equity(state, pos, inst), mm, \
+                inst.settle_ccy
+        else:
+            cross.add((pos.uid, inst.settle_ccy))
+    for uid, ccy in sorted(cross):
+        figures = cross_figures(state, uid, ccy)
+        yield (uid, "", "cross"), figures.equity, figures.mm_plus_fee, ccy
+
+
+def _maybe_end_adl(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
+    """A fund leaves ADL mode once its trigger has cleared and nothing is left to liquidate."""
+    events: list[Event] = []
+    pending = bool(find_liquidatable_units(state))
+    for fund in state.funds.values():
+        if not fund.adl_state or pending:
+            continue
+        balance = fund_balance(state, fund)
+        cleared = balance > 0 if fund.adl_state == "bal_adl_start" else \
+            not fund.is_declining_too_fast(ts, balance, config.adl.decline_share)
+        if cleared:
+            events.extend(apply_adl_state(state, fund, "adl_end", ts))
+    return events

@@ -1,0 +1,123 @@
+"""ADL ranking: who is deleveraged first. Pure and exact (scores are ``Fraction``).
+
+Only profitable opposite-side positions are candidates. Formulas (``shared/reference/anchors.md``):
+
+- ``okx``: PnL% × effective leverage = (upl / margin) × (notional / equity);
+- ``bitmex``: PnL% × EffLev when PnL% > 0, else PnL% / EffLev, EffLev = notional / equity;
+- ``binance``: max(0, upl) / max(1, wallet) × MM / (wallet + upl);
+- ``hyperliquid``: (mark / entry) · (notional / equity) for a long, (entry / mark) · ... for a
+  short;
+- ``random``: dYdX's random start: candidates in account order, rotated to a seeded random start;
+- ``pro_rata``: every candidate shares the cut in proportion to its size.
+Ties break by account id then instrument, so the order is total and deterministic.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+
+from backstop.numeric import div_floor
+
+
+@dataclass(frozen=True, slots=True)
+class AdlCandidate:
+    """One opposite-side position at the current mark; money in units of 1e-8.
+
+    ``margin``: the isolated margin, or for a cross position its IM at mark. ``equity``: the
+    isolated equity, or the account's cross equity. ``wallet``: isolated margin or cash.
+    ``entry_num/entry_den``: average open price in ticks as a fraction.
+    """
+
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    size_lots: int
+    upl: int
+    margin: int
+    equity: int
+    notional: int
+    mm: int
+    wallet: int
+    mark_ticks: int
+    entry_num: int
+    entry_den: int
+
+    @property
+    def sort_key(self) -> tuple[int, str, str]:
+        return (self.uid, self.inst_id, self.mgn_mode)
+
+
+def calculate_adl_score(ranking: str, c: AdlCandidate) -> Fraction:
+    """The candidate's score under a ranking; higher is deleveraged first."""
+    equity = max(c.equity, 1)
+    if ranking == "okx":
+        return Fraction(c.upl, max(c.margin, 1)) * Fraction(c.notional, equity)
+    if ranking == "bitmex":
+        pnl_pct, eff_lev = Fraction(c.upl, max(c.margin, 1)), Fraction(c.notional, equity)
+        return pnl_pct * eff_lev if pnl_pct > 0 else pnl_pct / eff_lev
+    if ranking == "binance":
+        return (Fraction(max(0, c.upl), max(1, c.wallet))
+                * Fraction(c.mm, max(c.wallet + c.upl, 1)))
+    if ranking == "hyperliquid":
+        entry = Fraction(c.entry_num, c.entry_den)
+        price_ratio = Fraction(c.mark_ticks) / entry if c.size_lots > 0 else entry / c.mark_ticks
+        return price_ratio * Fraction(c.notional, equity)
+    if ranking in ("random", "pro_rata"):
+        return Fraction(0)
+    raise ValueError(f"unknown ADL ranking {ranking!r}")
+
+
+def rank_candidates(ranking: str, candidates: list[AdlCandidate],
+                    rng: random.Random) -> list[AdlCandidate]:
+    """Profitable candidates, first to be deleveraged first."""
+    profitable = sorted((c for c in candidates if c.upl > 0), key=lambda c: c.sort_key)
+    if ranking == "random":
+        if not profitable:
+            return []
+        start = rng.randrange(len(profitable))
+        return profitable[start:] + profitable[:start]
+    if ranking == "pro_rata":
+        return profitable
+    scored = [(calculate_adl_score(ranking, c), c) for c in profitable]
+    scored.sort(key=lambda item: (-item[0], item[1].sort_key))
+    return [c for _score, c in scored]
+
+
+def allocate_queue(total_lots: int, sizes: list[int]) -> list[int]:
+    """Take ``total_lots`` from sizes in queue order, each up to its size."""
+    out, left = [], total_lots
+    for size in sizes:
+        take = min(size, left)
+        out.append(take)
+        left -= take
+    return out
+
+
+def allocate_pro_rata(total_lots: int, sizes: list[int]) -> list[int]:
+    """Split ``total_lots`` in proportion to sizes, exactly.
+
+    Each share is rounded down; the leftover units go one each to the largest remainders (ties:
+    earlier first), so the shares sum to ``total_lots``. When ``total_lots ≤ Σ sizes`` no share
+    exceeds its size (a share gains 1 only when its exact value was not whole).
+    """
+    whole = sum(sizes)
+    if whole == 0:
+        return [0 for _ in sizes]
+    shares = [div_floor(total_lots * s, whole) for s in sizes]
+    remainders = [(total_lots * s) % whole for s in sizes]
+    order = sorted(range(len(sizes)), key=lambda i: (-remainders[i], i))
+    for i in order[: total_lots - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def calculate_quintiles(scores: list[Fraction]) -> list[int]:
+    """OKX's ``adl`` indicator, 1 (back) to 5 (front), by rank among the scores given."""
+    n = len(scores)
+    order = sorted(range(n), key=lambda i: scores[i])
+    out = [0] * n
+    for rank, i in enumerate(order):
+        out[i] = 1 + div_floor(rank * 5, n)
+    return out

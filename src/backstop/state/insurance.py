@@ -1,0 +1,90 @@
+"""Insurance funds: one per (instType, instFamily) by default, or one shared per currency.
+
+A fund's balance lives in the ledger (``fund`` key); this object keeps its published history
+(OKX ``public/insurance-fund`` rows) and the peak over the trailing window that the
+``rate_adl_start`` trigger reads. Decline rates are decimals for display and the trigger
+compares exactly: ``(peak − balance) · 1 > share · peak``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+
+from backstop.model.instrument import Instrument
+
+
+@dataclass(frozen=True, slots=True)
+class FundRecord:
+    """One ``details[]`` row: ``type`` is ``liquidation_balance_deposit``, ``bankruptcy_loss``,
+    ``platform_revenue``, ``adl`` or ``regular_update``; money in units of 1e-8 ``ccy``."""
+
+    ts: int
+    type: str
+    amt: int
+    balance: int
+    max_bal: int
+    max_bal_ts: int
+    adl_type: str = ""
+
+
+def fund_id_for(inst: Instrument, layout: str) -> str:
+    """``SWAP:BTC-USDT`` per family, or ``SWAP:shared:USDT`` for a shared pool."""
+    if layout == "shared":
+        return f"{inst.inst_type}:shared:{inst.settle_ccy}"
+    return f"{inst.inst_type}:{inst.inst_family}"
+
+
+class InsuranceFund:
+    """History and trailing peak of one fund."""
+
+    __slots__ = (
+        "_window",
+        "adl_state",
+        "ccy",
+        "fund_id",
+        "history",
+        "inst_family",
+        "inst_type",
+        "window_ms",
+    )
+
+    def __init__(self, fund_id: str, inst_type: str, inst_family: str, ccy: str,
+                 window_ms: int) -> None:
+        self.fund_id = fund_id
+        self.inst_type = inst_type
+        self.inst_family = inst_family
+        self.ccy = ccy
+        self.window_ms = window_ms
+        self.history: list[FundRecord] = []
+        self.adl_state = ""  # "" | "rate_adl_start" | "bal_adl_start"
+        self._window: deque[tuple[int, int]] = deque()
+
+    def apply_record(self, ts: int, kind: str, amt: int, balance: int,
+                     adl_type: str = "") -> FundRecord:
+        """Append a movement (``balance`` is the ledger balance after it)."""
+        self._window.append((ts, balance))
+        peak, peak_ts = self.peak(ts)
+        record = FundRecord(ts, kind, amt, balance, peak, peak_ts, adl_type)
+        self.history.append(record)
+        return record
+
+    def peak(self, now: int) -> tuple[int, int]:
+        """Highest balance and its time within the trailing window ending at ``now``."""
+        window = self._window
+        while len(window) > 1 and window[0][0] < now - self.window_ms:
+            window.popleft()
+        best = max(window, key=lambda item: (item[1], item[0]), default=(now, 0))
+        return best[1], best[0]
+
+    def is_declining_too_fast(self, now: int, balance: int, share: Decimal) -> bool:
+        """Whether the balance is more than ``share`` below the window's peak."""
+        peak, _ = self.peak(now)
+        return peak > 0 and Decimal(peak - balance) > share * peak
+
+    @staticmethod
+    def decline_rate(record: FundRecord) -> Decimal:
+        if record.max_bal <= 0:
+            return Decimal(0)
+        return Decimal(record.max_bal - record.balance) / Decimal(record.max_bal)
