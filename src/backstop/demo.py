@@ -1,8 +1,10 @@
 """``backstop demo``: a scripted market run through the exact engine, then a summary.
 
 A market maker quotes a ladder around the index; leveraged traders open positions with market
-orders; the index falls 8% and recovers while the maker requotes. Everything is driven by a
-seeded ``random.Random`` and a simulated clock, so the same seed prints the same story.
+orders; the index falls 8% and recovers while the maker requotes. The most leveraged longs are
+liquidated on the way down: the insurance fund takes their surplus or pays their deficit.
+Everything is driven by a seeded ``random.Random`` and a simulated clock, so the same seed
+prints the same story.
 """
 
 from __future__ import annotations
@@ -14,16 +16,25 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
-from backstop.math.margin import calculate_liquidation_px, calculate_margin_ratio, find_tier
+from backstop.math.margin import (
+    calculate_liquidation_px,
+    calculate_margin_ratio,
+    calculate_max_open_lots,
+    calculate_mm_plus_fee,
+    find_tier,
+)
 from backstop.math.values import calculate_upl
 from backstop.model.catalogue import Catalogue
 from backstop.model.commands import CancelOrder, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
+from backstop.model.events import LiquidationSettled, LiquidationStarted
 from backstop.model.instrument import Instrument
 from backstop.numeric import money_str
-from backstop.state.figures import cross_figures, isolated_equity, isolated_margin
+from backstop.state.figures import cross_figures, isolated_equity, isolated_margin, lever_cents
 from backstop.state.invariants import conservation_reports
+from backstop.state.positions import Position
 
 MAKER = 1
 TRADERS = range(2, 12)
@@ -37,7 +48,9 @@ def run_demo(console: Console, catalogue: Catalogue, seed: int) -> Exchange:
     if inst is None:
         raise ValueError("the catalogue has no linear instrument for the demo")
     rng = random.Random(seed)
-    exchange = Exchange(catalogue, check_invariants=True)
+    config = EngineConfig().with_overrides(
+        insurance_fund={"initial": {inst.inst_family: Decimal("2000")}})
+    exchange = Exchange(catalogue, config, check_invariants=True)
     clock = _Clock()
     _fund_accounts(exchange, inst, clock)
     start = inst.index_px
@@ -68,7 +81,7 @@ def _fund_accounts(exchange: Exchange, inst: Instrument, clock: _Clock) -> None:
     for uid in TRADERS:
         exchange.execute(Deposit(clock.tick(), uid, ccy, Decimal(2000 + 500 * uid)))
         mode = MarginMode.ISOLATED if uid % 2 else MarginMode.CROSS
-        lever = Decimal([5, 10, 20, 25, 50][uid % 5])
+        lever = Decimal([10, 20, 25, 50, 75][uid % 5])
         exchange.execute(SetLeverage(clock.tick(), uid, inst.inst_id, mode, lever))
 
 
@@ -78,19 +91,25 @@ def _requote(exchange: Exchange, inst: Instrument, index: Decimal, clock: _Clock
         exchange.execute(CancelOrder(clock.tick(), MAKER, inst.inst_id, ord_id))
     for level in range(1, 11):
         offset = (index * Decimal("0.0005") * level).quantize(inst.tick_sz)
-        size = inst.min_sz * 20 * level
+        size = inst.min_sz * 5000 * level
         for side, px in ((Side.BUY, index - offset), (Side.SELL, index + offset)):
             exchange.execute(PlaceOrder(clock.tick(), MAKER, inst.inst_id, side, OrderType.LIMIT,
                                         size, px))
 
 
 def _traders_open(exchange: Exchange, inst: Instrument, rng: random.Random, clock: _Clock) -> None:
+    """Each trader spends a random 30–45% of its available margin on a market order."""
+    state = exchange.state
     for uid in TRADERS:
         side = Side.BUY if rng.random() < 0.7 else Side.SELL
-        size = inst.min_sz * rng.randint(5, 40)
         mode = MarginMode.ISOLATED if uid % 2 else MarginMode.CROSS
-        exchange.execute(PlaceOrder(clock.tick(), uid, inst.inst_id, side, OrderType.MARKET, size,
-                                    td_mode=mode))
+        available = cross_figures(state, uid, inst.settle_ccy).available * rng.randint(30, 45) // 100
+        lever = lever_cents(state, uid, inst, mode)
+        mark = state.mark_ticks[inst.inst_id]
+        lots = calculate_max_open_lots(inst, available, mark, lever, inst.taker_fee_ppm)
+        if lots >= inst.min_lots:
+            exchange.execute(PlaceOrder(clock.tick(), uid, inst.inst_id, side, OrderType.MARKET,
+                                        inst.lots_to_sz(lots), td_mode=mode))
 
 
 def _print_summary(console: Console, exchange: Exchange, inst: Instrument, seed: int) -> None:
@@ -98,6 +117,10 @@ def _print_summary(console: Console, exchange: Exchange, inst: Instrument, seed:
     console.rule(f"backstop demo — {inst.inst_id}, seed {seed}")
     console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
     console.print(_positions_table(exchange, inst))
+    console.print(_liquidations_table(exchange, inst))
+    fund = exchange.state.funds[exchange.state.fund_of[inst.inst_id]]
+    fund_rows = ", ".join(f"{r.type} {money_str(r.amt)}" for r in fund.history)
+    console.print(f"insurance fund {fund.fund_id}: {fund_rows}")
     audit = Table(title="conservation audit (exact)")
     for column in ("ccy", "deposits", "withdrawals", "accounts", "unsettled", "funds", "fees",
                    "difference"):
@@ -107,6 +130,24 @@ def _print_summary(console: Console, exchange: Exchange, inst: Instrument, seed:
                                                        r.unsettled, r.funds, r.fees, r.difference)))
     console.print(audit)
     console.print(f"state hash {exchange.state_hash()[:16]}…  log entries {len(exchange.log)}")
+
+
+def _liquidations_table(exchange: Exchange, inst: Instrument) -> Table:
+    table = Table(title="liquidations")
+    for column in ("uid", "mode", "contracts", "bankruptcy px", "mark", "to fund", "from fund"):
+        table.add_column(column, justify="right")
+    started = {}
+    for entry in exchange.log:
+        for event in entry.events:
+            if isinstance(event, LiquidationStarted):
+                started[(event.uid, event.mgn_mode)] = event
+            elif isinstance(event, LiquidationSettled):
+                begin = started[(event.uid, event.mgn_mode)]
+                table.add_row(str(event.uid), event.mgn_mode, str(inst.lots_to_sz(event.lots)),
+                              str(inst.ticks_to_px(begin.bankruptcy_ticks)),
+                              str(inst.ticks_to_px(begin.mark_ticks)), money_str(event.to_fund),
+                              money_str(event.from_fund))
+    return table
 
 
 def _positions_table(exchange: Exchange, inst: Instrument) -> Table:
@@ -124,9 +165,7 @@ def _positions_table(exchange: Exchange, inst: Instrument) -> Table:
     return table
 
 
-def _risk_cells(exchange: Exchange, inst: Instrument, pos) -> tuple[str, str]:
-    from backstop.math.margin import calculate_mm_plus_fee
-
+def _risk_cells(exchange: Exchange, inst: Instrument, pos: Position) -> tuple[str, str]:
     state = exchange.state
     mark = state.mark_ticks[inst.inst_id]
     if pos.is_isolated:

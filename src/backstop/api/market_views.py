@@ -1,0 +1,143 @@
+"""Read-only OKX views of public market data: instruments, tiers, marks, funding, tickers,
+books, insurance funds. Prices come from ticks, sizes from lots, money from 1e-8 units; every
+number is a string."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from backstop.api.tracker import Tracker
+from backstop.api.wire import money, ms, px_str, sz_str
+from backstop.engine.exchange import Exchange
+from backstop.model.instrument import Instrument
+from backstop.numeric import fmt_decimal
+
+DAY_MS = 24 * 3600 * 1000
+BUY, SELL = 1, -1
+
+
+def instrument_view(inst: Instrument, list_time: int = 0) -> dict[str, Any]:
+    """``public/instruments`` row for a perpetual swap."""
+    base, quote = inst.inst_family.split("-", 1)
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "uly": inst.inst_family,
+        "instFamily": inst.inst_family, "baseCcy": "", "quoteCcy": "", "settleCcy": inst.settle_ccy,
+        "ctVal": fmt_decimal(inst.ct_val), "ctMult": "1", "ctValCcy": inst.ct_val_ccy,
+        "ctType": inst.ct_type.value, "optType": "", "stk": "", "listTime": ms(list_time),
+        "expTime": "", "lever": fmt_decimal(inst.max_lever), "tickSz": fmt_decimal(inst.tick_sz),
+        "lotSz": fmt_decimal(inst.lot_sz), "minSz": fmt_decimal(inst.min_sz),
+        "maxLmtSz": fmt_decimal(inst.tiers[-1].max_sz), "maxMktSz": fmt_decimal(inst.tiers[-1].max_sz),
+        "maxLmtAmt": "", "maxMktAmt": "", "maxTwapSz": "", "maxIcebergSz": "", "maxTriggerSz": "",
+        "maxStopSz": "", "alias": "", "state": "live", "ruleType": "normal", "category": "1",
+        "instIdCode": "", "openType": "", "auctionEndTime": "", "futureSettlement": False,
+        "contTdSwTime": "", "preMktSwTime": "", "tradeQuoteCcyList": [], "groupId": "1",
+        "base": base, "quote": quote,
+    }
+
+
+def tier_views(inst: Instrument) -> list[dict[str, Any]]:
+    """``public/position-tiers`` rows (sizes in contracts)."""
+    return [{
+        "uly": inst.inst_family, "instFamily": inst.inst_family, "instId": "",
+        "tier": str(t.tier), "minSz": fmt_decimal(t.min_sz), "maxSz": fmt_decimal(t.max_sz),
+        "mmr": fmt_decimal(t.mmr), "imr": fmt_decimal(t.imr), "maxLever": fmt_decimal(t.max_lever),
+        "optMgnFactor": "", "quoteMaxLoan": "", "baseMaxLoan": "",
+    } for t in inst.tiers]
+
+
+def mark_view(exchange: Exchange, inst: Instrument, now: int) -> dict[str, Any]:
+    return {"instType": inst.inst_type, "instId": inst.inst_id,
+            "markPx": px_str(inst, exchange.state.mark_ticks[inst.inst_id]), "ts": ms(now)}
+
+
+def funding_view(exchange: Exchange, inst: Instrument, now: int) -> dict[str, Any]:
+    """``public/funding-rate``: the engine's current rate (1e-8 units) and the next
+    settlement time on the instrument's interval grid (UTC)."""
+    rate_e8 = getattr(exchange.state, "funding_rate_e8", {}).get(inst.inst_id, 0)
+    interval = inst.funding_interval_h * 3600 * 1000
+    next_time = (now // interval + 1) * interval
+    rate = fmt_decimal(Decimal(rate_e8).scaleb(-8))
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "method": "current_period",
+        "formulaType": "withRate", "fundingRate": rate, "nextFundingRate": "",
+        "fundingTime": ms(next_time), "nextFundingTime": ms(next_time + interval),
+        "minFundingRate": fmt_decimal(-inst.funding_cap), "maxFundingRate": fmt_decimal(inst.funding_cap),
+        "interestRate": "0.0001", "impactValue": "", "settState": "settled",
+        "settFundingRate": rate, "premium": "", "sodUtc0": "", "ts": ms(now),
+    }
+
+
+def _top(exchange: Exchange, inst: Instrument, side: int) -> tuple[str, str]:
+    levels = exchange.state.books[inst.inst_id].depth(side, 1)
+    if not levels:
+        return "", ""
+    px, lots, _count = levels[0]
+    return px_str(inst, px), sz_str(inst, lots)
+
+
+def ticker_view(exchange: Exchange, tracker: Tracker, inst: Instrument, now: int) -> dict[str, Any]:
+    """``market/ticker``: best bid and ask, last trade (the mark before any trade) and the
+    24 h window of trades."""
+    trades = tracker.recent_trades(inst.inst_id, now - DAY_MS)
+    mark = exchange.state.mark_ticks[inst.inst_id]
+    last_px, last_lots = (trades[-1][1], trades[-1][2]) if trades else (mark, 0)
+    prices = [t[1] for t in trades] or [last_px]
+    lots = sum(t[2] for t in trades)
+    value = sum(t[1] * t[2] for t in trades)
+    bid_px, bid_sz = _top(exchange, inst, BUY)
+    ask_px, ask_sz = _top(exchange, inst, SELL)
+    open_px = px_str(inst, trades[0][1] if trades else last_px)
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "last": px_str(inst, last_px),
+        "lastSz": sz_str(inst, last_lots), "askPx": ask_px, "askSz": ask_sz, "bidPx": bid_px,
+        "bidSz": bid_sz, "open24h": open_px, "high24h": px_str(inst, max(prices)),
+        "low24h": px_str(inst, min(prices)), "vol24h": sz_str(inst, lots),
+        "volCcy24h": fmt_decimal(_base_volume(inst, lots, value)), "sodUtc0": open_px,
+        "sodUtc8": open_px, "ts": ms(now),
+    }
+
+
+def _base_volume(inst: Instrument, lots: int, value_ticks: int) -> Decimal:
+    """24 h volume in the contract's currency: linear ctVal·contracts (coin); inverse
+    Σ ctVal·contracts / px (coin, approximated with the volume-weighted price)."""
+    contracts = inst.lots_to_sz(lots)
+    if inst.is_linear:
+        return contracts * inst.ct_val
+    if value_ticks == 0:
+        return Decimal(0)
+    vwap = inst.ticks_to_px(value_ticks) / lots
+    return (contracts * inst.ct_val / vwap).quantize(Decimal("0.00000001"))
+
+
+def book_view(exchange: Exchange, inst: Instrument, depth: int, now: int) -> dict[str, Any]:
+    """``market/books``: levels ``[px, sz, "0", numOrders]``."""
+    book = exchange.state.books[inst.inst_id]
+
+    def levels(side: int) -> list[list[str]]:
+        return [[px_str(inst, px), sz_str(inst, lots), "0", str(count)]
+                for px, lots, count in book.depth(side, depth)]
+
+    return {"asks": levels(SELL), "bids": levels(BUY), "ts": ms(now)}
+
+
+def insurance_fund_views(exchange: Exchange, inst_type: str, inst_family: str,
+                         limit: int) -> list[dict[str, Any]]:
+    """``public/insurance-fund`` for one family: total and the newest ``limit`` records."""
+    from backstop.state.ledger import fund_key
+
+    state = exchange.state
+    out = []
+    for fund in getattr(state, "funds", {}).values():
+        if fund.inst_type != inst_type or (inst_family and fund.inst_family != inst_family):
+            continue
+        total = state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
+        details = [{
+            "balance": money(r.balance), "amt": money(r.amt), "ccy": fund.ccy, "type": r.type,
+            "ts": ms(r.ts), "maxBal": money(r.max_bal), "maxBalTs": ms(r.max_bal_ts),
+            "decRate": fmt_decimal(fund.decline_rate(r).quantize(Decimal("0.0001"))),
+            "adlType": r.adl_type,
+        } for r in reversed(fund.history[-limit:])]
+        out.append({"total": money(total), "instType": fund.inst_type,
+                    "instFamily": fund.inst_family, "details": details})
+    return out
