@@ -18,7 +18,7 @@ from backstop.engine.config import EngineConfig
 from backstop.engine.risk_checks import run_risk_checks
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, default_catalogue
-from backstop.model.events import Event
+from backstop.model.events import Event, MarkPriceUpdated
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.invariants import ensure_invariants
 
@@ -78,7 +78,9 @@ class Exchange:
             raise TypeError(f"not a command: {command!r}")
         events = handler(self.state, self.config, command)
         if isinstance(command, _MOVES_MARK):
-            events.extend(run_risk_checks(self.state, self.config, command.ts))
+            moved = {e.inst_id for e in events if isinstance(e, MarkPriceUpdated)} \
+                if isinstance(command, c.SetIndexPrice) else None
+            events.extend(run_risk_checks(self.state, self.config, command.ts, moved))
         if self.keep_log:
             self.log.append(LogEntry(len(self.log), command, tuple(events)))
         if self.check_invariants:

@@ -14,15 +14,18 @@ from backstop.state.exchange_state import ExchangeState
 from backstop.state.figures import cross_figures, instrument_of, isolated_equity
 
 
-def run_risk_checks(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
-    """Liquidate every unit at or below 100%, then refresh warnings, ADL state and indicators."""
+def run_risk_checks(state: ExchangeState, config: EngineConfig, ts: int,
+                    moved: set[str] | None = None) -> list[Event]:
+    """Liquidate every unit at or below 100%, then refresh warnings, ADL state, and the ADL
+    indicators of the instruments whose mark ``moved`` (all when ``None``)."""
     events: list[Event] = []
     for unit in find_liquidatable_units(state):
         events.extend(liquidate_unit(state, config, unit, ts))
     events.extend(_warnings(state, config, ts))
     events.extend(_maybe_end_adl(state, config, ts))
+    held = {p.inst_id for p in state.positions.values()}
     for inst in state.catalogue:
-        if any(p.inst_id == inst.inst_id for p in state.positions.values()):
+        if inst.inst_id in held and (moved is None or inst.inst_id in moved):
             refresh_adl_indicators(state, config, inst)
     return events
 
