@@ -50,6 +50,31 @@ def instruments(
         fail(str(exc))
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    db: Annotated[str | None, typer.Option(help="SQLite file or postgresql:// URL.")] = None,
+    market: Annotated[str, typer.Option(help="manual: prices move only via the admin API.")] = "manual",
+    speed: Annotated[float, typer.Option(help="Replay speed multiple.")] = 60.0,
+    population: Annotated[int, typer.Option(help="Simulated traders.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for the simulated market.")] = 0,
+    catalogue: Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")] = None,
+    config: Annotated[Path | None, typer.Option(help="A TOML policy file.")] = None,
+) -> None:
+    """Serve the OKX v5-compatible REST and WebSocket API on loopback."""
+    from backstop.engine.config import load_config
+    from backstop.model.catalogue import load_catalogue
+    from backstop.serve import run_server
+
+    try:
+        run_server(host, port, db, market, speed, population, seed,
+                   catalogue=load_catalogue(catalogue) if catalogue else None,
+                   config=load_config(config) if config else None)
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

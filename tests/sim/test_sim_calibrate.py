@@ -78,7 +78,9 @@ def test_normal_garch_fit_has_infinite_nu(daily_returns):
 
 def test_jump_fit_recovers_rate_from_simulated_merton():
     dt = 1 / 365
-    prices = merton_paths(np.random.default_rng(12), 1.0, 1, 20_000, dt, 0.0, 0.4, 10.0, -0.15, 0.02)
+    prices = merton_paths(
+        np.random.default_rng(12), 1.0, 1, 20_000, dt, 0.0, 0.4, 10.0, -0.15, 0.02
+    )
     fit = calibrate.fit_jump(np.diff(np.log(prices[0])))
     # 10 jumps a year of -15 % against a daily sigma of 2.1 %: nearly all pass 3 sigma.
     assert fit.jump_rate == pytest.approx(10.0, rel=0.3)
@@ -90,7 +92,9 @@ def test_nelder_mead_minimises_rosenbrock():
     def rosenbrock(x):
         return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
 
-    np.testing.assert_allclose(calibrate.nelder_mead(rosenbrock, np.array([-1.2, 1.0])), [1, 1], atol=1e-3)
+    np.testing.assert_allclose(
+        calibrate.nelder_mead(rosenbrock, np.array([-1.2, 1.0])), [1, 1], atol=1e-3
+    )
 
 
 def test_volatility_cone_is_ordered_and_plausible(daily_returns):
@@ -98,7 +102,7 @@ def test_volatility_cone_is_ordered_and_plausible(daily_returns):
     assert sorted(cone) == list(calibrate.CONE_WINDOWS_DAYS)
     for window, vols in cone.items():
         assert np.all(np.diff(vols) > 0), window
-        assert 0.1 < vols[0] and vols[-1] < 2.0
+        assert vols[0] > 0.1 and vols[-1] < 2.0
     # Longer windows average more: the 5-95 spread narrows from 7 to 180 days.
     assert cone[180][-1] - cone[180][0] < cone[7][-1] - cone[7][0]
 

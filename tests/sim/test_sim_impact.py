@@ -15,7 +15,12 @@ from backstop.sim.impact import (
     parse_utc_ms,
 )
 
-DEPTH = Path(__file__).resolve().parents[3] / "shared" / "data" / "btcusdt-perp-bookdepth-2025-10-10.csv"
+DEPTH = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "btcusdt-perp-bookdepth-2025-10-10.csv"
+)
 # Cumulative 100, 300, 600, 1000, 1500 BTC bids; asks twice that. USDT = BTC × 100,000.
 TOY = DepthCurve(
     bid_btc=np.array([100.0, 300.0, 600.0, 1000.0, 1500.0]),
@@ -33,7 +38,9 @@ def book():
 def test_toy_curve_by_hand():
     # 50 BTC: half of the first band -> 0.5 %; 200 BTC: 1 % + (100/200)·1 % = 1.5 %;
     # 2000 BTC: past 5 %, last slope 1 %/500 BTC -> 5 % + 500·(1 %/500) = 6 %.
-    np.testing.assert_allclose(impact_fraction(TOY, [0, 50, 200, 1500, 2000], "sell"), [0, 0.005, 0.015, 0.05, 0.06])
+    np.testing.assert_allclose(
+        impact_fraction(TOY, [0, 50, 200, 1500, 2000], "sell"), [0, 0.005, 0.015, 0.05, 0.06]
+    )
     # Buying consumes asks, which are twice as deep: 200 BTC -> 1 %.
     assert impact_fraction(TOY, 200.0, "buy") == pytest.approx(0.01)
     # 2e7 USDT against bid notional 1e7 (1 %) .. 3e7 (2 %) -> 1.5 %.
@@ -55,7 +62,9 @@ def test_impact_is_monotone_in_size():
 
 def test_crash_bids_are_thinner_than_the_day(book):
     assert np.all(CRASH_CURVE.bid_btc < DAY_MEDIAN_CURVE.bid_btc)
-    assert impact_fraction(CRASH_CURVE, 100.0, "sell") > 10 * impact_fraction(DAY_MEDIAN_CURVE, 100.0, "sell")
+    assert impact_fraction(CRASH_CURVE, 100.0, "sell") > 10 * impact_fraction(
+        DAY_MEDIAN_CURVE, 100.0, "sell"
+    )
 
 
 def test_book_loads_every_snapshot_including_the_leading_space_one(book):

@@ -120,7 +120,9 @@ def test_load_trades_resamples_to_minutes_and_fills_gaps(tmp_path):
         (2 * minute_us + 7, 102.5),
     ]
     lines = ["exchange,symbol,timestamp,local_timestamp,id,side,price,amount"]
-    lines += [f"binance-futures,BTCUSDT,{t},{t + 10},id{i},buy,{p},0.1" for i, (t, p) in enumerate(rows)]
+    lines += [
+        f"binance-futures,BTCUSDT,{t},{t + 10},id{i},buy,{p},0.1" for i, (t, p) in enumerate(rows)
+    ]
     path.write_text("\n".join(lines) + "\n")
     bars = load_trades(path)
     # minute 0: trades by time 101, 100, 99 -> O 101 H 101 L 99 C 99; minute 1: none, flat at 99;

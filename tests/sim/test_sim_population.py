@@ -1,5 +1,7 @@
 """Population specs and generation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -34,12 +36,14 @@ def test_default_distributions_respect_their_bounds():
 
 
 def test_liquidation_and_bankruptcy_ratios_by_hand():
-    spec = PopulationSpec(n_accounts=1, isolated_share=1.0, leverage_mix=((1, 10, 10),), long_share=1)
+    spec = PopulationSpec(
+        n_accounts=1, isolated_share=1.0, leverage_mix=((1, 10, 10),), long_share=1
+    )
     long = generate_population(spec, np.random.default_rng(0))
     # 10x long, r = 0.004 + 0.0005: bankruptcy 0.9, liquidation 0.9 / 0.9955 = 0.904068...
     assert long.bankruptcy_ratio()[0] == pytest.approx(0.9)
     assert long.liquidation_ratio()[0] == pytest.approx(0.9 / 0.9955)
-    short = generate_population(spec.__class__(**{**spec.__dict__, "long_share": 0.0}), np.random.default_rng(0))
+    short = generate_population(dataclasses.replace(spec, long_share=0.0), np.random.default_rng(0))
     # 10x short: bankruptcy 1.1, liquidation 1.1 / 1.0045.
     assert short.liquidation_ratio()[0] == pytest.approx(1.1 / 1.0045)
     # At the liquidation price, equity = margin + pnl equals notional·(mmr + fee) there.

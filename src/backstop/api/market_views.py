@@ -12,6 +12,7 @@ from backstop.api.wire import money, ms, px_str, sz_str
 from backstop.engine.exchange import Exchange
 from backstop.model.instrument import Instrument
 from backstop.numeric import fmt_decimal
+from backstop.state.ledger import fund_key
 
 DAY_MS = 24 * 3600 * 1000
 BUY, SELL = 1, -1
@@ -54,7 +55,7 @@ def mark_view(exchange: Exchange, inst: Instrument, now: int) -> dict[str, Any]:
 def funding_view(exchange: Exchange, inst: Instrument, now: int) -> dict[str, Any]:
     """``public/funding-rate``: the engine's current rate (1e-8 units) and the next
     settlement time on the instrument's interval grid (UTC)."""
-    rate_e8 = getattr(exchange.state, "funding_rate_e8", {}).get(inst.inst_id, 0)
+    rate_e8 = exchange.state.funding_rate_e8.get(inst.inst_id, 0)
     interval = inst.funding_interval_h * 3600 * 1000
     next_time = (now // interval + 1) * interval
     rate = fmt_decimal(Decimal(rate_e8).scaleb(-8))
@@ -124,11 +125,9 @@ def book_view(exchange: Exchange, inst: Instrument, depth: int, now: int) -> dic
 def insurance_fund_views(exchange: Exchange, inst_type: str, inst_family: str,
                          limit: int) -> list[dict[str, Any]]:
     """``public/insurance-fund`` for one family: total and the newest ``limit`` records."""
-    from backstop.state.ledger import fund_key
-
     state = exchange.state
     out = []
-    for fund in getattr(state, "funds", {}).values():
+    for fund in state.funds.values():
         if fund.inst_type != inst_type or (inst_family and fund.inst_family != inst_family):
             continue
         total = state.ledger.balance(fund_key(fund.fund_id, fund.ccy))

@@ -13,7 +13,7 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import fmt_decimal, money_str
 
 _HTTP_STATUS = {"50000": 400, "50002": 400, "50014": 400, "51000": 400, "50011": 429,
-                "50001": 503, "50004": 503}
+                "50001": 503, "50004": 503, "404": 404}
 """HTTP statuses other than 200; auth codes 50100–50199 are 401 (see :func:`http_status`)."""
 
 

@@ -312,28 +312,26 @@ def _settle(state: ExchangeState, config: EngineConfig, cut: Slice, fund: Insura
         return []
     wallet = cash_key(pos.uid, inst.settle_ccy)
     whole = cut.is_whole_unit and state.existing_position(pos.uid, inst.inst_id, pos.mgn_mode) is None
-    if not whole:
-        left = None
-    elif pos.is_isolated:
-        left = state.ledger.balance(wallet) - cash_before
-    else:
-        left = state.ledger.balance(wallet)
+    balance = state.ledger.balance(wallet)
+    delta = balance - cash_before if pos.is_isolated else balance
     events: list[Event] = []
     to_fund = from_fund = socialized = 0
-    if left is None:  # partial: the fee only, from what the account has
-        to_fund = max(0, min(fee, state.ledger.balance(wallet)))
-    elif left >= 0:
-        to_fund = left
-    else:
-        from_fund, paid_events = apply_fund_payout(state, config, fund, wallet, -left, ts)
+    if delta < 0 and (whole or pos.is_isolated):  # the slice is bankrupt: cover its deficit
+        from_fund, paid_events = apply_fund_payout(state, config, fund, wallet, -delta, ts)
         events.extend(paid_events)
-        socialized = -left - from_fund
+        socialized = -delta - from_fund
         if socialized:
             events.extend(apply_socialized_loss(state, inst, cut.side, wallet, socialized, ts))
+    elif whole:  # everything left of the unit: surplus and fee
+        to_fund = delta
+    else:  # a partial cut pays only the fee, from what the slice left
+        to_fund = max(0, min(fee, delta))
     events.extend(apply_fund_inflow(state, config, fund, wallet, to_fund,
                                     "liquidation_balance_deposit", ts))
+    fee_taken = min(fee, to_fund)
+    pos.liq_penalty -= fee_taken  # OKX ``liqPenalty``: negative, while the position stays open
     events.append(LiquidationSettled(ts, pos.uid, inst.inst_id, pos.mgn_mode.value, closed,
-                                     min(fee, to_fund), to_fund, from_fund, socialized))
+                                     fee_taken, to_fund, from_fund, socialized))
     return events
 
 

@@ -1,4 +1,8 @@
-"""JSON-ready dicts for commands and events, and back. Decimals travel as strings."""
+"""JSON-ready dicts for commands and events, and back. Decimals travel as strings.
+
+The class tag is the key ``_type``, which no field uses (``InsuranceFundChanged`` has OKX's own
+``type`` field).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,13 @@ _TYPES: dict[str, type] = {
 }
 
 
+TAG = "_type"
 _ENUMS = ("Side", "OrderType", "MarginMode", "SelfTradeMode")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
     """A dataclass command or event as a plain dict tagged with its type name."""
-    out: dict[str, Any] = {"type": type(obj).__name__}
+    out: dict[str, Any] = {TAG: type(obj).__name__}
     for f in fields(obj):
         out[f.name] = _plain(getattr(obj, f.name))
     return out
@@ -39,7 +44,7 @@ def _plain(value: Any) -> Any:
 
 def from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a command or event from :func:`to_dict` output."""
-    cls = _TYPES[data["type"]]
+    cls = _TYPES[data[TAG]]
     kwargs = {}
     for f in fields(cls):
         if f.name in data:

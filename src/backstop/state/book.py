@@ -5,6 +5,10 @@ in an ascending list maintained with :mod:`bisect` (the best bid is the last, th
 first). Matching is split into :meth:`OrderBook.plan_match`
 (read only) and :meth:`OrderBook.apply_plan`, so the engine can check margin on the exact fills
 before anything changes.
+
+The hot paths (``rest``, ``cancel``, ``would_cross``, ``plan_match``, ``apply_plan``) are written
+out per side with locals instead of shared helpers: in CPython every call and attribute lookup
+counts (see ``bench/matching.py``).
 """
 
 from __future__ import annotations
@@ -60,51 +64,61 @@ class OrderBook:
         self.orders: dict[int, RestingOrder] = {}
 
     def best_bid(self) -> int | None:
-        return self.bid_prices[-1] if self.bid_prices else None
+        prices = self.bid_prices
+        return prices[-1] if prices else None
 
     def best_ask(self) -> int | None:
-        return self.ask_prices[0] if self.ask_prices else None
+        prices = self.ask_prices
+        return prices[0] if prices else None
 
     def is_crossed(self) -> bool:
-        bid, ask = self.best_bid(), self.best_ask()
-        return bid is not None and ask is not None and bid >= ask
+        bids, asks = self.bid_prices, self.ask_prices
+        return bool(bids) and bool(asks) and bids[-1] >= asks[0]
 
     def rest(self, order: RestingOrder) -> None:
         """Add an order at the back of its price level. The caller ensures it does not cross."""
+        px = order.px
         if order.side == BUY:
-            level = self.bids.get(order.px)
-            if level is None:
-                level = self.bids[order.px] = {}
-                insort(self.bid_prices, order.px)
+            levels = self.bids
+            prices = self.bid_prices
         else:
-            level = self.asks.get(order.px)
-            if level is None:
-                level = self.asks[order.px] = {}
-                insort(self.ask_prices, order.px)
-        level[order.ord_id] = order
-        self.orders[order.ord_id] = order
+            levels = self.asks
+            prices = self.ask_prices
+        try:
+            level = levels[px]
+        except KeyError:
+            level = levels[px] = {}
+            insort(prices, px)
+        ord_id = order.ord_id
+        level[ord_id] = order
+        self.orders[ord_id] = order
 
     def cancel(self, ord_id: int) -> RestingOrder | None:
         """Remove an order; ``None`` if it is not resting."""
         order = self.orders.pop(ord_id, None)
         if order is None:
             return None
+        px = order.px
         if order.side == BUY:
-            levels, prices = self.bids, self.bid_prices
+            levels = self.bids
+            prices = self.bid_prices
         else:
-            levels, prices = self.asks, self.ask_prices
-        level = levels[order.px]
+            levels = self.asks
+            prices = self.ask_prices
+        level = levels[px]
         del level[ord_id]
         if not level:
-            del levels[order.px]
-            del prices[bisect_left(prices, order.px)]
+            del levels[px]
+            del prices[bisect_left(prices, px)]
         return order
 
     def would_cross(self, side: int, px: int) -> bool:
         """Whether a limit order at ``px`` would trade on arrival."""
         if side == BUY:
-            return bool(self.ask_prices) and px >= self.ask_prices[0]
-        return bool(self.bid_prices) and px <= self.bid_prices[-1]
+            prices = self.ask_prices
+            return bool(prices) and px >= prices[0]
+        prices = self.bid_prices
+        return bool(prices) and px <= prices[-1]
 
     def plan_match(self, side: int, limit_px: int | None, lots: int, owner: int,
                    stp: int = STP_CANCEL_MAKER) -> MatchPlan:
@@ -112,47 +126,71 @@ class OrderBook:
 
         ``limit_px`` ``None`` means no price limit (a market order).
         """
-        plan = MatchPlan()
-        remaining = lots
         if side == BUY:
-            levels, prices = self.asks, self.ask_prices
+            prices = self.ask_prices
+            if not prices or (limit_px is not None and prices[0] > limit_px):
+                return MatchPlan([], [], False, 0)
+            levels = self.asks
+            walk = prices
         else:
-            levels, prices = self.bids, reversed(self.bid_prices)
-        for px in prices:
-            if remaining == 0 or plan.taker_stp_cancelled:
-                break
+            prices = self.bid_prices
+            if not prices or (limit_px is not None and prices[-1] < limit_px):
+                return MatchPlan([], [], False, 0)
+            levels = self.bids
+            walk = reversed(prices)
+        fills: list[tuple[RestingOrder, int, int]] = []
+        stp_cancelled: list[RestingOrder] = []
+        taker_cancelled = False
+        remaining = lots
+        for px in walk:
             if limit_px is not None and (px > limit_px if side == BUY else px < limit_px):
                 break
-            remaining = self._plan_level(plan, levels[px], px, remaining, owner, stp)
-        plan.filled_lots = lots - remaining
-        return plan
-
-    @staticmethod
-    def _plan_level(plan: MatchPlan, level: dict[int, RestingOrder], px: int, remaining: int,
-                    owner: int, stp: int) -> int:
-        for maker in level.values():
-            if maker.owner == owner:
-                if stp != STP_CANCEL_TAKER:
-                    plan.stp_cancelled.append(maker)
-                if stp != STP_CANCEL_MAKER:
-                    plan.taker_stp_cancelled = True
-                    return remaining
-                continue
-            qty = maker.remaining if maker.remaining < remaining else remaining
-            plan.fills.append((maker, qty, px))
-            remaining -= qty
-            if remaining == 0:
+            for maker in levels[px].values():
+                if maker.owner == owner:
+                    if stp != STP_CANCEL_TAKER:
+                        stp_cancelled.append(maker)
+                    if stp != STP_CANCEL_MAKER:
+                        taker_cancelled = True
+                        break
+                    continue
+                qty = maker.remaining
+                if qty >= remaining:
+                    fills.append((maker, remaining, px))
+                    remaining = 0
+                    break
+                fills.append((maker, qty, px))
+                remaining -= qty
+            if remaining == 0 or taker_cancelled:
                 break
-        return remaining
+        return MatchPlan(fills, stp_cancelled, taker_cancelled, lots - remaining)
 
     def apply_plan(self, plan: MatchPlan) -> None:
         """Carry out a plan made by :meth:`plan_match` on this unchanged book."""
         for maker in plan.stp_cancelled:
             self.cancel(maker.ord_id)
-        for maker, qty, _px in plan.fills:
-            maker.remaining -= qty
-            if maker.remaining == 0:
-                self.cancel(maker.ord_id)
+        fills = plan.fills
+        if not fills:
+            return
+        orders = self.orders
+        if fills[0][0].side == BUY:
+            levels, prices, best = self.bids, self.bid_prices, -1
+        else:
+            levels, prices, best = self.asks, self.ask_prices, 0
+        for maker, qty, px in fills:
+            left = maker.remaining - qty
+            maker.remaining = left
+            if left == 0:
+                ord_id = maker.ord_id
+                del orders[ord_id]
+                level = levels[px]
+                del level[ord_id]
+                if not level:
+                    del levels[px]
+                    # fills walk from the best price, so an emptied level is the best one
+                    if prices[best] == px:
+                        del prices[best]
+                    else:
+                        del prices[bisect_left(prices, px)]
 
     def depth(self, side: int, n: int) -> list[tuple[int, int, int]]:
         """Top ``n`` levels of one side as ``(px_ticks, total_lots, order_count)``."""

@@ -19,6 +19,7 @@ class Position:
     __slots__ = (
         "cost",
         "fees_paid",
+        "funding_paid",
         "inst_id",
         "liq_penalty",
         "mgn_mode",
@@ -36,6 +37,7 @@ class Position:
         self.cost = 0
         self.realized_pnl = 0
         self.fees_paid = 0
+        self.funding_paid = 0
         self.liq_penalty = 0
         self.open_ts = 0
 
@@ -47,7 +49,7 @@ class Position:
     def is_isolated(self) -> bool:
         return self.mgn_mode is MarginMode.ISOLATED
 
-    def as_tuple(self) -> tuple[int, str, str, int, int, int, int, int]:
+    def as_tuple(self) -> tuple[int, str, str, int, int, int, int, int, int]:
         """Canonical form for the state hash."""
         return (self.uid, self.inst_id, self.mgn_mode.value, self.size_lots, self.cost,
-                self.realized_pnl, self.fees_paid, self.liq_penalty)
+                self.realized_pnl, self.fees_paid, self.funding_paid, self.liq_penalty)

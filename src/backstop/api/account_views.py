@@ -1,0 +1,236 @@
+"""Read-only OKX views of one account: balance, positions, orders and fills.
+
+Figures come from the engine's state through :mod:`backstop.state.figures` and the margin
+formulas of :mod:`backstop.math.margin` (display only: nothing here settles). Money is
+1e-8 units of the settlement currency until it is formatted.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from backstop.api.tracker import FillRecord, OrderRecord
+from backstop.api.wire import display_px, flag, money, ms, px_str, ratio_str, sz_str
+from backstop.engine.exchange import Exchange
+from backstop.math.margin import (
+    calculate_liquidation_px,
+    calculate_maintenance_margin,
+    calculate_margin_ratio,
+    calculate_mm_plus_fee,
+    find_tier,
+)
+from backstop.math.values import calculate_avg_px_ticks_num_den, calculate_notional, calculate_upl
+from backstop.model.enums import MarginMode
+from backstop.model.instrument import Instrument
+from backstop.numeric import PPM, fmt_decimal
+from backstop.state.figures import (
+    cross_figures,
+    isolated_equity,
+    isolated_margin,
+    lever_cents,
+    position_im,
+)
+from backstop.state.positions import Position
+
+
+def account_currencies(exchange: Exchange, uid: int) -> list[str]:
+    """Currencies the account holds cash, margin or positions in, sorted."""
+    state = exchange.state
+    found = {ccy for (kind, owner, ccy), value in state.ledger.balances.items()
+             if kind == "cash" and owner == str(uid) and value}
+    found |= {ccy for (kind, owner, ccy), value in state.ledger.balances.items()
+              if kind == "isolated" and owner.startswith(f"{uid}/") and value}
+    for pos in state.account_positions.get(uid, {}).values():
+        found.add(state.catalogue.instruments[pos.inst_id].settle_ccy)  # type: ignore[index]
+    return sorted(found)
+
+
+def _positions(exchange: Exchange, uid: int) -> list[tuple[Position, Instrument]]:
+    state = exchange.state
+    return [(pos, state.catalogue.instruments[pos.inst_id])  # type: ignore[index]
+            for pos in state.account_positions.get(uid, {}).values() if pos.size_lots]
+
+
+def currency_detail(exchange: Exchange, uid: int, ccy: str, now: int) -> dict[str, Any]:
+    """``account/balance`` ``details[]`` row. ``cashBal`` includes isolated margin; ``eq`` is
+    cash plus all unrealized PnL; ``availEq`` is OKX's cross available equity."""
+    figures = cross_figures(exchange.state, uid, ccy)
+    iso_margin = iso_eq = 0
+    for pos, inst in _positions(exchange, uid):
+        if pos.is_isolated and inst.settle_ccy == ccy:
+            iso_margin += isolated_margin(exchange.state, pos, inst)
+            iso_eq += isolated_equity(exchange.state, pos, inst)
+    cash_bal = figures.cash + iso_margin
+    eq = figures.equity + iso_eq
+    return {
+        "ccy": ccy, "eq": money(eq), "cashBal": money(cash_bal), "upl": money(eq - cash_bal),
+        "isoEq": money(iso_eq), "availEq": money(figures.available),
+        "availBal": money(figures.max_withdrawal), "frozenBal": money(cash_bal - figures.max_withdrawal),
+        "ordFrozen": money(figures.order_frozen), "imr": money(figures.position_im),
+        "mmr": money(figures.mm_plus_fee), "mgnRatio": _ratio(figures.equity, figures.mm_plus_fee),
+        "disEq": "", "eqUsd": "", "notionalLever": "", "liab": "", "interest": "", "uTime": ms(now),
+        "crossLiab": "", "isoLiab": "", "maxLoan": "", "stgyEq": "0", "twap": "0", "spotInUseAmt": "",
+        "isoUpl": money(iso_eq - iso_margin), "fixedBal": "0", "borrowFroz": "", "clSpotInUseAmt": "",
+        "maxSpotInUse": "", "spotIsoBal": "0", "smtSyncEq": "0", "spotCopyTradingEq": "0",
+        "spotBal": "", "openAvgPx": "", "accAvgPx": "", "spotUpl": "", "spotUplRatio": "",
+        "totalPnl": "", "totalPnlRatio": "", "rewardBal": "", "colRes": "", "colBorrAutoConversion": "",
+        "collateralEnabled": False, "autoLendStatus": "off", "autoLendMtAmt": "0", "frpType": "0",
+    }
+
+
+def balance_view(exchange: Exchange, uid: int, ccys: list[str] | None, now: int) -> dict[str, Any]:
+    """``account/balance``. Single-currency margin: totals across currencies are not
+    converted, so ``totalEq`` is left empty unless one currency is held."""
+    held = account_currencies(exchange, uid)
+    chosen = [c for c in held if ccys is None or c in ccys]
+    details = [currency_detail(exchange, uid, ccy, now) for ccy in chosen]
+    total = details[0]["eq"] if len(details) == 1 else ""
+    return {"totalEq": total, "isoEq": "", "adjEq": "", "availEq": "", "ordFroz": "", "imr": "",
+            "mmr": "", "borrowFroz": "", "mgnRatio": "", "notionalUsd": "", "notionalUsdForBorrow": "",
+            "notionalUsdForFutures": "", "notionalUsdForOption": "", "notionalUsdForSwap": "",
+            "upl": "", "uTime": ms(now), "details": details}
+
+
+def _ratio(equity: int, mm_plus_fee: int) -> str:
+    return ratio_str(calculate_margin_ratio(equity, mm_plus_fee))
+
+
+def avg_px(inst: Instrument, pos: Position) -> Decimal:
+    """Average open price, exact fraction of ticks, as a price."""
+    num, den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
+    return Decimal(num) / Decimal(den) * inst.tick_sz
+
+
+def break_even_px(inst: Instrument, pos: Position) -> Decimal | None:
+    """The price where closing at the taker fee returns the fees paid: upl(P) = fees +
+    |value(P)|·t. Linear P = (cost + fees)/(k·size·(1 − s·t)); inverse
+    P = −k·size·(1 + s·t)/(cost + fees), with s the position's sign, in ticks."""
+    sign = 1 if pos.size_lots > 0 else -1
+    t = Decimal(inst.taker_fee_ppm) / PPM
+    paid = Decimal(pos.cost + pos.fees_paid)
+    k_size = Decimal(inst.value_k * pos.size_lots)
+    if inst.is_linear:
+        ticks = paid / (k_size * (1 - sign * t))
+    else:
+        ticks = -k_size * (1 + sign * t) / paid if paid else Decimal(0)
+    return ticks * inst.tick_sz if ticks > 0 else None
+
+
+def liquidation_px(exchange: Exchange, pos: Position, inst: Instrument) -> Decimal | None:
+    """``liqPx``. Isolated: the engine's formula on the position's margin. Cross: the same
+    formula with the account's cushion as margin: cash + other cross upl − their MM + fee
+    (other positions held at the current mark)."""
+    state = exchange.state
+    mark = state.mark_ticks[inst.inst_id]
+    tier = find_tier(inst.tiers, pos.size_lots) or inst.tiers[-1]
+    if pos.is_isolated:
+        margin = isolated_margin(state, pos, inst)
+    else:
+        figures = cross_figures(state, pos.uid, inst.settle_ccy)
+        own_upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
+        own_mm = calculate_mm_plus_fee(inst, pos.size_lots, mark)
+        margin = figures.cash + (figures.upl - own_upl) - (figures.mm_plus_fee - own_mm)
+    return calculate_liquidation_px(inst, pos.size_lots, pos.cost, margin, tier.mmr_ppm)
+
+
+def position_view(exchange: Exchange, pos: Position, inst: Instrument, now: int) -> dict[str, Any]:
+    """``account/positions`` row (net mode)."""
+    state = exchange.state
+    mark = state.mark_ticks[inst.inst_id]
+    upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
+    mm = calculate_maintenance_margin(inst, pos.size_lots, mark)
+    if pos.is_isolated:
+        margin = isolated_margin(state, pos, inst)
+        ratio = _ratio(isolated_equity(state, pos, inst), calculate_mm_plus_fee(inst, pos.size_lots, mark))
+        imr, margin_text = "", money(margin)
+        basis = margin
+    else:
+        figures = cross_figures(state, pos.uid, inst.settle_ccy)
+        ratio = _ratio(figures.equity, figures.mm_plus_fee)
+        im = position_im(state, pos, inst)
+        imr, margin_text, basis = money(im), "", im
+    lever = Decimal(lever_cents(state, pos.uid, inst, pos.mgn_mode)) / 100
+    notional = calculate_notional(inst, pos.size_lots, mark)
+    adl = state.adl_rank.get(pos.key, 0)
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "mgnMode": pos.mgn_mode.value,
+        "posId": f"{pos.uid}-{inst.inst_id}-{pos.mgn_mode.value}", "posSide": "net",
+        "pos": sz_str(inst, pos.size_lots), "availPos": sz_str(inst, abs(pos.size_lots)),
+        "baseBal": "", "quoteBal": "", "posCcy": "", "ccy": inst.settle_ccy,
+        "avgPx": display_px(inst, avg_px(inst, pos)), "markPx": px_str(inst, mark),
+        "idxPx": px_str(inst, state.index_ticks[inst.inst_id]), "last": px_str(inst, mark),
+        "upl": money(upl), "uplLastPx": money(upl), "uplRatio": ratio_str(_share(upl, basis), 6),
+        "uplRatioLastPx": ratio_str(_share(upl, basis), 6),
+        "lever": fmt_decimal(lever), "liqPx": display_px(inst, liquidation_px(exchange, pos, inst)),
+        "imr": imr, "margin": margin_text, "mgnRatio": ratio, "mmr": money(mm),
+        "notionalUsd": money(notional) if inst.is_linear else "", "adl": str(adl),
+        "bePx": display_px(inst, break_even_px(inst, pos)), "liab": "", "liabCcy": "",
+        "interest": "", "tradeId": "", "optVal": "", "pendingCloseOrdLiabVal": "",
+        "deltaBS": "", "deltaPA": "", "gammaBS": "", "gammaPA": "", "thetaBS": "", "thetaPA": "",
+        "vegaBS": "", "vegaPA": "", "spotInUseAmt": "", "spotInUseCcy": "", "clSpotInUseAmt": "",
+        "maxSpotInUseAmt": "", "bizRefId": "", "bizRefType": "", "usdPx": "",
+        "realizedPnl": money(pos.realized_pnl - pos.fees_paid), "pnl": money(pos.realized_pnl),
+        "fee": money(-pos.fees_paid), "fundingFee": money(pos.funding_paid),
+        "liqPenalty": money(-pos.liq_penalty), "closeOrderAlgo": [], "nonSettleAvgPx": "",
+        "settledPnl": "", "cTime": ms(pos.open_ts), "uTime": ms(now),
+    }
+
+
+def _share(numerator: int, denominator: int) -> Decimal | None:
+    return Decimal(numerator) / Decimal(denominator) if denominator else None
+
+
+def position_views(exchange: Exchange, uid: int, inst_ids: set[str] | None,
+                   now: int) -> list[dict[str, Any]]:
+    return [position_view(exchange, pos, inst, now) for pos, inst in _positions(exchange, uid)
+            if inst_ids is None or inst.inst_id in inst_ids]
+
+
+def order_view(exchange: Exchange, order: OrderRecord) -> dict[str, Any]:
+    """``trade/order`` and ``trade/orders-pending`` row. OKX reports fees as negative."""
+    inst = exchange.catalogue.instruments[order.inst_id]  # type: ignore[index]
+    avg = (display_px(inst, Decimal(order.fill_value_ticks) / order.filled_lots * inst.tick_sz)
+           if order.filled_lots else "")
+    lever = lever_cents(exchange.state, order.uid, inst, MarginMode(order.td_mode))
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "tgtCcy": "", "ccy": "",
+        "ordId": str(order.ord_id), "clOrdId": order.cl_ord_id, "tag": "",
+        "px": px_str(inst, order.px_ticks) if order.px_ticks else "", "pxUsd": "", "pxVol": "",
+        "pxType": "", "sz": sz_str(inst, order.sz_lots), "pnl": "0", "ordType": order.ord_type,
+        "side": order.side, "posSide": "net", "tdMode": order.td_mode,
+        "accFillSz": sz_str(inst, order.filled_lots),
+        "fillPx": px_str(inst, order.last_fill_ticks) if order.last_fill_lots else "",
+        "tradeId": str(order.last_trade_id) if order.last_trade_id else "",
+        "fillSz": sz_str(inst, order.last_fill_lots),
+        "fillTime": ms(order.last_fill_time) if order.last_fill_time else "",
+        "avgPx": avg, "state": order.state, "stpId": "", "stpMode": "cancel_maker",
+        "lever": fmt_decimal(Decimal(lever) / 100), "attachAlgoClOrdId": "", "tpTriggerPx": "",
+        "tpTriggerPxType": "", "tpOrdPx": "", "slTriggerPx": "", "slTriggerPxType": "", "slOrdPx": "",
+        "attachAlgoOrds": [], "linkedAlgoOrd": {"algoId": ""}, "feeCcy": inst.settle_ccy,
+        "fee": money(-order.fee), "rebateCcy": inst.settle_ccy, "rebate": "0", "source": "",
+        "category": order.category, "reduceOnly": flag(order.reduce_only), "isTpLimit": "false",
+        "cancelSource": _CANCEL_SOURCE.get(order.cancel_reason, ""),
+        "cancelSourceReason": order.cancel_reason,
+        "quickMgnType": "", "algoClOrdId": "", "algoId": "", "tradeQuoteCcy": "",
+        "uTime": ms(order.u_time), "cTime": ms(order.c_time),
+    }
+
+
+_CANCEL_SOURCE = {"user": "1", "liquidation": "2", "self_trade": "20", "ioc": "14", "fok": "15",
+                  "post_only": "13", "market": "31", "reduce_only": "19"}
+"""OKX ``cancelSource`` codes for the engine's cancel reasons."""
+
+
+def fill_view(exchange: Exchange, fill: FillRecord) -> dict[str, Any]:
+    """``trade/fills`` row."""
+    inst = exchange.catalogue.instruments[fill.inst_id]  # type: ignore[index]
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "tradeId": str(fill.trade_id),
+        "ordId": str(fill.ord_id), "clOrdId": fill.cl_ord_id, "billId": f"{fill.trade_id}{fill.exec_type}",
+        "subType": "1", "tag": "", "fillPx": px_str(inst, fill.px_ticks),
+        "fillSz": sz_str(inst, fill.lots), "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "",
+        "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "", "side": fill.side,
+        "posSide": "net", "execType": fill.exec_type, "feeCcy": inst.settle_ccy,
+        "fee": money(-fill.fee), "ts": ms(fill.ts), "fillTime": ms(fill.ts), "feeRate": "",
+    }

@@ -1,0 +1,97 @@
+"""The Starlette application: OKX v5 REST under ``/api/v5/``, WebSockets under ``/ws/v5/``,
+and the admin API under ``/backstop/v1/``.
+
+Every answer is OKX's envelope. Expected failures are :class:`OkxError` with OKX's code and
+HTTP status; anything unexpected is logged and answered 50026 (HTTP 503), never a 500 page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from backstop.api import admin, rest_account, rest_public, rest_trade
+from backstop.api.auth import authenticate_rest
+from backstop.api.context import Ctx
+from backstop.api.service import Clock, ExchangeService, wall_clock_ms
+from backstop.api.wire import OkxError, error, ok
+from backstop.api.ws import WsHub
+
+log = logging.getLogger("backstop.api")
+Handler = Callable[[Ctx], Awaitable[Any]]
+
+_PUBLIC_GET: dict[str, Handler] = dict(rest_public.ROUTES)
+_PRIVATE_GET: dict[str, Handler] = {**rest_account.GET_ROUTES, **rest_trade.GET_ROUTES,
+                                    "asset/currencies": rest_public.currencies}
+_PRIVATE_POST: dict[str, Handler] = {**rest_account.POST_ROUTES, **rest_trade.POST_ITEM_ROUTES}
+
+
+def _request_target(request: Request) -> str:
+    """Path and query exactly as the client sent them (what OKX signs)."""
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+async def _answer(handler: Handler, ctx: Ctx) -> Response:
+    result = await handler(ctx)
+    return result if isinstance(result, Response) else ok(result)
+
+
+def _guarded(endpoint: Callable[[Request], Awaitable[Response]]):
+    """Turn :class:`OkxError` into its envelope and anything else into 50026."""
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except OkxError as exc:
+            return error(exc.code, exc.msg)
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            return JSONResponse({"code": "50026", "msg": "System error, please try again later",
+                                 "data": []}, status_code=503)
+    return wrapper
+
+
+def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = wall_clock_ms) -> Starlette:
+    """The app around a started :class:`ExchangeService`. ``auth_clock`` is the wall clock
+    that request timestamps are checked against (30 s window)."""
+    hub = WsHub(service, auth_clock)
+    service.add_listener(hub.publish)
+
+    async def api_v5(request: Request) -> Response:
+        path, method = request.path_params["path"], request.method
+        body = await request.body()
+        query = dict(request.query_params)
+        table = _PRIVATE_GET if method == "GET" else _PRIVATE_POST
+        if method == "GET" and path in _PUBLIC_GET:
+            return await _answer(_PUBLIC_GET[path], Ctx(service, 0, query, body, service.now_ms()))
+        if path not in table:
+            return error("404", "Endpoint not found")
+        key = authenticate_rest(service.keys, request.headers, method, _request_target(request),
+                                body, auth_clock())
+        return await _answer(table[path], Ctx(service, key.uid, query, body, service.now_ms()))
+
+    async def backstop_v1(request: Request) -> Response:
+        given = request.headers.get("X-Backstop-Admin", "")
+        if not hmac.compare_digest(given.encode(), admin_token.encode()):
+            raise OkxError("50111", "Invalid X-Backstop-Admin token")
+        table = admin.GET_ROUTES if request.method == "GET" else admin.POST_ROUTES
+        path = request.path_params["path"]
+        if path not in table:
+            return error("404", "Endpoint not found")
+        ctx = Ctx(service, 0, dict(request.query_params), await request.body(), service.now_ms())
+        return await _answer(table[path], ctx)
+
+    routes = [
+        Route("/api/v5/{path:path}", _guarded(api_v5), methods=["GET", "POST"]),
+        Route("/backstop/v1/{path:path}", _guarded(backstop_v1), methods=["GET", "POST"]),
+        WebSocketRoute("/ws/v5/{kind}", hub.endpoint),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,292 @@
+"""OKX v5 WebSockets: ``/ws/v5/public``, ``/ws/v5/private``, ``/ws/v5/business``.
+
+Clients send the text ``ping`` (answered ``pong``) or JSON ``{"op": "login" | "subscribe" |
+"unsubscribe", "args": [...]}``. Pushes are ``{"arg": {...}, "data": [...]}`` built from engine
+events: :data:`_TOUCHES` maps each event type to what it changes; event types not listed are
+ignored, so following a new one is one entry there.
+
+Each connection has an outgoing queue drained by its own task, so publishing (called by the
+service right after a command is logged) never waits on a slow client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from backstop.api import account_views as av
+from backstop.api import market_views as mv
+from backstop.api.auth import authenticate_ws
+from backstop.api.service import Clock, ExchangeService
+from backstop.api.wire import OkxError, ms, px_str, sz_str
+from backstop.model import events as ev
+
+PUBLIC_CHANNELS = {"tickers", "mark-price", "books", "books5"}
+PRIVATE_CHANNELS = {"orders", "positions", "balance_and_position"}
+CHANNELS_BY_PATH = {"public": PUBLIC_CHANNELS, "private": PRIVATE_CHANNELS, "business": set()}
+BOOK_DEPTH = 400
+_conn_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Touched:
+    """What one command's events changed."""
+
+    books: set[str] = field(default_factory=set)
+    marks: set[str] = field(default_factory=set)
+    orders: set[int] = field(default_factory=set)
+    positions: set[int] = field(default_factory=set)
+    """Accounts whose positions or balances changed."""
+
+
+_TOUCHES: dict[type, Callable[[Touched, Any], None]] = {
+    ev.OrderPlaced: lambda t, e: (t.books.add(e.inst_id), t.orders.add(e.ord_id)),
+    ev.OrderCancelled: lambda t, e: (t.books.add(e.inst_id), t.orders.add(e.ord_id)),
+    ev.Filled: lambda t, e: (t.books.add(e.inst_id), t.orders.update((e.taker_ord_id, e.maker_ord_id))),
+    ev.PositionChanged: lambda t, e: t.positions.add(e.uid),
+    ev.MarginAdjusted: lambda t, e: t.positions.add(e.uid),
+    ev.Deposited: lambda t, e: t.positions.add(e.uid),
+    ev.Withdrawn: lambda t, e: t.positions.add(e.uid),
+    ev.MarkPriceUpdated: lambda t, e: t.marks.add(e.inst_id),
+}
+
+
+@dataclass(slots=True, eq=False)
+class Connection:
+    """One client: its path, login, subscriptions and outgoing queue."""
+
+    socket: WebSocket
+    path: str
+    conn_id: str
+    uid: int = 0
+    subs: list[dict[str, str]] = field(default_factory=list)
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        self.queue.put_nowait(message if isinstance(message, str) else json.dumps(message))
+
+    def matching(self, channel: str, inst_id: str = "") -> list[dict[str, str]]:
+        """Subscriptions to ``channel`` that cover ``inst_id`` (by instId, or all)."""
+        return [s for s in self.subs if s["channel"] == channel
+                and (not s.get("instId") or not inst_id or s["instId"] == inst_id)]
+
+
+@dataclass(slots=True)
+class BookFeed:
+    """The last pushed depth of one instrument and its sequence numbers."""
+
+    levels: dict[int, dict[int, tuple[int, int]]]
+    """side (+1 bids, −1 asks) → px_ticks → (lots, order count)."""
+    seq_id: int = 0
+    prev_seq_id: int = -1
+
+
+class WsHub:
+    """All connections, and the pushes built from each command's events."""
+
+    def __init__(self, service: ExchangeService, auth_clock: Clock) -> None:
+        self.service = service
+        self.auth_clock = auth_clock
+        self.connections: set[Connection] = set()
+        self.books: dict[str, BookFeed] = {}
+
+    async def endpoint(self, socket: WebSocket) -> None:
+        path = socket.path_params["kind"]
+        if path not in CHANNELS_BY_PATH:
+            await socket.close(code=4004)
+            return
+        await socket.accept()
+        conn = Connection(socket, path, str(next(_conn_ids)))
+        self.connections.add(conn)
+        sender = asyncio.create_task(self._drain(conn))
+        try:
+            while True:
+                self._handle(conn, await socket.receive_text())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.connections.discard(conn)
+            sender.cancel()
+
+    @staticmethod
+    async def _drain(conn: Connection) -> None:
+        while True:
+            text = await conn.queue.get()
+            try:
+                await conn.socket.send_text(text)
+            except (RuntimeError, WebSocketDisconnect):
+                return
+
+    def _handle(self, conn: Connection, text: str) -> None:
+        if text == "ping":
+            conn.send("pong")
+            return
+        try:
+            message = json.loads(text)
+            op, args = message["op"], message.get("args", [])
+            if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            conn.send({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:200]}",
+                       "connId": conn.conn_id})
+            return
+        try:
+            self._op(conn, op, args)
+        except OkxError as exc:
+            conn.send({"event": "error", "code": exc.code, "msg": exc.msg, "connId": conn.conn_id})
+
+    def _op(self, conn: Connection, op: str, args: list[dict[str, Any]]) -> None:
+        if op == "login":
+            if not args:
+                raise OkxError("60009", "Login failed.")
+            conn.uid = authenticate_ws(self.service.keys, args[0], self.auth_clock()).uid
+            conn.send({"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
+        elif op in ("subscribe", "unsubscribe"):
+            for arg in args:
+                self._subscription(conn, op, {str(k): str(v) for k, v in arg.items()})
+        else:
+            raise OkxError("60012", f"Invalid request: op {op}")
+
+    def _subscription(self, conn: Connection, op: str, arg: dict[str, str]) -> None:
+        channel = arg.get("channel", "")
+        if channel not in CHANNELS_BY_PATH[conn.path]:
+            raise OkxError("60018", f"Wrong URL or channel:{channel},instId:{arg.get('instId', '')} "
+                                    "doesn't exist. Please use the correct URL, channel and parameters")
+        if channel in PRIVATE_CHANNELS and not conn.uid:
+            raise OkxError("60011", "Please log in")
+        inst_id = arg.get("instId", "")
+        if inst_id and self.service.catalogue.get(inst_id) is None:
+            raise OkxError("60018", f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist")
+        if channel in PUBLIC_CHANNELS and not inst_id:
+            raise OkxError("60018", f"Wrong URL or channel:{channel},instId: doesn't exist")
+        if op == "unsubscribe":
+            conn.subs = [s for s in conn.subs if s != arg]
+            conn.send({"event": "unsubscribe", "arg": arg, "connId": conn.conn_id})
+            return
+        if arg not in conn.subs:
+            conn.subs.append(arg)
+        conn.send({"event": "subscribe", "arg": arg, "connId": conn.conn_id})
+        self._snapshot(conn, arg)
+
+    def _snapshot(self, conn: Connection, arg: dict[str, str]) -> None:
+        """The first push after a subscription."""
+        channel, inst_id = arg["channel"], arg.get("instId", "")
+        if channel in ("tickers", "mark-price", "books5"):
+            self._push_market(conn, arg, channel, inst_id)
+        elif channel == "books":
+            self._push_book_snapshot(conn, arg, inst_id)
+        elif channel in ("positions", "balance_and_position"):
+            self._push_account(conn, arg, channel, "snapshot")
+
+    def publish(self, events: list[Any]) -> None:
+        """Push what a logged command changed to every interested connection."""
+        touched = Touched()
+        for event in events:
+            toucher = _TOUCHES.get(type(event))
+            if toucher is not None:
+                toucher(touched, event)
+        book_updates = {i: self._book_update(i) for i in touched.books}
+        for conn in list(self.connections):
+            self._push_touched(conn, touched, book_updates)
+
+    def _push_touched(self, conn: Connection, touched: Touched,
+                      book_updates: dict[str, dict[str, Any] | None]) -> None:
+        for inst_id in touched.books | touched.marks:
+            for arg in conn.matching("tickers", inst_id):
+                self._push_market(conn, arg, "tickers", inst_id)
+        for inst_id in touched.marks:
+            for arg in conn.matching("mark-price", inst_id):
+                self._push_market(conn, arg, "mark-price", inst_id)
+        for inst_id, update in book_updates.items():
+            for arg in conn.matching("books5", inst_id):
+                self._push_market(conn, arg, "books5", inst_id)
+            for arg in conn.matching("books", inst_id) if update else ():
+                conn.send({"arg": arg, "action": "update", "data": [update]})
+        if not conn.uid:
+            return
+        self._push_orders(conn, touched.orders)
+        holds_marked = any(p.inst_id in touched.marks for p in
+                           self.service.exchange.state.account_positions.get(conn.uid, {}).values())
+        if conn.uid in touched.positions or holds_marked:
+            for channel in ("positions", "balance_and_position"):
+                for arg in conn.matching(channel):
+                    self._push_account(conn, arg, channel, "filled")
+
+    def _push_market(self, conn: Connection, arg: dict[str, str], channel: str, inst_id: str) -> None:
+        exchange, now = self.service.exchange, self.service.now_ms()
+        inst = exchange.catalogue.get(inst_id)
+        if channel == "tickers":
+            data = mv.ticker_view(exchange, self.service.tracker, inst, now)
+        elif channel == "mark-price":
+            data = mv.mark_view(exchange, inst, now)
+        else:
+            data = {**mv.book_view(exchange, inst, 5, now), "instId": inst_id, "seqId": self._seq(inst_id),
+                    "prevSeqId": -1, "checksum": 0}
+        conn.send({"arg": arg, "data": [data]})
+
+    def _push_orders(self, conn: Connection, ord_ids: set[int]) -> None:
+        tracker = self.service.tracker
+        for ord_id in sorted(ord_ids):
+            order = tracker.orders.get(ord_id)
+            if order is None or order.uid != conn.uid:
+                continue
+            for arg in conn.matching("orders", order.inst_id):
+                conn.send({"arg": {**arg, "uid": str(conn.uid)},
+                           "data": [av.order_view(self.service.exchange, order)]})
+
+    def _push_account(self, conn: Connection, arg: dict[str, str], channel: str, event_type: str) -> None:
+        exchange, now = self.service.exchange, self.service.now_ms()
+        inst_id = arg.get("instId")
+        positions = av.position_views(exchange, conn.uid, {inst_id} if inst_id else None, now)
+        if channel == "positions":
+            conn.send({"arg": {**arg, "uid": str(conn.uid)}, "data": positions})
+            return
+        balances = [{"ccy": d["ccy"], "cashBal": d["cashBal"], "uTime": ms(now)}
+                    for d in av.balance_view(exchange, conn.uid, None, now)["details"]]
+        conn.send({"arg": {**arg, "uid": str(conn.uid)},
+                   "data": [{"pTime": ms(now), "eventType": event_type, "balData": balances,
+                             "posData": positions, "trades": []}]})
+
+    def _seq(self, inst_id: str) -> int:
+        return self.books[inst_id].seq_id if inst_id in self.books else 0
+
+    def _levels(self, inst_id: str) -> dict[int, dict[int, tuple[int, int]]]:
+        book = self.service.exchange.state.books[inst_id]
+        return {side: {px: (lots, count) for px, lots, count in book.depth(side, BOOK_DEPTH)}
+                for side in (1, -1)}
+
+    def _push_book_snapshot(self, conn: Connection, arg: dict[str, str], inst_id: str) -> None:
+        feed = self.books.setdefault(inst_id, BookFeed(self._levels(inst_id)))
+        inst = self.service.catalogue.get(inst_id)
+        data = self._book_data(inst, feed.levels, feed.seq_id, -1)
+        conn.send({"arg": arg, "action": "snapshot", "data": [data]})
+
+    def _book_update(self, inst_id: str) -> dict[str, Any] | None:
+        """The changed levels since the last push (size ``0`` for removed levels), or ``None``
+        when nothing visible changed."""
+        feed = self.books.get(inst_id)
+        if feed is None:
+            return None
+        new = self._levels(inst_id)
+        diff = {side: {px: new[side].get(px, (0, 0)) for px in new[side].keys() | feed.levels[side].keys()
+                       if new[side].get(px) != feed.levels[side].get(px)} for side in (1, -1)}
+        if not diff[1] and not diff[-1]:
+            return None
+        feed.levels, feed.prev_seq_id, feed.seq_id = new, feed.seq_id, feed.seq_id + 1
+        inst = self.service.catalogue.get(inst_id)
+        return self._book_data(inst, diff, feed.seq_id, feed.prev_seq_id)
+
+    def _book_data(self, inst: Any, levels: dict[int, dict[int, tuple[int, int]]], seq_id: int,
+                   prev_seq_id: int) -> dict[str, Any]:
+        def rows(side: int) -> list[list[str]]:
+            ordered = sorted(levels[side].items(), reverse=side == 1)
+            return [[px_str(inst, px), sz_str(inst, lots), "0", str(count)] for px, (lots, count) in ordered]
+
+        return {"asks": rows(-1), "bids": rows(1), "ts": ms(self.service.now_ms()), "checksum": 0,
+                "seqId": seq_id, "prevSeqId": prev_seq_id}

@@ -1,0 +1,78 @@
+"""``backstop serve``: the local OKX-compatible exchange on loopback.
+
+:func:`run_server` opens the log (SQLite file or ``postgresql://`` URL), replays it through a
+fresh engine, and serves the app with uvicorn until interrupted. The admin token comes from
+``BACKSTOP_ADMIN_TOKEN`` or is generated; it is printed and written to ``<data dir>/admin-token``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+
+from backstop.api.app import create_app
+from backstop.api.service import Clock, ExchangeService, wall_clock_ms
+from backstop.engine.config import EngineConfig
+from backstop.engine.exchange import Exchange
+from backstop.model.catalogue import Catalogue, default_catalogue
+from backstop.store.log import open_log
+
+DEFAULT_DATA_DIR = Path("backstop-data")
+MARKETS = ("manual",)
+"""Market modes available now; ``replay`` (a recorded feed with a trader population) comes with
+the market simulator."""
+
+
+def build_service(db: str | Path, catalogue: Catalogue | None = None,
+                  clock: Clock = wall_clock_ms, config: EngineConfig | None = None) -> ExchangeService:
+    """A service over the log at ``db``, with state replayed from it (with the same catalogue
+    and policies it ran with)."""
+    cat = catalogue or default_catalogue()
+    service = ExchangeService(lambda: Exchange(cat, config, keep_log=False), open_log(db), clock)
+    service.start()
+    return service
+
+
+def admin_token_for(data_dir: Path) -> str:
+    """``BACKSTOP_ADMIN_TOKEN``, else a token kept in ``<data_dir>/admin-token`` (created once)."""
+    token = os.environ.get("BACKSTOP_ADMIN_TOKEN", "")
+    path = data_dir / "admin-token"
+    if not token and path.is_file():
+        token = path.read_text().strip()
+    if not token:
+        token = secrets.token_urlsafe(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def ensure_market_args(market: str, speed: float, population: int) -> None:
+    """Raise ``ValueError`` naming the first impossible setting."""
+    if market not in MARKETS:
+        raise ValueError(f"--market {market!r} is not available yet; choose one of {MARKETS}")
+    if speed <= 0:
+        raise ValueError("--speed must be positive")
+    if population < 0:
+        raise ValueError("--population must be zero or more")
+
+
+def run_server(host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
+               market: str = "manual", speed: float = 1.0, population: int = 0, seed: int = 0,
+               catalogue: Catalogue | None = None, data_dir: Path = DEFAULT_DATA_DIR,
+               config: EngineConfig | None = None) -> None:
+    """Serve until interrupted. ``db`` defaults to ``<data_dir>/backstop.sqlite``. ``speed``,
+    ``population`` and ``seed`` drive the replay market and are validated here."""
+    ensure_market_args(market, speed, population)
+    service = build_service(db or data_dir / "backstop.sqlite", catalogue, config=config)
+    token = admin_token_for(data_dir)
+    print(f"backstop serve: http://{host}:{port}  log {service.log.description}  "
+          f"admin token {token} (also in {data_dir / 'admin-token'})  seed {seed}", flush=True)
+    try:
+        uvicorn.run(create_app(service, token), host=host, port=port, log_level="warning",
+                    ws="websockets-sansio")
+    finally:
+        service.log.close()
