@@ -115,7 +115,7 @@ def test_adjust_margin_needs_an_isolated_position(ex):
 def test_set_leverage_changes_the_im_of_new_orders(ex):
     assert ex.execute(SetLeverage(0, 2, BTC, CROSS, D("20"))) == [LeverageSet(0, 2, BTC, "cross", 2000)]
     ex.execute(order(2, Side.BUY, "1", "100000"))
-    assert ex.state.frozen[(2, "USDT")] == 50 * U                 # $1,000 at 20x
+    assert ex.state.frozen[(2, "USDT")] == 50_2 * U // 10         # $1,000 at 20x + $0.20 fee
     # 66.66x on a fresh mode is within BTC-USDT's 100x: IM rounds up
     assert ex.execute(SetLeverage(0, 2, BTC, ISO, D("66.66")))[0].lever_cents == 6666
 
@@ -174,27 +174,23 @@ def test_unrealized_profit_cannot_be_withdrawn(ex):
 
 
 def test_open_orders_reduce_the_withdrawable_amount(ex):
-    ex.execute(order(2, Side.BUY, "2", "99000"))        # freezes $198
-    assert code(ex.execute(Withdraw(0, 2, "USDT", D("802.00000001")))) == "58350"
-    assert ex.execute(Withdraw(0, 2, "USDT", D("802")))[0].amount == 802 * U
+    ex.execute(order(2, Side.BUY, "2", "99000"))        # freezes $198 IM + $0.396 maker fee
+    assert code(ex.execute(Withdraw(0, 2, "USDT", D("801.60400001")))) == "58350"
+    assert ex.execute(Withdraw(0, 2, "USDT", D("801.604")))[0].amount == 801_604 * U // 1000
 
 
 def test_withdrawal_of_a_currency_never_deposited(ex):
     assert code(ex.execute(Withdraw(0, 2, "BTC", D("0.1")))) == "58350"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug: a resting order freezes only its IM (engine/orders.py _check_margin), not the maker "
-    "fee it pays when filled; an isolated maker's IM then moves cash -> isolated and the fee "
-    "takes cash below zero (Invariant: negative equity but not liquidatable). Fix: freeze the "
-    "resting remainder's maker fee too (rest_lots × fee of one lot, an upper bound for any "
-    "split into fills)"))
 def test_isolated_maker_with_exactly_its_im_stays_solvent(catalogue):
     ex = Exchange(catalogue, check_invariants=True)
     ex.execute(SetIndexPrice(0, "BTC-USDT", D("100000")))
     ex.execute(Deposit(0, 1, "USDT", D("10000")))
     ex.execute(Deposit(0, 3, "USDT", D("100")))
-    # account 3: $100 is exactly the IM of 1 contract at 10x, so the order is accepted
+    # account 3: $100 is the IM of 1 contract at 10x but not the $0.20 maker fee: refused
+    assert code(ex.execute(order(3, Side.SELL, "1", "100000", td_mode=ISO))) == "51008"
+    ex.execute(Deposit(0, 3, "USDT", D("0.2")))
     assert ex.execute(order(3, Side.SELL, "1", "100000", td_mode=ISO))[0].sz_lots == 100
     # filled as maker: $100 moves to isolated margin and the $0.20 maker fee comes from cash
     ex.execute(market(1, Side.BUY, "1"))

@@ -57,8 +57,8 @@ def test_limit_order_rests_and_freezes_its_im(ex):
     placed = events[0]
     assert (placed.px_ticks, placed.sz_lots, placed.side, placed.ord_type) == (990_000, 100, "buy", "limit")
     assert ex.state.books[BTC].depth(BUY, 1) == [(990_000, 100, 1)]
-    # $990 notional at 10x: $99 frozen
-    assert ex.state.frozen[(2, "USDT")] == 99 * U
+    # $990 notional at 10x: $99 IM + $0.198 maker fee (0.02%) frozen
+    assert ex.state.frozen[(2, "USDT")] == 99_198 * U // 1000
     # cancelling releases it
     cancelled = ex.execute(CancelOrder(0, 2, BTC, placed.ord_id))
     assert cancelled == [OrderCancelled(0, placed.ord_id, 2, BTC, 100, "user")]
@@ -76,9 +76,9 @@ def test_limit_order_fills_partly_then_rests_the_rest(ex, asks):
     events = ex.execute(order(2, Side.BUY, "3", "100000"))
     assert kinds(events) == ["OrderPlaced", "Filled", "PositionChanged", "PositionChanged"]
     assert events[1].lots == 100 and events[1].px_ticks == 1_000_000
-    # 2 contracts rest at 100,000: $2,000 at 10x = $200 frozen
+    # 2 contracts rest at 100,000: $2,000 at 10x = $200 IM + $0.40 maker fee frozen
     assert ex.state.books[BTC].depth(BUY, 1) == [(1_000_000, 200, 1)]
-    assert ex.state.frozen[(2, "USDT")] == 200 * U
+    assert ex.state.frozen[(2, "USDT")] == 200_4 * U // 10
 
 
 def test_market_order_sweeps_several_levels(ex, asks):
@@ -156,9 +156,10 @@ def test_fok_is_all_or_nothing(ex, asks):
 
 def test_maker_frozen_margin_released_as_it_fills(ex):
     placed = ex.execute(order(1, Side.SELL, "4", "100000"))[0]
-    assert ex.state.frozen[(1, "USDT")] == 400 * U         # $4,000 at 10x
+    # $4,000 at 10x = $400 IM, plus the $0.80 maker fee it pays when filled (0.02%)
+    assert ex.state.frozen[(1, "USDT")] == 400_8 * U // 10
     ex.execute(order(2, Side.BUY, "1", ord_type=OrderType.MARKET))
-    assert ex.state.frozen[(1, "USDT")] == 300 * U         # 3/4 left
+    assert ex.state.frozen[(1, "USDT")] == 300_6 * U // 10  # 3/4 left: $300 + $0.60
     ex.execute(order(2, Side.BUY, "3", ord_type=OrderType.MARKET))
     assert ex.state.frozen[(1, "USDT")] == 0
     assert placed.ord_id not in ex.state.open_orders.get(1, {})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import fields
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from hypothesis import HealthCheck, given, settings
@@ -195,14 +194,7 @@ class ExchangeMachine(RuleBasedStateMachine):
         for entry in self.ex.log:
             assert codec.loads(codec.dumps(entry.command)) == entry.command
             for event in entry.events:
-                if _has_type_field(event):
-                    continue   # known codec bug: see test_model_codec.py (xfail)
                 assert codec.loads(codec.dumps(event)) == event
-
-
-def _has_type_field(obj) -> bool:
-    """Events with a field named ``type`` (``InsuranceFundChanged``) clash with the codec's tag."""
-    return any(f.name == "type" for f in fields(obj))
 
 
 ExchangeMachine.TestCase.settings = settings(

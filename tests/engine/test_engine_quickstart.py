@@ -5,18 +5,12 @@ from __future__ import annotations
 import importlib
 from decimal import Decimal as D
 
-import pytest
-
 from backstop.engine.exchange import Exchange
 from backstop.model.commands import Deposit, PlaceOrder, SetIndexPrice
 from backstop.model.enums import OrderType, Side
 from backstop.model.events import Deposited, Filled, MarkPriceUpdated, OrderPlaced, PositionChanged
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: README and engine/exchange.py's doctest use `from backstop import Exchange`, but "
-    "src/backstop/__init__.py does not export it; fix: add "
-    "`from backstop.engine.exchange import Exchange` and `__all__ = [\"Exchange\"]` there"))
 def test_readme_import_path():
     assert importlib.import_module("backstop").Exchange is Exchange
 

@@ -80,13 +80,13 @@ def test_below_min_size_51020():
 
 
 def test_insufficient_margin_51008(ex):
-    # a resting order freezes its IM (no fee: it may never take). With $100,000 at 10x:
-    # 1,000.01 contracts at 100,000 = $1,000,010 needs $100,001 IM: refused
-    _rejected(ex, order(1, Side.BUY, "1000.01", "100000"), "51008")
-    # 1,000 contracts = $1,000,000 needs exactly $100,000: accepted, all of it frozen
-    assert isinstance(ex.execute(order(1, Side.BUY, "1000", "100000"))[0], OrderPlaced)
-    assert ex.state.frozen[(1, "USDT")] == 100_000 * 100_000_000
-    # nothing is left for even one more lot
+    # a resting order freezes its IM plus the maker fee it pays when filled (0.02%).
+    # With $100,000 at 10x, each contract at 100,000 ($1,000) needs $100 + $0.20:
+    # 998 contracts need $99,999.60 — accepted, all of it frozen; 999 need $100,099.80: refused
+    _rejected(ex, order(1, Side.BUY, "999", "100000"), "51008")
+    assert isinstance(ex.execute(order(1, Side.BUY, "998", "100000"))[0], OrderPlaced)
+    assert ex.state.frozen[(1, "USDT")] == 99_999_60 * 1_000_000
+    # $0.40 left is not enough for one more lot at 90,000 ($9 IM + fee)
     _rejected(ex, order(1, Side.BUY, "0.01", "90000"), "51008")
     ex.execute(Deposit(0, 3, "USDT", D("50")))
     # 1 contract = $1,000 at 10x needs $100 IM; $50 is not enough

@@ -271,9 +271,8 @@ def test_quintiles_by_rank():
     assert calculate_quintiles(scores) == [3, 1, 2, 1, 2, 5, 5, 4, 4, 3]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: calculate_quintiles puts the front of a short queue "
-                   "below 5 (1 + floor(rank·5/n): a lone winner shows 1, the best of 3 shows 4)")
 def test_quintiles_front_of_queue_is_five():
+    # ceil((rank + 1)·5/n): a lone winner is ceil(5/1) = 5; the best of three ceil(15/3) = 5
     assert calculate_quintiles([F(7)]) == [5]
     assert calculate_quintiles([F(1), F(3), F(2)])[1] == 5
 

@@ -153,8 +153,9 @@ def _run_cascade(accounts, moves, policy, deep_last=True):
 
 
 def test_isolated_partly_closed_liquidation_leaves_no_negative_cash():
-    # regression, found by test_random_cascades (fixed in src meanwhile): account 3 (isolated 7x, 49 contracts) is liquidated at
-    # 85,000 but the book and the socialize step close only 48 contracts; the slice is not a
+    # regression found by test_random_cascades (fixed in src meanwhile): account 3 (isolated
+    # 7x, 49 contracts) is liquidated at 85,000 but the book and the socialize step close only
+    # 48 contracts; the slice is not a
     # whole unit, so only the fee is settled and its realized loss stays as negative cash,
     # which the next step's whole-unit settlement (a delta from that cash) never covers.
     cross, iso = MarginMode.CROSS, MarginMode.ISOLATED

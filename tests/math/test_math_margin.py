@@ -159,11 +159,11 @@ RATIO = [
     # $10,000 long at 10x, mark +10%: equity $2,000 / ($44 + $5.5)
     ("lin", 1000, 1_000_000, 1000 * UNIT, 1_100_000, 4_950_000_000, Fraction(2000, Fraction("49.5"))),
     # $10,000 inverse long at 10x (margin 0.01 BTC), mark 95,000: upl −526,316 (floored),
-    # notional ceil(1e13/950,000) = 10,526,316; MM ceil(42,105.264) = 42,106; fee ceil(5,263.158)
-    # = 5,264; equity 1,000,000 − 526,316 = 473,684
-    ("inv", 1000, 1_000_000, 1_000_000, 950_000, 47_370, Fraction(473_684, 47_370)),
+    # notional ceil(1e13/950,000) = 10,526,316; MM + fee rounded once:
+    # ceil(10,526,316 × 0.0045) = ceil(47,368.422) = 47,369; equity 1,000,000 − 526,316 = 473,684
+    ("inv", 1000, 1_000_000, 1_000_000, 950_000, 47_369, Fraction(473_684, 47_369)),
     # $10,000 inverse short at 10x, mark 95,000: upl +526,315 (floored), same MM + fee
-    ("inv", -1000, 1_000_000, 1_000_000, 950_000, 47_370, Fraction(1_526_315, 47_370)),
+    ("inv", -1000, 1_000_000, 1_000_000, 950_000, 47_369, Fraction(1_526_315, 47_369)),
 ]
 
 
@@ -362,10 +362,6 @@ def test_max_open_lots_inverse_always_passes_the_margin_check(avail, ticks, leve
         assert _order_cost(INV, n, ticks, lever, fee) <= avail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: calculate_max_open_lots (math/margin.py) bounds inverse sizes with the per-lot "
-    "notional rounded UP, so its first guess can be too low and it only steps down; "
-    "fix: use the exact bound available·lever·PPM·ticks / (value_k·(100·PPM + fee·lever))"))
 def test_max_open_lots_inverse_at_an_awkward_price_is_the_largest(inv):
     # 0.01 BTC at 10x on BTC-USD at 99,999.9, taker 0.05%: a lot ($10) is 1e10/999,999 =
     # 10,000.01 units; 995 lots: notional ceil(9,950,009.95) = 9,950,010, IM 995,001 + fee
@@ -418,10 +414,6 @@ def test_okx_real_eth_usd_isolated_long(okx_eth_usd):
     assert float(liq) == pytest.approx(2352.8496681818233, rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: calculate_mm_plus_fee rounds MM and the liquidation fee up separately (double "
-    "rounding, up to 2 units), so OKX's ETH-USD mgnRatio 11.7317 is off by 0.03% instead of "
-    "< 0.01%; fix: round the sum once, calculate_rate_amount(notional, tier.mmr_ppm + taker_fee_ppm)"))
 def test_okx_real_eth_usd_margin_ratio_within_one_basis_point(okx_eth_usd):
     inst = okx_eth_usd
     cost = calculate_fill_value(inst, 1, 256_631)

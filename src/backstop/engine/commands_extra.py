@@ -22,7 +22,8 @@ from backstop.state.ledger import cash_key
 def place_order_unless_frozen(state: ExchangeState, config: EngineConfig,
                               cmd: PlaceOrder) -> list[Event]:
     """Accounts in a progressive liquidation's cooldown are frozen (50020)."""
-    if any(key[0] == cmd.uid and until > cmd.ts for key, until in state.liquidation_cooldown.items()):
+    cooling = state.liquidation_cooldown
+    if cooling and any(k[0] == cmd.uid and until > cmd.ts for k, until in cooling.items()):
         return [Rejected(cmd.ts, cmd.uid, "PlaceOrder", errors.ACCOUNT_FROZEN_LIQUIDATION,
                          "Account is being liquidated", cmd.cl_ord_id)]
     return place_order(state, cmd)

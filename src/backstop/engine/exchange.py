@@ -19,6 +19,7 @@ from backstop.engine.risk_checks import run_risk_checks
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, default_catalogue
 from backstop.model.events import Event, MarkPriceUpdated
+from backstop.numeric import PPM
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.invariants import ensure_invariants
 
@@ -64,8 +65,10 @@ class Exchange:
                  check_invariants: bool = False, keep_log: bool = True) -> None:
         self.catalogue = catalogue or default_catalogue()
         self.config = config or EngineConfig()
+        fee_share_ppm = int(self.config.insurance_fund.trading_fee_share * PPM)
         self.state = ExchangeState(self.catalogue, self.config.insurance_fund.layout,
-                                   self.config.adl.decline_window_ms, self.config.adl.seed)
+                                   self.config.adl.decline_window_ms, self.config.adl.seed,
+                                   fee_share_ppm)
         self.check_invariants = check_invariants
         self.keep_log = keep_log
         self.log: list[LogEntry] = []

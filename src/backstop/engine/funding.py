@@ -8,7 +8,7 @@ so every unit is accounted for. Isolated positions pay from and receive into the
 from __future__ import annotations
 
 from backstop.engine.config import EngineConfig
-from backstop.engine.funds import apply_fund_inflow, fund_for
+from backstop.engine.funds import apply_fund_inflow, apply_regular_update, fund_for
 from backstop.math.adl import allocate_pro_rata
 from backstop.math.funding import RATE_SCALE, calculate_funding_payment, calculate_funding_rate_e8
 from backstop.math.values import calculate_notional
@@ -33,6 +33,8 @@ def settle_funding(state: ExchangeState, config: EngineConfig, cmd: SettleFundin
     events: list[Event] = []
     for inst in targets:
         events.extend(_settle_instrument(state, config, inst, cmd.ts))
+    for fund_id in sorted({state.fund_of[i.inst_id] for i in targets}):
+        events.append(apply_regular_update(state, state.funds[fund_id], cmd.ts))
     return events
 
 

@@ -49,6 +49,11 @@ def apply_platform_injection(state: ExchangeState, fund: InsuranceFund, amount: 
     return [_record(state, fund, ts, "platform_revenue", amount)]
 
 
+def apply_regular_update(state: ExchangeState, fund: InsuranceFund, ts: int) -> InsuranceFundChanged:
+    """A ``regular_update`` snapshot row (amount 0), published at each funding settlement."""
+    return _record(state, fund, ts, "regular_update", 0)
+
+
 def maybe_start_rate_adl(state: ExchangeState, config: EngineConfig, fund: InsuranceFund,
                          ts: int) -> list[Event]:
     if fund.adl_state or "adl" not in config.waterfall.order:

@@ -262,9 +262,13 @@ def _fill_in_book(state: ExchangeState, cut: Slice, plan: MatchPlan, ts: int) ->
 
 def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int,
                ts: int) -> tuple[int, list[Event]]:
-    """Lots the book did not take go down the configured steps; returns lots left over."""
+    """Lots the book did not take go down the configured steps; returns lots left over.
+
+    Last resort, when the steps leave lots (no vault room, no profitable counterparty): the
+    book at any price; a loss beyond the fund is then socialized, since a fund never goes
+    below zero."""
     events: list[Event] = []
-    for step in config.waterfall.order:
+    for step in (*config.waterfall.order, "socialize"):
         if not lots or step == "insurance_fund":
             continue
         if step == "vault":

@@ -18,7 +18,7 @@ from backstop.model.enums import MarginMode, OrderType, SelfTradeMode
 from backstop.model.errors import Rejection
 from backstop.model.events import Event, Filled, OrderCancelled, OrderPlaced, Rejected
 from backstop.model.instrument import Instrument
-from backstop.numeric import div_floor
+from backstop.numeric import PPM, div_floor
 from backstop.state.book import MatchPlan, OrderBook, RestingOrder
 from backstop.state.exchange_state import ExchangeState, OrderInfo
 from backstop.state.figures import cross_figures, lever_cents
@@ -130,8 +130,11 @@ def _check_margin(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> i
     rest_frozen = 0
     if _rests(ctx, plan):
         rest_lots = _opening_lots(running, side, ctx.lots - plan.filled_lots)
-        rest_frozen = calculate_initial_margin(
-            calculate_notional(inst, rest_lots, ctx.px_ticks), ctx.lever)  # type: ignore[arg-type]
+        # IM of the resting exposure, plus the maker fee it pays when filled: one lot's fee
+        # (rounded up) per lot covers any way the order is split into fills
+        px = ctx.px_ticks  # a resting order always has a price
+        rest_frozen = (calculate_initial_margin(calculate_notional(inst, rest_lots, px), ctx.lever)  # type: ignore[arg-type]
+                       + rest_lots * calculate_fee(inst, 1, px, inst.maker_fee_ppm))  # type: ignore[arg-type]
     required = calculate_initial_margin(open_notional, ctx.lever) + rest_frozen + fees
     if open_notional == 0 and rest_frozen == 0:
         return 0
@@ -201,6 +204,8 @@ def _apply_one_fill(state: ExchangeState, inst: Instrument, taker: Taker, maker:
     taker_value = buyer_value if taker.side > 0 else -buyer_value
     taker_fee = calculate_fee(inst, qty, px, taker.fee_ppm)
     maker_fee = calculate_fee(inst, qty, px, inst.maker_fee_ppm)
+    if state.fee_share_ppm:
+        _accrue_fee_share(state, inst, taker_fee + maker_fee)
     taker_change = apply_fill(state, inst, taker.uid, taker.mgn_mode, taker.side * qty,
                               taker_value, px, taker_fee, taker.lever, ts)
     maker_lever = lever_cents(state, info.uid, inst, info.td_mode)
@@ -210,6 +215,13 @@ def _apply_one_fill(state: ExchangeState, inst: Instrument, taker: Taker, maker:
                     taker.ord_id, taker.uid, info.ord_id, info.uid, taker_fee, maker_fee,
                     taker.category)
     return [filled, taker_change, maker_change]
+
+
+def _accrue_fee_share(state: ExchangeState, inst: Instrument, fees: int) -> None:
+    """The fund's share of trading fees, rounded down (the exchange keeps the dust)."""
+    fund_id = state.fund_of[inst.inst_id]
+    share = div_floor(fees * state.fee_share_ppm, PPM)
+    state.fee_share_accrued[fund_id] = state.fee_share_accrued.get(fund_id, 0) + share
 
 
 def _rest(state: ExchangeState, ctx: OrderContext, ord_id: int, remaining: int, frozen: int) -> None:

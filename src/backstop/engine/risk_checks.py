@@ -6,19 +6,20 @@ from decimal import Decimal
 
 from backstop.engine.adl import refresh_adl_indicators
 from backstop.engine.config import EngineConfig
-from backstop.engine.funds import apply_adl_state, fund_balance
+from backstop.engine.funds import apply_adl_state, apply_fund_inflow, fund_balance
 from backstop.engine.liquidation import find_liquidatable_units, liquidate_unit
 from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.events import Event, LiquidationWarning
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.figures import cross_figures, instrument_of, isolated_equity
+from backstop.state.ledger import fees_key
 
 
 def run_risk_checks(state: ExchangeState, config: EngineConfig, ts: int,
                     moved: set[str] | None = None) -> list[Event]:
     """Liquidate every unit at or below 100%, then refresh warnings, ADL state, and the ADL
     indicators of the instruments whose mark ``moved`` (all when ``None``)."""
-    events: list[Event] = []
+    events = _sweep_fee_shares(state, config, ts)
     for unit in find_liquidatable_units(state):
         events.extend(liquidate_unit(state, config, unit, ts))
     events.extend(_warnings(state, config, ts))
@@ -27,6 +28,18 @@ def run_risk_checks(state: ExchangeState, config: EngineConfig, ts: int,
     for inst in state.catalogue:
         if inst.inst_id in held and (moved is None or inst.inst_id in moved):
             refresh_adl_indicators(state, config, inst)
+    return events
+
+
+def _sweep_fee_shares(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
+    """Move the accrued trading-fee shares from fee revenue into their funds, one
+    ``platform_revenue`` record per fund."""
+    events: list[Event] = []
+    for fund_id, amount in sorted(state.fee_share_accrued.items()):
+        fund = state.funds[fund_id]
+        events.extend(apply_fund_inflow(state, config, fund, fees_key(fund.ccy), amount,
+                                        "platform_revenue", ts))
+    state.fee_share_accrued.clear()
     return events
 
 

@@ -488,7 +488,7 @@ def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin:
         return is_isolated_liquidatable_at(inst, size_lots, cost, margin, px)
 
     def mmf(notional: int) -> int:
-        return calculate_rate_amount(notional, mmr) + calculate_rate_amount(notional, inst.taker_fee_ppm)
+        return calculate_rate_amount(notional, mmr + inst.taker_fee_ppm)
 
     if inst.is_linear and long:  # f = b + S·P·(1 − r); largest P with g ≤ 0
         d = PPM - r

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from fractions import Fraction
 
-from backstop.numeric import div_floor
+from backstop.numeric import div_ceil, div_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +114,12 @@ def allocate_pro_rata(total_lots: int, sizes: list[int]) -> list[int]:
 
 
 def calculate_quintiles(scores: list[Fraction]) -> list[int]:
-    """OKX's ``adl`` indicator, 1 (back) to 5 (front), by rank among the scores given."""
+    """OKX's ``adl`` indicator, 1 (back) to 5 (front), by rank among the scores given: the
+    top fifth shows 5 (``ceil((rank + 1) · 5 / n)``, rank 0 the lowest score), so a lone
+    winner is at the front."""
     n = len(scores)
     order = sorted(range(n), key=lambda i: scores[i])
     out = [0] * n
     for rank, i in enumerate(order):
-        out[i] = 1 + div_floor(rank * 5, n)
+        out[i] = div_ceil((rank + 1) * 5, n)
     return out

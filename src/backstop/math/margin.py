@@ -49,9 +49,13 @@ def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int)
 
 
 def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """The denominator of OKX's margin ratio: MM + liquidation fee."""
-    return (calculate_maintenance_margin(inst, size_lots, mark_ticks)
-            + calculate_liquidation_fee(inst, size_lots, mark_ticks))
+    """The denominator of OKX's margin ratio: notional at mark × (tier MMR + taker fee),
+    rounded up once."""
+    if size_lots == 0:
+        return 0
+    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
+    notional = calculate_notional(inst, size_lots, mark_ticks)
+    return calculate_rate_amount(notional, tier.mmr_ppm + inst.taker_fee_ppm)
 
 
 def calculate_margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:
@@ -118,11 +122,14 @@ def calculate_max_open_lots(inst: Instrument, available: int, px_ticks: int, lev
     estimate is checked and stepped down until it passes."""
     if available <= 0:
         return 0
-    per_lot = calculate_notional(inst, 1, px_ticks)
-    # exact rational bound: available / (per_lot · (1/lever + fee)); rounding up in the real
-    # cost only adds, so the bound is stepped down, never up.
-    guess = div_floor(available * lever_cents * PPM,
-                      per_lot * (100 * PPM + fee_ppm * lever_cents))
+    # exact rational bound: available / (per-lot value · (1/lever + fee)); rounding up in the
+    # real cost only adds, so the bound is stepped down, never up. Inverse per-lot value is
+    # k / ticks, kept as a fraction so the bound is not understated.
+    rate = 100 * PPM + fee_ppm * lever_cents
+    if inst.is_linear:
+        guess = div_floor(available * lever_cents * PPM, px_ticks * inst.value_k * rate)
+    else:
+        guess = div_floor(available * lever_cents * PPM * px_ticks, inst.value_k * rate)
     while guess > 0 and _order_cost(inst, guess, px_ticks, lever_cents, fee_ppm) > available:
         guess -= 1
     return guess

@@ -41,7 +41,8 @@ class ExchangeState:
     """Ledger, books, positions, orders, leverage settings and prices."""
 
     def __init__(self, catalogue: Catalogue, fund_layout: str = "per_family",
-                 fund_window_ms: int = 8 * 3600 * 1000, adl_seed: int = 0) -> None:
+                 fund_window_ms: int = 8 * 3600 * 1000, adl_seed: int = 0,
+                 fee_share_ppm: int = 0) -> None:
         self.catalogue = catalogue
         self.ledger = Ledger()
         self.books: dict[str, OrderBook] = {i.inst_id: OrderBook() for i in catalogue}
@@ -75,6 +76,9 @@ class ExchangeState:
         self.warned: set[tuple[int, str, str]] = set()
         self.adl_rank: dict[PositionKey, int] = {}
         self.adl_rng = random.Random(adl_seed)
+        self.fee_share_ppm = fee_share_ppm
+        self.fee_share_accrued: dict[str, int] = {}
+        """Trading-fee shares owed to each fund, swept in at the next risk check."""
 
     def position(self, uid: int, inst_id: str, mgn_mode: MarginMode) -> Position:
         """The position for this key, created empty on first use."""
@@ -116,6 +120,7 @@ class ExchangeState:
                sorted((k, tuple(v)) for k, v in self.premiums_e8.items()))
         yield ("liquidation", sorted(self.liquidation_cooldown.items()), sorted(self.warned))
         yield ("adl_rng", self.adl_rng.getstate())
+        yield ("fee_share", sorted(self.fee_share_accrued.items()))
         for inst_id, book in sorted(self.books.items()):
             yield ("book", inst_id, [(o.ord_id, o.owner, o.side, o.px, o.remaining)
                                      for o in book.orders.values()])
