@@ -122,6 +122,8 @@ def _build_instrument(spec: Mapping[str, Any]) -> Instrument:
         min_lots=to_units(inst.min_sz, lot_sz),
         maker_fee_ppm=ratio_to_ppm(inst.maker_fee),
         taker_fee_ppm=ratio_to_ppm(inst.taker_fee),
+        is_linear=ct_type is ContractType.LINEAR,
+        default_lever_cents=min(1000, int(inst.max_lever * 100)),
     )
 
 

@@ -63,10 +63,10 @@ class Instrument:
     maker_fee_ppm: int = 0
     taker_fee_ppm: int = 0
     uly: str = field(default="")
-
-    @property
-    def is_linear(self) -> bool:
-        return self.ct_type is ContractType.LINEAR
+    is_linear: bool = True
+    """``ct_type is LINEAR``, kept as a field: it is read on every fill."""
+    default_lever_cents: int = 1000
+    """Leverage of an account that never set one: 10×, capped by ``max_lever``."""
 
     @property
     def max_position_lots(self) -> int:

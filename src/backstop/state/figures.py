@@ -49,10 +49,7 @@ def instrument_of(state: ExchangeState, pos: Position) -> Instrument:
 def lever_cents(state: ExchangeState, uid: int, inst: Instrument, mgn_mode: MarginMode) -> int:
     """The account's leverage for this instrument and mode; default 10× capped by the
     instrument's maximum."""
-    setting = state.leverage.get((uid, inst.inst_id, mgn_mode))
-    if setting is not None:
-        return setting
-    return min(1000, int(inst.max_lever * 100))
+    return state.leverage.get((uid, inst.inst_id, mgn_mode), inst.default_lever_cents)
 
 
 def position_im(state: ExchangeState, pos: Position, inst: Instrument,
