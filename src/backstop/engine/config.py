@@ -86,12 +86,23 @@ class MarkPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskPolicy:
+    """How a mark update finds liquidatable units: ``exact`` (a Python scan), ``vectorised``
+    (the numpy/numba screen, confirmed exactly), or ``auto`` (vectorised once the book holds
+    ``vectorised_from`` open positions). All three liquidate the same units."""
+
+    screen: str = "auto"
+    vectorised_from: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
 class EngineConfig:
     liquidation: LiquidationPolicy = field(default_factory=LiquidationPolicy)
     insurance_fund: FundPolicy = field(default_factory=FundPolicy)
     adl: AdlPolicy = field(default_factory=AdlPolicy)
     waterfall: WaterfallPolicy = field(default_factory=WaterfallPolicy)
     mark: MarkPolicy = field(default_factory=MarkPolicy)
+    risk: RiskPolicy = field(default_factory=RiskPolicy)
 
     def with_overrides(self, **sections: dict[str, Any]) -> EngineConfig:
         """A copy with some keys of some sections replaced, validated."""
@@ -174,6 +185,8 @@ def ensure_config_valid(config: EngineConfig) -> None:
         (Decimal(0) < adl.decline_share <= 1, "adl.decline_share in (0, 1]"),
         (adl.decline_window_ms > 0, "adl.decline_window_ms must be > 0"),
         (Decimal(0) <= config.mark.smoothing <= 1, "mark.smoothing in [0, 1]"),
+        (config.risk.screen in ("auto", "exact", "vectorised"), "risk.screen: auto | exact | vectorised"),
+        (config.risk.vectorised_from >= 0, "risk.vectorised_from must be >= 0"),
         (Decimal(0) <= config.mark.basis_clamp < 1, "mark.basis_clamp in [0, 1)"),
         (bool(wf.order) and all(s in WATERFALL_STEPS for s in wf.order),
          f"waterfall.order steps must be from {WATERFALL_STEPS}"),

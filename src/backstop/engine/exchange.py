@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from backstop.engine import accounts, commands_extra, funding, orders, prices
 from backstop.engine.config import EngineConfig
 from backstop.engine.risk_checks import run_risk_checks
+from backstop.engine.screening import UnitFinder
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, default_catalogue
 from backstop.model.events import Event, MarkPriceUpdated
@@ -73,6 +74,8 @@ class Exchange:
         self.keep_log = keep_log
         self.log: list[LogEntry] = []
         self.genesis: tuple[Event, ...] = tuple(commands_extra.apply_genesis(self.state, self.config))
+        self.units = UnitFinder(self.catalogue, self.config.risk.screen,
+                                self.config.risk.vectorised_from)
 
     def execute(self, command: c.Command) -> list[Event]:
         """Run one command; return its events (a refusal is a ``Rejected`` event)."""
@@ -80,10 +83,11 @@ class Exchange:
         if handler is None:
             raise TypeError(f"not a command: {command!r}")
         events = handler(self.state, self.config, command)
+        self.units.note(events)
         if isinstance(command, _MOVES_MARK):
             moved = {e.inst_id for e in events if isinstance(e, MarkPriceUpdated)} \
                 if isinstance(command, c.SetIndexPrice) else None
-            events.extend(run_risk_checks(self.state, self.config, command.ts, moved))
+            events.extend(run_risk_checks(self.state, self.config, self.units, command.ts, moved))
         if self.keep_log:
             self.log.append(LogEntry(len(self.log), command, tuple(events)))
         if self.check_invariants:

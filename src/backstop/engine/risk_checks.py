@@ -7,7 +7,8 @@ from decimal import Decimal
 from backstop.engine.adl import refresh_adl_indicators
 from backstop.engine.config import EngineConfig
 from backstop.engine.funds import apply_adl_state, apply_fund_inflow, fund_balance
-from backstop.engine.liquidation import find_liquidatable_units, liquidate_unit
+from backstop.engine.liquidation import liquidate_unit
+from backstop.engine.screening import UnitFinder
 from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.events import Event, LiquidationWarning
 from backstop.state.exchange_state import ExchangeState
@@ -15,15 +16,17 @@ from backstop.state.figures import cross_figures, instrument_of, isolated_equity
 from backstop.state.ledger import fees_key
 
 
-def run_risk_checks(state: ExchangeState, config: EngineConfig, ts: int,
+def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFinder, ts: int,
                     moved: set[str] | None = None) -> list[Event]:
     """Liquidate every unit at or below 100%, then refresh warnings, ADL state, and the ADL
     indicators of the instruments whose mark ``moved`` (all when ``None``)."""
     events = _sweep_fee_shares(state, config, ts)
-    for unit in find_liquidatable_units(state):
-        events.extend(liquidate_unit(state, config, unit, ts))
+    for unit in finder.find(state):
+        liquidation = liquidate_unit(state, config, unit, ts)
+        finder.note(liquidation)
+        events.extend(liquidation)
     events.extend(_warnings(state, config, ts))
-    events.extend(_maybe_end_adl(state, config, ts))
+    events.extend(_maybe_end_adl(state, config, finder, ts))
     held = {p.inst_id for p in state.positions.values()}
     for inst in state.catalogue:
         if inst.inst_id in held and (moved is None or inst.inst_id in moved):
@@ -78,10 +81,13 @@ def _unit_ratios(state: ExchangeState):
         yield (uid, "", "cross"), figures.equity, figures.mm_plus_fee, ccy
 
 
-def _maybe_end_adl(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
+def _maybe_end_adl(state: ExchangeState, config: EngineConfig, finder: UnitFinder,
+                   ts: int) -> list[Event]:
     """A fund leaves ADL mode once its trigger has cleared and nothing is left to liquidate."""
     events: list[Event] = []
-    pending = bool(find_liquidatable_units(state))
+    if not any(fund.adl_state for fund in state.funds.values()):
+        return events
+    pending = bool(finder.find(state))
     for fund in state.funds.values():
         if not fund.adl_state or pending:
             continue

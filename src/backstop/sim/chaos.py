@@ -10,11 +10,13 @@ run goes on from a fresh exchange only if asked (never silently).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
@@ -48,6 +50,8 @@ class ChaosReport:
     full_checks: int = 0
     violations: list[str] = field(default_factory=list)
     event_kinds: Counter = field(default_factory=Counter)
+    digest: Any = field(default_factory=hashlib.sha256)
+    """SHA-256 over every event's repr, in order: equal digests mean equal event logs."""
 
 
 @dataclass
@@ -85,6 +89,8 @@ def _step(market: _Market, command: Command, report: ChaosReport, full_every: in
     report.commands += 1
     report.events += len(events)
     report.event_kinds.update(type(e).__name__ for e in events)
+    for event in events:
+        report.digest.update(repr(event).encode())
     try:
         ensure_conservation(market.exchange.state)
         report.conservation_checks += 1
