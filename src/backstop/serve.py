@@ -7,6 +7,8 @@ fresh engine, and serves the app with uvicorn until interrupted. The admin token
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -21,9 +23,9 @@ from backstop.model.catalogue import Catalogue, default_catalogue
 from backstop.store.log import open_log
 
 DEFAULT_DATA_DIR = Path("backstop-data")
-MARKETS = ("manual",)
-"""Market modes available now; ``replay`` (a recorded feed with a trader population) comes with
-the market simulator."""
+MARKETS = ("replay", "manual")
+"""``replay``: the market driver (:mod:`backstop.sim.market`) moves prices and runs a trader
+population; ``manual``: prices move only through the admin API."""
 
 
 def build_service(db: str | Path, catalogue: Catalogue | None = None,
@@ -50,29 +52,63 @@ def admin_token_for(data_dir: Path) -> str:
     return token
 
 
-def ensure_market_args(market: str, speed: float, population: int) -> None:
+def ensure_market_args(market: str, speed: float, population: int,
+                       prices: str | Path | None = None) -> None:
     """Raise ``ValueError`` naming the first impossible setting."""
     if market not in MARKETS:
-        raise ValueError(f"--market {market!r} is not available yet; choose one of {MARKETS}")
-    if speed <= 0:
-        raise ValueError("--speed must be positive")
+        raise ValueError(f"--market {market!r} is not one of {MARKETS}")
+    if not speed > 0 or speed == float("inf"):
+        raise ValueError("--speed must be a positive number")
     if population < 0:
         raise ValueError("--population must be zero or more")
+    if prices is not None and market != "replay":
+        raise ValueError("--prices needs --market replay")
+    if prices is not None and not Path(prices).is_file():
+        raise ValueError(f"--prices file not found: {prices}")
+
+
+def build_driver(service: ExchangeService, market: str, speed: float, population: int, seed: int,
+                 prices: str | Path | None = None):
+    """The market driver for ``replay`` (its price file loaded and checked now), else ``None``."""
+    if market != "replay":
+        return None
+    from backstop.sim.market import MarketDriver, MarketSettings
+
+    settings = MarketSettings(speed=speed, population=population, seed=seed,
+                              prices=Path(prices) if prices is not None else None)
+    return MarketDriver(service, settings)
+
+
+async def _serve(server: uvicorn.Server, driver) -> None:
+    """Run uvicorn, with the market driver as a task beside it."""
+    task = asyncio.create_task(driver.run()) if driver is not None else None
+    try:
+        await server.serve()
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
-               market: str = "manual", speed: float = 1.0, population: int = 0, seed: int = 0,
+               market: str = "manual", speed: float = 60.0, population: int = 200, seed: int = 0,
                catalogue: Catalogue | None = None, data_dir: Path = DEFAULT_DATA_DIR,
-               config: EngineConfig | None = None) -> None:
+               config: EngineConfig | None = None, prices: str | Path | None = None) -> None:
     """Serve until interrupted. ``db`` defaults to ``<data_dir>/backstop.sqlite``. ``speed``,
-    ``population`` and ``seed`` drive the replay market and are validated here."""
-    ensure_market_args(market, speed, population)
+    ``population``, ``seed`` and ``prices`` (a kline CSV or Parquet file) drive the ``replay``
+    market and are validated here. The library default is ``manual`` (tests); the CLI's is
+    ``replay``."""
+    ensure_market_args(market, speed, population, prices)
     service = build_service(db or data_dir / "backstop.sqlite", catalogue, config=config)
-    token = admin_token_for(data_dir)
-    print(f"backstop serve: http://{host}:{port}  log {service.log.description}  "
-          f"admin token {token} (also in {data_dir / 'admin-token'})  seed {seed}", flush=True)
     try:
-        uvicorn.run(create_app(service, token), host=host, port=port, log_level="warning",
-                    ws="websockets-sansio")
+        driver = build_driver(service, market, speed, population, seed, prices)
+        token = admin_token_for(data_dir)
+        print(f"backstop serve: http://{host}:{port}  log {service.log.description}  "
+              f"admin token {token} (also in {data_dir / 'admin-token'})  market {market}  "
+              f"seed {seed}", flush=True)
+        config_ = uvicorn.Config(create_app(service, token), host=host, port=port,
+                                 log_level="warning", ws="websockets-sansio")
+        asyncio.run(_serve(uvicorn.Server(config_), driver))
     finally:
         service.log.close()

@@ -27,10 +27,12 @@ def free_port() -> int:
 
 
 class Server:
-    """A ``run_server`` subprocess over a data dir; start, kill and restart it."""
+    """A ``run_server`` subprocess over a data dir (and optionally a ``db`` URL); start, kill
+    and restart it."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, db: str | None = None) -> None:
         self.data_dir = data_dir
+        self.db = db
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -40,7 +42,7 @@ class Server:
 
     def start(self) -> None:
         code = ("from pathlib import Path; from backstop.serve import run_server; "
-                f"run_server(port={self.port}, data_dir=Path({str(self.data_dir)!r}))")
+                f"run_server(port={self.port}, data_dir=Path({str(self.data_dir)!r}), db={self.db!r})")
         env = {**os.environ, "BACKSTOP_ADMIN_TOKEN": ADMIN_TOKEN}
         self.proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

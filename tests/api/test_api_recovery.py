@@ -26,7 +26,11 @@ def _trade(service, uid_a: int, uid_b: int) -> None:
 
 
 def test_restart_recovers_state_hash_audit_and_keys(tmp_path):
-    db = tmp_path / "log.sqlite"
+    check_restart_recovers(tmp_path / "log.sqlite")
+
+
+def check_restart_recovers(db) -> None:
+    """Trade, close, reopen the log at ``db`` (a path or URL): same hash, audit and keys."""
     clock = iter(range(1_000, 10_000_000, 7))
     service = build_service(db, clock=lambda: next(clock))
     alice = asyncio.run(service.create_account({"USDT": Decimal("50000")}))
@@ -41,7 +45,12 @@ def test_restart_recovers_state_hash_audit_and_keys(tmp_path):
 
 
 def test_kill_9_during_order_load_keeps_every_acknowledged_order(tmp_path):
-    server = Server(tmp_path)
+    check_kill_9_keeps_acknowledged_orders(Server(tmp_path))
+
+
+def check_kill_9_keeps_acknowledged_orders(server: Server) -> None:
+    """Order load from three clients, ``kill -9``, restart: every acknowledged order is there
+    and the audit is exact."""
     server.start()
     try:
         clients = [new_account(server) for _ in range(3)]

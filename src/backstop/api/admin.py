@@ -1,5 +1,6 @@
 """The admin API under ``/backstop/v1/``: accounts and keys, deposits, withdrawals, index
-prices and the conservation audit. Every request needs ``X-Backstop-Admin: <token>``."""
+prices, funding settlement, insurance-fund injections and the conservation audit. Every
+request needs ``X-Backstop-Admin: <token>``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from backstop.api.context import Ctx, ensure_accepted
-from backstop.api.params import decimal_param, int_param, json_object, required
+from backstop.api.params import decimal_param, int_param, json_object, optional, required
 from backstop.api.wire import OkxError, money, ms
-from backstop.model.commands import Deposit, SetIndexPrice, Withdraw
+from backstop.model.commands import Deposit, InjectInsuranceFund, SetIndexPrice, SettleFunding, Withdraw
+from backstop.model.events import FundingPaid, FundingRateSet, InsuranceFundChanged
 from backstop.state.invariants import conservation_reports
 
 
@@ -66,6 +68,28 @@ async def index_price(ctx: Ctx) -> list[Any]:
              "events": [type(e).__name__ for e in events]}]
 
 
+async def funding(ctx: Ctx) -> list[Any]:
+    """Settle funding now: every instrument, or one (``{"instId": ...}``, optional)."""
+    body = json_object(ctx.body) if ctx.body.strip() else {}
+    inst_id = optional(body, "instId")
+    events = ensure_accepted(await ctx.service.submit(SettleFunding(0, inst_id)))
+    rates = [{"instId": e.inst_id, "fundingRate": str(Decimal(e.rate_e8).scaleb(-8).normalize())}
+             for e in events if isinstance(e, FundingRateSet)]
+    paid = sum(1 for e in events if isinstance(e, FundingPaid))
+    return [{"ts": ms(ctx.now), "rates": rates, "payments": str(paid)}]
+
+
+async def inject_insurance_fund(ctx: Ctx) -> list[Any]:
+    """``{"instType","instFamily","amt"}``: a platform injection (``platform_revenue``)."""
+    body = json_object(ctx.body)
+    inst_type = optional(body, "instType", "SWAP")
+    command = InjectInsuranceFund(0, required(body, "instFamily"), _amount(body, "amt"), inst_type)
+    events = ensure_accepted(await ctx.service.submit(command))
+    changed = next(e for e in events if isinstance(e, InsuranceFundChanged))
+    return [{"instType": inst_type, "instFamily": command.inst_family, "amt": required(body, "amt"),
+             "balance": money(changed.balance), "ccy": changed.ccy, "ts": ms(changed.ts)}]
+
+
 async def audit(ctx: Ctx) -> list[Any]:
     """The exact conservation report per currency (money as decimal strings)."""
     rows = [{"ccy": r.ccy, "ok": r.ok, "deposits": money(r.deposits),
@@ -83,4 +107,5 @@ async def state(ctx: Ctx) -> list[Any]:
 
 GET_ROUTES = {"audit": audit, "state": state}
 POST_ROUTES = {"accounts": create_account, "deposit": deposit, "withdraw": withdraw,
-               "index-price": index_price}
+               "index-price": index_price, "funding": funding,
+               "insurance-fund/inject": inject_insurance_fund}

@@ -122,21 +122,46 @@ def book_view(exchange: Exchange, inst: Instrument, depth: int, now: int) -> dic
     return {"asks": levels(SELL), "bids": levels(BUY), "ts": ms(now)}
 
 
-def insurance_fund_views(exchange: Exchange, inst_type: str, inst_family: str,
-                         limit: int) -> list[dict[str, Any]]:
-    """``public/insurance-fund`` for one family: total and the newest ``limit`` records."""
+FUND_TYPES = ("regular_update", "liquidation_balance_deposit", "bankruptcy_loss",
+              "platform_revenue", "adl")
+
+
+def page_by_ts(items: list[Any], ts_of: Any, before: int | None, after: int | None,
+               limit: int) -> list[Any]:
+    """OKX ts-cursor paging over ``items`` (oldest first): ``after`` keeps older records
+    (ts < after), ``before`` newer ones (ts > before). Returns at most ``limit``, newest first:
+    the newest that qualify, or with ``before`` alone the ones just after the cursor (so
+    paging forward misses nothing)."""
+    chosen = [x for x in items if (after is None or ts_of(x) < after)
+              and (before is None or ts_of(x) > before)]
+    page = chosen[:limit] if before is not None and after is None else chosen[-limit:]
+    return page[::-1]
+
+
+def fund_detail(fund: Any, record: Any) -> dict[str, Any]:
+    """One ``details[]`` row of ``public/insurance-fund``."""
+    return {
+        "balance": money(record.balance), "amt": money(record.amt), "ccy": fund.ccy,
+        "type": record.type, "ts": ms(record.ts), "maxBal": money(record.max_bal),
+        "maxBalTs": ms(record.max_bal_ts),
+        "decRate": fmt_decimal(fund.decline_rate(record).quantize(Decimal("0.0001"))),
+        "adlType": record.adl_type,
+    }
+
+
+def insurance_fund_views(exchange: Exchange, inst_type: str, inst_family: str, limit: int,
+                         kind: str = "", before: int | None = None,
+                         after: int | None = None) -> list[dict[str, Any]]:
+    """``public/insurance-fund``: per fund, ``total`` (its balance now) and a page of its
+    records, optionally of one ``type``."""
     state = exchange.state
     out = []
     for fund in state.funds.values():
         if fund.inst_type != inst_type or (inst_family and fund.inst_family != inst_family):
             continue
-        total = state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
-        details = [{
-            "balance": money(r.balance), "amt": money(r.amt), "ccy": fund.ccy, "type": r.type,
-            "ts": ms(r.ts), "maxBal": money(r.max_bal), "maxBalTs": ms(r.max_bal_ts),
-            "decRate": fmt_decimal(fund.decline_rate(r).quantize(Decimal("0.0001"))),
-            "adlType": r.adl_type,
-        } for r in reversed(fund.history[-limit:])]
-        out.append({"total": money(total), "instType": fund.inst_type,
-                    "instFamily": fund.inst_family, "details": details})
+        records = [r for r in fund.history if not kind or r.type == kind]
+        page = page_by_ts(records, lambda r: r.ts, before, after, limit)
+        out.append({"total": money(state.ledger.balance(fund_key(fund.fund_id, fund.ccy))),
+                    "instType": fund.inst_type, "instFamily": fund.inst_family,
+                    "details": [fund_detail(fund, r) for r in page]})
     return out

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from backstop.api import liquidation_views as lv
 from backstop.api import market_views as mv
 from backstop.api.context import Ctx
-from backstop.api.params import instrument, limit_param, optional, required
+from backstop.api.params import instrument, int_param, limit_param, optional, required
 from backstop.api.wire import OkxError, ms
 from backstop.model.instrument import Instrument
 
@@ -58,11 +59,33 @@ async def server_time(ctx: Ctx) -> list[Any]:
 
 
 async def insurance_fund(ctx: Ctx) -> list[Any]:
+    """Fund records of one family, every ``type`` or one, paged by ``before``/``after`` (ts)."""
     inst_type = _inst_type(ctx)
     family = optional(ctx.query, "instFamily") or optional(ctx.query, "uly")
     if inst_type in ("SWAP", "FUTURES") and not family:
         raise OkxError("50014", "Parameter instFamily can not be empty")
-    return mv.insurance_fund_views(ctx.exchange, inst_type, family, limit_param(ctx.query))
+    kind = optional(ctx.query, "type")
+    if kind and kind not in mv.FUND_TYPES:
+        raise OkxError("51000", "Parameter type error")
+    return mv.insurance_fund_views(ctx.exchange, inst_type, family, limit_param(ctx.query), kind,
+                                   int_param(ctx.query, "before"), int_param(ctx.query, "after"))
+
+
+async def liquidation_orders(ctx: Ctx) -> list[Any]:
+    """Legacy ``public/liquidation-orders``: settled liquidations per family, newest first,
+    filtered by ``instFamily``/``uly``, ``instId`` and ``mgnMode``, paged by ts."""
+    inst_type = _inst_type(ctx)
+    family = optional(ctx.query, "instFamily") or optional(ctx.query, "uly")
+    inst_id, mode = optional(ctx.query, "instId"), optional(ctx.query, "mgnMode")
+    if optional(ctx.query, "state", "filled") not in ("filled", "unfilled"):
+        raise OkxError("51000", "Parameter state error")
+    if mode not in ("", "cross", "isolated"):
+        raise OkxError("51000", "Parameter mgnMode error")
+    if optional(ctx.query, "state", "filled") == "unfilled":
+        return []
+    return lv.liquidation_order_views(ctx.exchange.catalogue, ctx.service.tracker, inst_type, family,
+                                      inst_id, mode, limit_param(ctx.query),
+                                      int_param(ctx.query, "before"), int_param(ctx.query, "after"))
 
 
 async def ticker(ctx: Ctx) -> list[Any]:
@@ -100,6 +123,7 @@ ROUTES = {
     "public/funding-rate": funding_rate,
     "public/time": server_time,
     "public/insurance-fund": insurance_fund,
+    "public/liquidation-orders": liquidation_orders,
     "market/ticker": ticker,
     "market/tickers": tickers,
     "market/books": books,

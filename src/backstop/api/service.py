@@ -1,10 +1,13 @@
 """The exchange service: one engine, one durable log, one writer at a time.
 
-Every command goes through :meth:`ExchangeService.submit`: under one asyncio lock it is
-stamped with the clock's time, run through the engine, written to the log (durably), and only
-then are its events handed to listeners (WebSocket pushes) and returned to the caller, who
-acknowledges it. A command whose write fails is never acknowledged, and the service then
-refuses further commands (50001) because memory is ahead of the log.
+Every command goes through :meth:`ExchangeService.submit`: it is stamped with the clock's
+time and run through the engine at once (synchronously, so commands apply in arrival order
+with no lock), then queued for the log. The log is written with group commit: one writer
+thread stores everything queued since its last write in one transaction (one fsync), and only
+after that commit are each command's events, in order, given to the tracker and the listeners
+(WebSocket pushes) and returned to the caller, who acknowledges it. A command whose write
+fails is never acknowledged, and the service then refuses further commands (50001) because
+memory is ahead of the log.
 
 On start :meth:`ExchangeService.start` replays the log through a fresh engine, so state after
 a restart (or a ``kill -9``) is exactly the state of every acknowledged command.
@@ -14,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 from backstop.api.tracker import Tracker
@@ -27,6 +31,8 @@ from backstop.model import codec
 from backstop.model.commands import Command, Deposit
 from backstop.model.events import Event
 from backstop.store.log import CommandLog
+
+log = logging.getLogger("backstop.api.service")
 
 Clock = Callable[[], int]
 """Epoch milliseconds."""
@@ -52,6 +58,17 @@ class ApiKey:
                 "passphrase": self.passphrase}
 
 
+@dataclass(slots=True)
+class Pending:
+    """A record waiting for the group commit; ``events`` are published once it is durable."""
+
+    kind: str
+    body: str
+    events: list[Event] | None
+    future: asyncio.Future[list[Event]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 def new_api_key(uid: int) -> ApiKey:
     """Random credentials shaped like OKX's (a UUID-like key, a 32-hex-digit secret)."""
     raw = secrets.token_hex(16)
@@ -70,7 +87,8 @@ class ExchangeService:
         self.clock = clock
         self.tracker = Tracker()
         self.keys: dict[str, ApiKey] = {}
-        self._lock = asyncio.Lock()
+        self._queue: list[Pending] = []
+        self._writer: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
         self._last_ts = 0
         self.failed = False
@@ -106,35 +124,31 @@ class ExchangeService:
 
     async def submit(self, command: Command) -> list[Event]:
         """Stamp, run, log durably, publish; returns the command's events."""
-        async with self._lock:
-            return await self._submit_locked(command)
+        return await self._run(command).future
 
     async def submit_all(self, commands: list[Command]) -> list[list[Event]]:
         """Several commands back to back, with no other command between them."""
-        async with self._lock:
-            return [await self._submit_locked(c) for c in commands]
+        pending = [self._run(c) for c in commands]
+        return [await p.future for p in pending]
 
-    async def _submit_locked(self, command: Command) -> list[Event]:
+    def _run(self, command: Command) -> Pending:
+        """Execute now and queue for the log (no await: commands apply in call order)."""
         self._ensure_healthy()
         stamped = replace(command, ts=self.now_ms())
         events = self.exchange.execute(stamped)
-        await self._append("command", codec.dumps(stamped))
-        self.tracker.apply(events)
-        for listener in self._listeners:
-            listener(events)
-        return events
+        return self._enqueue("command", codec.dumps(stamped), events)
 
     async def create_account(self, deposits: dict[str, Decimal]) -> ApiKey:
         """A new account with API keys, then its deposits, atomically with respect to other
         commands."""
-        async with self._lock:
-            self._ensure_healthy()
-            key = new_api_key(self._next_uid())
-            await self._append("api_key", json.dumps(asdict(key), sort_keys=True))
-            self.keys[key.api_key] = key
-            for ccy, amount in sorted(deposits.items()):
-                await self._submit_locked(Deposit(0, key.uid, ccy, amount))
-            return key
+        self._ensure_healthy()
+        key = new_api_key(self._next_uid())
+        pending = [self._enqueue("api_key", json.dumps(asdict(key), sort_keys=True), None)]
+        self.keys[key.api_key] = key
+        pending += [self._run(Deposit(0, key.uid, ccy, amount)) for ccy, amount in sorted(deposits.items())]
+        for item in pending:
+            await item.future
+        return key
 
     def _next_uid(self) -> int:
         known = {k.uid for k in self.keys.values()} | set(self.exchange.state.accounts)
@@ -144,9 +158,50 @@ class ExchangeService:
         if self.failed:
             raise OkxError("50001", "Service temporarily unavailable, please try again later")
 
-    async def _append(self, kind: str, body: str) -> None:
+    def _enqueue(self, kind: str, body: str, events: list[Event] | None) -> Pending:
+        item = Pending(kind, body, events)
+        self._queue.append(item)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+        return item
+
+    async def _write_batches(self) -> None:
+        """Group commit: store what is queued in one transaction, then publish and ack it in
+        order; repeat until the queue is empty."""
         try:
-            await asyncio.to_thread(self.log.append, kind, body)
-        except Exception as exc:
-            self.failed = True
-            raise OkxError("50001", "Service temporarily unavailable, please try again later") from exc
+            while self._queue:
+                batch, self._queue = self._queue, []
+                if await self._write(batch):
+                    self._publish(batch)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: list[Pending]) -> bool:
+        """Store the batch durably; on failure refuse everything queued and stop the service."""
+        try:
+            if not self.failed:
+                await asyncio.to_thread(self.log.append_many, [(p.kind, p.body) for p in batch])
+                return True
+        except Exception:
+            log.exception("log write failed; refusing further commands")
+        self.failed = True
+        for item in batch + self._queue:
+            if not item.future.done():
+                item.future.set_exception(OkxError("50001", "Service temporarily unavailable, "
+                                                            "please try again later"))
+        self._queue = []
+        return False
+
+    def _publish(self, batch: list[Pending]) -> None:
+        """Durable now: follow each command's events (tracker, listeners), then ack it."""
+        for item in batch:
+            events = item.events or []
+            if item.events is not None:
+                self.tracker.apply(events)
+                for listener in self._listeners:
+                    try:
+                        listener(events)
+                    except Exception:  # a push bug must not withhold the ack of a logged command
+                        log.exception("event listener failed")
+            if not item.future.done():
+                item.future.set_result(events)

@@ -16,6 +16,8 @@ from backstop.model import events as ev
 
 FILLS_KEPT = 10_000
 """Fills kept per account for ``trade/fills`` (the oldest drop off)."""
+LIQUIDATIONS_KEPT = 10_000
+"""Liquidation records kept for ``public/liquidation-orders`` (the oldest drop off)."""
 
 
 @dataclass(slots=True)
@@ -65,6 +67,25 @@ class FillRecord:
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class LiquidationRecord:
+    """One settled liquidation slice (legacy ``public/liquidation-orders`` ``details[]``).
+    ``side`` is the liquidation order's side, ``pos_side`` the position's direction
+    (``long``/``short``); ``bk_loss`` is the loss beyond the bankruptcy price that the fund
+    paid or that was socialized (money units); ``seq`` counts records from 1."""
+
+    seq: int
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    side: str
+    pos_side: str
+    bk_px_ticks: int
+    lots: int
+    bk_loss: int
+
+
 @dataclass(slots=True)
 class Tracker:
     """Orders by id, each account's order ids and fills, and each instrument's trades."""
@@ -75,6 +96,11 @@ class Tracker:
     fills: dict[int, deque[FillRecord]] = field(default_factory=dict)
     trades: dict[str, deque[tuple[int, int, int]]] = field(default_factory=dict)
     """Per instrument, ``(ts, px_ticks, lots)`` of recent trades (24 h window for tickers)."""
+    position_lots: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    """Last reported size of each position, signed lots (to name a liquidation's side)."""
+    liquidating: dict[tuple[int, str, str], tuple[ev.LiquidationStarted, int]] = field(default_factory=dict)
+    liquidations: deque[LiquidationRecord] = field(default_factory=lambda: deque(maxlen=LIQUIDATIONS_KEPT))
+    liquidation_seq: int = 0
 
     def apply(self, events: list[object]) -> None:
         """Follow a command's events in order."""
@@ -103,6 +129,32 @@ class Tracker:
         while trades and trades[0][0] < since_ts:
             trades.popleft()
         return list(trades)
+
+    def liquidations_after(self, seq: int) -> list[LiquidationRecord]:
+        """Records newer than ``seq``, oldest first."""
+        out = []
+        for record in reversed(self.liquidations):
+            if record.seq <= seq:
+                break
+            out.append(record)
+        return out[::-1]
+
+    def _position(self, e: ev.PositionChanged) -> None:
+        self.position_lots[(e.uid, e.inst_id, e.mgn_mode)] = e.size_lots
+
+    def _liquidation_started(self, e: ev.LiquidationStarted) -> None:
+        key = (e.uid, e.inst_id, e.mgn_mode)
+        self.liquidating[key] = (e, self.position_lots.get(key, 0))
+
+    def _liquidation_settled(self, e: ev.LiquidationSettled) -> None:
+        started, size = self.liquidating.pop((e.uid, e.inst_id, e.mgn_mode), (None, 0))
+        if started is None:
+            return
+        self.liquidation_seq += 1
+        self.liquidations.append(LiquidationRecord(
+            self.liquidation_seq, e.ts, e.uid, e.inst_id, e.mgn_mode, "sell" if size > 0 else "buy",
+            "long" if size > 0 else "short", started.bankruptcy_ticks, e.lots,
+            e.from_fund + e.socialized))
 
     def _placed(self, e: ev.OrderPlaced) -> None:
         self.orders[e.ord_id] = OrderRecord(
@@ -147,4 +199,7 @@ _HANDLERS: dict[type, Callable[[Tracker, object], None]] = {
     ev.OrderPlaced: Tracker._placed,  # type: ignore[dict-item]
     ev.Filled: Tracker._filled,  # type: ignore[dict-item]
     ev.OrderCancelled: Tracker._cancelled,  # type: ignore[dict-item]
+    ev.PositionChanged: Tracker._position,  # type: ignore[dict-item]
+    ev.LiquidationStarted: Tracker._liquidation_started,  # type: ignore[dict-item]
+    ev.LiquidationSettled: Tracker._liquidation_settled,  # type: ignore[dict-item]
 }

@@ -21,14 +21,25 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from backstop.api import account_views as av
+from backstop.api import liquidation_views as lv
 from backstop.api import market_views as mv
 from backstop.api.auth import authenticate_ws
 from backstop.api.service import Clock, ExchangeService
 from backstop.api.wire import OkxError, ms, px_str, sz_str
 from backstop.model import events as ev
 
-PUBLIC_CHANNELS = {"tickers", "mark-price", "books", "books5"}
-PRIVATE_CHANNELS = {"orders", "positions", "balance_and_position"}
+INST_ID_CHANNELS = {"tickers", "mark-price", "books", "books5", "funding-rate"}
+"""Public channels keyed by ``instId`` (required)."""
+INST_TYPE_CHANNELS = {"liquidation-orders", "adl-warning"}
+"""Public channels keyed by ``instType`` (required) and optionally ``instFamily``."""
+PUBLIC_CHANNELS = INST_ID_CHANNELS | INST_TYPE_CHANNELS
+PRIVATE_CHANNELS = {"orders", "positions", "balance_and_position", "liquidation-warning"}
+ADL_WARNING_EVERY_S = 1.0
+"""``adl-warning`` pushes each fund in ``warning`` or ``adl`` this often (and every fund each
+:data:`ADL_NORMAL_EVERY` such periods)."""
+ADL_NORMAL_EVERY = 60
+EVENT_TYPE_RANK = {"filled": 0, "funding_fee": 1, "adl": 2, "liquidation": 3}
+"""``balance_and_position`` ``eventType`` when one command touches an account several ways."""
 CHANNELS_BY_PATH = {"public": PUBLIC_CHANNELS, "private": PRIVATE_CHANNELS, "business": set()}
 BOOK_DEPTH = 400
 _conn_ids = itertools.count(1)
@@ -43,6 +54,18 @@ class Touched:
     orders: set[int] = field(default_factory=set)
     positions: set[int] = field(default_factory=set)
     """Accounts whose positions or balances changed."""
+    event_types: dict[int, str] = field(default_factory=dict)
+    """``balance_and_position`` ``eventType`` by account, when not ``filled``."""
+    funding: set[str] = field(default_factory=set)
+    warnings: list[ev.LiquidationWarning] = field(default_factory=list)
+    adl_funds: set[str] = field(default_factory=set)
+
+    def account_event(self, uid: int, event_type: str) -> None:
+        """An account's balance or position changed for ``event_type`` (highest rank wins)."""
+        self.positions.add(uid)
+        current = self.event_types.get(uid, "filled")
+        if EVENT_TYPE_RANK[event_type] > EVENT_TYPE_RANK[current]:
+            self.event_types[uid] = event_type
 
 
 _TOUCHES: dict[type, Callable[[Touched, Any], None]] = {
@@ -54,6 +77,12 @@ _TOUCHES: dict[type, Callable[[Touched, Any], None]] = {
     ev.Deposited: lambda t, e: t.positions.add(e.uid),
     ev.Withdrawn: lambda t, e: t.positions.add(e.uid),
     ev.MarkPriceUpdated: lambda t, e: t.marks.add(e.inst_id),
+    ev.FundingRateSet: lambda t, e: t.funding.add(e.inst_id),
+    ev.FundingPaid: lambda t, e: t.account_event(e.uid, "funding_fee"),
+    ev.LiquidationStarted: lambda t, e: t.account_event(e.uid, "liquidation"),
+    ev.AutoDeleveraged: lambda t, e: t.account_event(e.uid, "adl"),
+    ev.LiquidationWarning: lambda t, e: t.warnings.append(e),
+    ev.AdlStateChanged: lambda t, e: t.adl_funds.add(e.fund_id),
 }
 
 
@@ -76,6 +105,12 @@ class Connection:
         return [s for s in self.subs if s["channel"] == channel
                 and (not s.get("instId") or not inst_id or s["instId"] == inst_id)]
 
+    def matching_family(self, channel: str, inst_type: str, family: str) -> list[dict[str, str]]:
+        """Subscriptions to ``channel`` that cover an instrument type and family."""
+        return [s for s in self.subs if s["channel"] == channel
+                and s.get("instType", "ANY") in ("ANY", inst_type)
+                and (not s.get("instFamily") or s["instFamily"] == family)]
+
 
 @dataclass(slots=True)
 class BookFeed:
@@ -95,6 +130,8 @@ class WsHub:
         self.auth_clock = auth_clock
         self.connections: set[Connection] = set()
         self.books: dict[str, BookFeed] = {}
+        self.liquidations_seen = service.tracker.liquidation_seq
+        self._adl_task: asyncio.Task[None] | None = None
 
     async def endpoint(self, socket: WebSocket) -> None:
         path = socket.path_params["kind"]
@@ -163,8 +200,12 @@ class WsHub:
         inst_id = arg.get("instId", "")
         if inst_id and self.service.catalogue.get(inst_id) is None:
             raise OkxError("60018", f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist")
-        if channel in PUBLIC_CHANNELS and not inst_id:
+        if channel in INST_ID_CHANNELS and not inst_id:
             raise OkxError("60018", f"Wrong URL or channel:{channel},instId: doesn't exist")
+        if channel in INST_TYPE_CHANNELS and not arg.get("instType"):
+            raise OkxError("60018", f"Wrong URL or channel:{channel},instType: doesn't exist")
+        if channel == "adl-warning" and self._adl_task is None:
+            self._adl_task = asyncio.get_running_loop().create_task(self._adl_warning_loop())
         if op == "unsubscribe":
             conn.subs = [s for s in conn.subs if s != arg]
             conn.send({"event": "unsubscribe", "arg": arg, "connId": conn.conn_id})
@@ -183,6 +224,11 @@ class WsHub:
             self._push_book_snapshot(conn, arg, inst_id)
         elif channel in ("positions", "balance_and_position"):
             self._push_account(conn, arg, channel, "snapshot")
+        elif channel == "funding-rate":
+            self._push_funding(conn, arg, inst_id)
+        elif channel == "adl-warning":
+            self._push_adl_warnings(conn, arg, lv.adl_warning_views(self.service.exchange,
+                                                                    self.service.now_ms()), True)
 
     def publish(self, events: list[Any]) -> None:
         """Push what a logged command changed to every interested connection."""
@@ -192,8 +238,15 @@ class WsHub:
             if toucher is not None:
                 toucher(touched, event)
         book_updates = {i: self._book_update(i) for i in touched.books}
+        records = self.service.tracker.liquidations_after(self.liquidations_seen)
+        self.liquidations_seen = self.service.tracker.liquidation_seq
+        adl_views = (lv.adl_warning_views(self.service.exchange, self.service.now_ms(), touched.adl_funds)
+                     if touched.adl_funds else [])
         for conn in list(self.connections):
             self._push_touched(conn, touched, book_updates)
+            self._push_liquidations(conn, records)
+            for arg in conn.matching("adl-warning"):
+                self._push_adl_warnings(conn, arg, adl_views, True)
 
     def _push_touched(self, conn: Connection, touched: Touched,
                       book_updates: dict[str, dict[str, Any] | None]) -> None:
@@ -208,15 +261,75 @@ class WsHub:
                 self._push_market(conn, arg, "books5", inst_id)
             for arg in conn.matching("books", inst_id) if update else ():
                 conn.send({"arg": arg, "action": "update", "data": [update]})
+        for inst_id in touched.funding:
+            for arg in conn.matching("funding-rate", inst_id):
+                self._push_funding(conn, arg, inst_id)
         if not conn.uid:
             return
         self._push_orders(conn, touched.orders)
+        self._push_liquidation_warnings(conn, touched.warnings)
         holds_marked = any(p.inst_id in touched.marks for p in
                            self.service.exchange.state.account_positions.get(conn.uid, {}).values())
         if conn.uid in touched.positions or holds_marked:
+            event_type = touched.event_types.get(conn.uid, "filled")
             for channel in ("positions", "balance_and_position"):
                 for arg in conn.matching(channel):
-                    self._push_account(conn, arg, channel, "filled")
+                    self._push_account(conn, arg, channel, event_type)
+
+    def _push_funding(self, conn: Connection, arg: dict[str, str], inst_id: str) -> None:
+        inst = self.service.catalogue.get(inst_id)
+        conn.send({"arg": arg, "data": [mv.funding_view(self.service.exchange, inst, self.service.now_ms())]})
+
+    def _push_liquidations(self, conn: Connection, records: list[Any]) -> None:
+        """``liquidation-orders``: one push per settled liquidation slice."""
+        catalogue = self.service.catalogue
+        for record in records:
+            inst = catalogue.get(record.inst_id)
+            for arg in conn.matching_family("liquidation-orders", inst.inst_type, inst.inst_family):
+                conn.send({"arg": arg, "data": [lv.liquidation_push(catalogue, record)]})
+
+    def _push_liquidation_warnings(self, conn: Connection, warnings: list[ev.LiquidationWarning]) -> None:
+        """``liquidation-warning``: the account's positions at risk (the isolated position, or
+        the cross positions of the currency)."""
+        mine = [w for w in warnings if w.uid == conn.uid]
+        if not mine or not conn.matching("liquidation-warning"):
+            return
+        views = av.position_views(self.service.exchange, conn.uid, None, self.service.now_ms())
+        for warning in mine:
+            data = [v for v in views if v["mgnMode"] == warning.mgn_mode and v["ccy"] == warning.ccy
+                    and (not warning.inst_id or v["instId"] == warning.inst_id)]
+            for arg in conn.subs:
+                if arg["channel"] != "liquidation-warning" or not data:
+                    continue
+                chosen = [v for v in data if arg.get("instType", "ANY") in ("ANY", v["instType"])
+                          and (not arg.get("instId") or v["instId"] == arg["instId"])]
+                if chosen:
+                    conn.send({"arg": {**arg, "uid": str(conn.uid)}, "data": chosen})
+
+    @staticmethod
+    def _push_adl_warnings(conn: Connection, arg: dict[str, str], views: list[dict[str, Any]],
+                           every_state: bool) -> None:
+        for view in views:
+            if arg.get("instType", "ANY") not in ("ANY", view["instType"]):
+                continue
+            if arg.get("instFamily") and arg["instFamily"] != view["instFamily"]:
+                continue
+            if every_state or view["state"] != "normal":
+                conn.send({"arg": arg, "data": [view]})
+
+    async def _adl_warning_loop(self) -> None:
+        """Each second, every fund in ``warning`` or ``adl`` to its subscribers (every fund
+        once a minute)."""
+        beat = 0
+        while True:
+            await asyncio.sleep(ADL_WARNING_EVERY_S)
+            beat += 1
+            subscribed = [(c, a) for c in list(self.connections) for a in c.matching("adl-warning")]
+            if not subscribed:
+                continue
+            views = lv.adl_warning_views(self.service.exchange, self.service.now_ms())
+            for conn, arg in subscribed:
+                self._push_adl_warnings(conn, arg, views, beat % ADL_NORMAL_EVERY == 0)
 
     def _push_market(self, conn: Connection, arg: dict[str, str], channel: str, inst_id: str) -> None:
         exchange, now = self.service.exchange, self.service.now_ms()

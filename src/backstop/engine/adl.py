@@ -86,8 +86,11 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
 
 def _adl_trade(state: ExchangeState, inst: Instrument, uid: int, mode: MarginMode, close_side: int,
                cand: AdlCandidate, take: int, px_ticks: int, ts: int) -> list[Event]:
+    # the winner's profit given up against closing at the mark: it trades in ``-close_side``;
+    # negative when the ADL price is better for it than the mark
+    fill_value = calculate_fill_value(inst, take, px_ticks)
     mark_value = calculate_fill_value(inst, take, state.mark_ticks[inst.inst_id])
-    upl_taken = abs(calculate_fill_value(inst, take, px_ticks) - mark_value)
+    upl_taken = close_side * (mark_value - fill_value)
     first, second = apply_direct_trade(state, inst, (uid, mode), close_side,
                                        (cand.uid, MarginMode(cand.mgn_mode)), take, px_ticks, ts)
     return [first, second, AutoDeleveraged(ts, cand.uid, inst.inst_id, cand.mgn_mode, take, px_ticks,

@@ -9,6 +9,7 @@ consistent when it returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from backstop.engine.adl import deleverage
 from backstop.engine.config import EngineConfig
@@ -33,7 +34,7 @@ from backstop.math.values import calculate_fill_value, calculate_notional, calcu
 from backstop.model.enums import MarginMode
 from backstop.model.events import Event, LiquidationSettled, LiquidationStarted, OrderPlaced
 from backstop.model.instrument import Instrument
-from backstop.numeric import PPM, div_ceil
+from backstop.numeric import PPM, div_ceil, ratio_to_ppm
 from backstop.state.book import STP_CANCEL_MAKER, MatchPlan
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.figures import (
@@ -209,7 +210,7 @@ def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: i
     pos, inst = cut.pos, cut.inst
     fund = fund_for(state, inst.inst_id)
     cash_before = _slice_wallet(state, pos, inst)
-    fee = calculate_liquidation_fee(inst, cut.lots, state.mark_ticks[inst.inst_id])
+    fee = _liquidation_fee(config, inst, cut.lots, state.mark_ticks[inst.inst_id])
     remaining = cut.lots
     uses_fund = "insurance_fund" in config.waterfall.order and not fund.adl_state
     plan = _plan_liquidation_order(state, config, cut) if uses_fund else None
@@ -226,6 +227,15 @@ def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: i
         events.extend(more)
     events.extend(_settle(state, config, cut, fund, cash_before, fee, cut.lots - remaining, ts))
     return events
+
+
+def _liquidation_fee(config: EngineConfig, inst: Instrument, lots: int, mark: int) -> int:
+    """The fee charged on a liquidated slice: notional at mark × ``liquidation.fee_rate``
+    (the instrument's taker rate by default), rounded up."""
+    rate = config.liquidation.fee_rate
+    if rate == "taker":
+        return calculate_liquidation_fee(inst, lots, mark)
+    return calculate_rate_amount(calculate_notional(inst, lots, mark), ratio_to_ppm(Decimal(rate)))
 
 
 def _plan_liquidation_order(state: ExchangeState, config: EngineConfig, cut: Slice) -> MatchPlan:

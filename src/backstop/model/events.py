@@ -195,7 +195,8 @@ class AdlStateChanged:
 @dataclass(frozen=True, slots=True)
 class AutoDeleveraged:
     """``uid``'s position was closed by ``lots`` at ``px_ticks`` against the bankrupt
-    ``liquidated_uid``; ``upl_taken`` is the profit it gave up versus the mark."""
+    ``liquidated_uid``; ``upl_taken`` is the profit it gave up against closing at the mark
+    (negative when the ADL price was better for it than the mark)."""
 
     ts: int
     uid: int

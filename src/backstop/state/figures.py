@@ -125,8 +125,7 @@ def account_negative_outside_liquidation(state: ExchangeState) -> int | None:
 
 
 def _has_negative_equity(state: ExchangeState, uid: int) -> bool:
-    currencies = {ccy for (kind, owner, ccy) in state.ledger.balances
-                  if kind == "cash" and owner == str(uid)}
+    currencies = set(state.ledger.cash_currencies.get(str(uid), ()))
     for pos in state.account_positions.get(uid, {}).values():
         inst = instrument_of(state, pos)
         currencies.add(inst.settle_ccy)

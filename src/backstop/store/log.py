@@ -3,7 +3,8 @@
 Rows are ``(seq, kind, body)``: ``seq`` counts from 1 without gaps, ``kind`` names what the
 body holds (``command``: a command as canonical JSON from :mod:`backstop.model.codec`;
 ``api_key``: an API key record), ``body`` is text. An append returns only after the row is
-durable (SQLite ``synchronous=FULL`` in WAL mode; PostgreSQL autocommit).
+durable (SQLite ``synchronous=FULL`` in WAL mode; PostgreSQL commit). :meth:`CommandLog.append_many`
+stores a batch in one transaction, so a group of commands costs one fsync.
 """
 
 from __future__ import annotations
@@ -55,11 +56,26 @@ class CommandLog:
 
     def append(self, kind: str, body: str) -> int:
         """Store one row durably; returns its ``seq``."""
-        seq = self.next_seq
-        self._execute(self._insert, (seq, kind, body))
-        self._commit()
-        self.next_seq = seq + 1
-        return seq
+        return self.append_many([(kind, body)])
+
+    def append_many(self, rows: list[tuple[str, str]]) -> int:
+        """Store rows ``(kind, body)`` durably in one transaction (group commit: one fsync);
+        returns the last ``seq``. Nothing is stored if it fails."""
+        first = self.next_seq
+        params = [(first + i, kind, body) for i, (kind, body) in enumerate(rows)]
+        transaction = getattr(self._conn, "transaction", None)
+        if transaction is not None:  # psycopg in autocommit: one explicit transaction
+            with transaction(), self._conn.cursor() as cursor:
+                cursor.executemany(self._insert, params)
+        else:
+            try:
+                self._conn.cursor().executemany(self._insert, params)
+                self._commit()
+            except Exception:
+                self._conn.rollback()
+                raise
+        self.next_seq = first + len(rows)
+        return self.next_seq - 1
 
     def records(self) -> Iterator[Record]:
         """Every row in ``seq`` order."""

@@ -1,0 +1,166 @@
+"""What the dashboard shows, as JSON-ready dicts: insurance funds, open interest, the ADL
+queue and indicator distribution, the margin-ratio histogram, and rows built from engine
+events (liquidations, ADL closes, fund movements).
+
+Read-only and for display: money goes out as exact decimal strings (the browser parses them
+only to draw); ratios are compared exactly as ``Decimal`` against the bucket edges.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from backstop.api.account_views import position_view
+from backstop.api.wire import money, ms, px_str, sz_str
+from backstop.engine.exchange import Exchange
+from backstop.math.margin import calculate_margin_ratio, calculate_mm_plus_fee
+from backstop.model import events as ev
+from backstop.state.figures import cross_figures, isolated_equity
+from backstop.state.insurance import InsuranceFund
+from backstop.state.ledger import fund_key
+
+MARGIN_BUCKETS_PCT = (100, 150, 200, 300, 500, 1000)
+"""Upper edges (inclusive) of the margin-ratio histogram buckets, in percent; one more
+bucket holds everything above the last edge."""
+ADL_QUEUE_ROWS = 20
+ADL_LEVELS = 6
+
+
+def margin_bucket_labels() -> list[str]:
+    """``≤100%``, ``100–150%``, ..., ``>1000%``."""
+    edges = MARGIN_BUCKETS_PCT
+    middle = [f"{lo}–{hi}%" for lo, hi in pairwise(edges)]
+    return [f"≤{edges[0]}%", *middle, f">{edges[-1]}%"]
+
+
+def margin_bucket(ratio: Decimal) -> int:
+    """The histogram bucket of a margin ratio (1 = 100%)."""
+    for index, edge in enumerate(MARGIN_BUCKETS_PCT):
+        if ratio * 100 <= edge:
+            return index
+    return len(MARGIN_BUCKETS_PCT)
+
+
+def fund_balance(exchange: Exchange, fund: InsuranceFund) -> int:
+    """The fund's ledger balance in 1e-8 units of its currency."""
+    return exchange.state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
+
+
+def fund_summaries(exchange: Exchange, points: dict[str, list[list[Any]]]) -> list[dict[str, Any]]:
+    """Every fund with its balance, state and chart points ``[ts, balance]``."""
+    return [{"fundId": fund.fund_id, "instType": fund.inst_type, "instFamily": fund.inst_family,
+             "ccy": fund.ccy, "balance": money(fund_balance(exchange, fund)),
+             "adlState": fund.adl_state, "points": points.get(fund.fund_id, [])}
+            for fund in exchange.state.funds.values()]
+
+
+def open_interest(exchange: Exchange) -> list[dict[str, Any]]:
+    """Per instrument with open positions: OI in contracts (the long side) and position count."""
+    longs: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for pos in exchange.state.positions.values():
+        if pos.size_lots:
+            longs[pos.inst_id] = longs.get(pos.inst_id, 0) + max(pos.size_lots, 0)
+            counts[pos.inst_id] = counts.get(pos.inst_id, 0) + 1
+    catalogue = exchange.catalogue
+    return [{"instId": inst_id, "oi": sz_str(catalogue.get(inst_id), lots), "positions": counts[inst_id]}
+            for inst_id, lots in sorted(longs.items())]
+
+
+def adl_distribution(exchange: Exchange) -> list[dict[str, Any]]:
+    """Per instrument: how many open positions show each ``adl`` indicator 0–5."""
+    counts: dict[str, list[int]] = {}
+    ranks = exchange.state.adl_rank
+    for pos in exchange.state.positions.values():
+        if pos.size_lots:
+            row = counts.setdefault(pos.inst_id, [0] * ADL_LEVELS)
+            row[min(max(ranks.get(pos.key, 0), 0), ADL_LEVELS - 1)] += 1
+    return [{"instId": inst_id, "counts": row} for inst_id, row in sorted(counts.items())]
+
+
+def adl_queue(exchange: Exchange, now: int, rows: int = ADL_QUEUE_ROWS) -> list[dict[str, Any]]:
+    """The positions first in line for ADL: highest indicator first (then largest size)."""
+    state = exchange.state
+    ranked = [pos for pos in state.positions.values() if pos.size_lots and state.adl_rank.get(pos.key, 0)]
+    ranked.sort(key=lambda p: (-state.adl_rank[p.key], -abs(p.size_lots), p.uid))
+    out = []
+    for pos in ranked[:rows]:
+        inst = exchange.catalogue.get(pos.inst_id)
+        view = position_view(exchange, pos, inst, now)
+        out.append({"uid": str(pos.uid), "instId": pos.inst_id, "mgnMode": pos.mgn_mode.value,
+                    "pos": view["pos"], "adl": view["adl"], "upl": view["upl"],
+                    "mgnRatio": view["mgnRatio"], "liqPx": view["liqPx"]})
+    return out
+
+
+def margin_histogram(exchange: Exchange) -> dict[str, Any]:
+    """Counts of margin ratios: one per cross account and currency, one per isolated position."""
+    state = exchange.state
+    counts = [0] * (len(MARGIN_BUCKETS_PCT) + 1)
+    for uid, positions in state.account_positions.items():
+        cross_ccys: set[str] = set()
+        for pos in positions.values():
+            if not pos.size_lots:
+                continue
+            inst = exchange.catalogue.get(pos.inst_id)
+            if pos.is_isolated:
+                mark = state.mark_ticks[pos.inst_id]
+                ratio = calculate_margin_ratio(isolated_equity(state, pos, inst),
+                                               calculate_mm_plus_fee(inst, pos.size_lots, mark))
+                if ratio is not None:
+                    counts[margin_bucket(ratio)] += 1
+            else:
+                cross_ccys.add(inst.settle_ccy)
+        for ccy in sorted(cross_ccys):
+            figures = cross_figures(state, uid, ccy)
+            ratio = calculate_margin_ratio(figures.equity, figures.mm_plus_fee)
+            if ratio is not None:
+                counts[margin_bucket(ratio)] += 1
+    return {"labels": margin_bucket_labels(), "counts": counts}
+
+
+def aggregates(exchange: Exchange, now: int) -> dict[str, Any]:
+    """The figures recomputed from state on each refresh."""
+    return {"openInterest": open_interest(exchange), "adlDistribution": adl_distribution(exchange),
+            "adlQueue": adl_queue(exchange, now), "marginHistogram": margin_histogram(exchange),
+            "ts": ms(now)}
+
+
+def fund_event_row(fund: InsuranceFund | None, e: ev.InsuranceFundChanged) -> dict[str, Any]:
+    """A fund-events table row from a fund movement."""
+    family = fund.inst_family if fund is not None else e.fund_id
+    return {"ts": ms(e.ts), "fundId": e.fund_id, "instFamily": family, "ccy": e.ccy, "type": e.type,
+            "amt": money(e.amt), "balance": money(e.balance), "adlType": e.adl_type}
+
+
+def adl_state_row(fund: InsuranceFund | None, e: ev.AdlStateChanged) -> dict[str, Any]:
+    """A fund-events table row from an ADL trigger starting or ending."""
+    family = fund.inst_family if fund is not None else e.fund_id
+    ccy = fund.ccy if fund is not None else ""
+    return {"ts": ms(e.ts), "fundId": e.fund_id, "instFamily": family, "ccy": ccy, "type": e.adl_type,
+            "amt": "0", "balance": money(e.balance), "adlType": e.adl_type}
+
+
+def liquidation_row(exchange: Exchange, e: ev.LiquidationStarted) -> dict[str, Any]:
+    """A liquidation-feed row; its money fields are filled in when the slice settles."""
+    inst = exchange.catalogue.get(e.inst_id)
+    return {"kind": "liquidation", "ts": ms(e.ts), "uid": str(e.uid), "instId": e.inst_id,
+            "mgnMode": e.mgn_mode, "sz": sz_str(inst, e.lots), "bkPx": px_str(inst, e.bankruptcy_ticks),
+            "markPx": px_str(inst, e.mark_ticks), "category": e.category, "route": e.route,
+            "fee": "", "toFund": "", "fromFund": "", "socialized": "", "ccy": inst.settle_ccy}
+
+
+def settle_row(row: dict[str, Any], e: ev.LiquidationSettled) -> None:
+    """Fill in a liquidation row's money once its slice settled."""
+    row.update(fee=money(e.fee), toFund=money(e.to_fund), fromFund=money(e.from_fund),
+               socialized=money(e.socialized))
+
+
+def adl_row(exchange: Exchange, e: ev.AutoDeleveraged) -> dict[str, Any]:
+    """A liquidation-feed row for a position closed by auto-deleveraging."""
+    inst = exchange.catalogue.get(e.inst_id)
+    return {"kind": "adl", "ts": ms(e.ts), "uid": str(e.uid), "instId": e.inst_id, "mgnMode": e.mgn_mode,
+            "sz": sz_str(inst, e.lots), "px": px_str(inst, e.px_ticks),
+            "liquidatedUid": str(e.liquidated_uid), "uplTaken": money(e.upl_taken), "ccy": inst.settle_ccy}

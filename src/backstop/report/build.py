@@ -1,0 +1,55 @@
+"""Everything a ``backstop stress`` run writes: tables, the HTML report, the ADL comparison."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from backstop.report import html, tables
+from backstop.report.summary import Headline, headline, print_summary
+from backstop.sim.scenario import find_shared_data
+from backstop.sim.stress import StressResult
+
+HISTORY_FILE = "btcusd-1d-2011-2025.csv"
+
+
+def default_out_dir() -> Path:
+    """``./backstop-runs/<UTC timestamp>/``."""
+    return Path("backstop-runs") / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_outputs(result: StressResult, out: Path, adl_rows: list[dict] | None = None,
+                  history: Path | None = None) -> Headline:
+    """Parquet tables under ``out/events/``, ``out/adl_compare.parquet``, ``out/report.html``."""
+    h = headline(result)
+    tables.write_event_tables(result.events, result.steps, out / "events")
+    if adl_rows:
+        tables.write_rows(adl_rows, out / "adl_compare.parquet")
+    html.write_report(out / "report.html", result, h, history or find_shared_data(HISTORY_FILE),
+                      adl_rows)
+    return h
+
+
+def print_adl_table(console: Console, rows: list[dict]) -> None:
+    table = Table(title="ADL policy comparison (fund forced small; USDT)")
+    cols = ("policy", "needed_usdt", "taken_usdt", "overshoot_usdt", "profit_closed_usdt",
+            "max_haircut_pct", "accounts_touched", "gini")
+    for c in cols:
+        table.add_column(c.replace("_usdt", ""), justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    console.print(table)
+
+
+def report(console: Console, result: StressResult, out: Path,
+           adl_rows: list[dict] | None = None) -> Headline:
+    """Write every output and print the summary."""
+    h = write_outputs(result, out, adl_rows)
+    print_summary(console, result, h)
+    if adl_rows:
+        print_adl_table(console, adl_rows)
+    console.print(f"report: {out / 'report.html'}  tables: {out / 'events'}/")
+    return h

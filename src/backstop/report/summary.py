@@ -1,0 +1,147 @@
+"""The headline figures of a stress run, from its events alone, and the ``rich`` summary.
+
+Money is exact (int units of 1e-8 USDT) until it is printed; notionals are
+``lots × ctVal × lotSz × price`` as exact decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from backstop.model.events import (
+    AutoDeleveraged,
+    InsuranceFundChanged,
+    LiquidationSettled,
+    LiquidationStarted,
+)
+from backstop.numeric import money_str
+from backstop.sim.stress import StressResult
+from backstop.state.invariants import conservation_reports
+
+
+@dataclass(frozen=True)
+class Headline:
+    """Fund figures in money units; ``*_notional`` in USDT; times in epoch ms."""
+
+    fund_id: str
+    fund_start: int
+    fund_min: int
+    fund_min_ts: int
+    fund_end: int
+    max_drawdown: int
+    max_drawdown_ts: int
+    liquidations: int
+    liquidation_notional: Decimal
+    surplus_deposited: int
+    bankruptcy_losses: int
+    adl_events: int
+    adl_notional: Decimal
+    adl_accounts: int
+    socialized: int
+    conservation_checks: int
+    full_checks: int
+    violations: int
+    conservation_difference: int
+
+
+def fund_series(result: StressResult) -> list[tuple[int, int]]:
+    """``(ts, balance)`` of the scenario's fund: the start, then every movement."""
+    scenario = result.scenario
+    fund_id = scenario.exchange.state.fund_of[scenario.inst.inst_id]
+    series = [(scenario.path.times_ms[0] - 60_000, 0)]
+    for event in result.events:
+        if isinstance(event, InsuranceFundChanged) and event.fund_id == fund_id:
+            series.append((max(event.ts, series[0][0]), event.balance))
+    return series
+
+
+def lots_notional(result: StressResult, lots: int, ticks: int) -> Decimal:
+    """USDT notional of ``lots`` at ``ticks`` of the scenario's instrument."""
+    inst = result.scenario.inst
+    return inst.lots_to_sz(lots) * inst.ct_val * inst.ticks_to_px(ticks)
+
+
+def headline(result: StressResult) -> Headline:
+    """The summary's figures."""
+    series = fund_series(result)
+    t0 = series[0][0]
+    start = [b for t, b in series if t <= t0][-1]
+    body = [(t, b) for t, b in series if t > t0] or [(t0, start)]
+    low_ts, low = min(body, key=lambda tb: (tb[1], tb[0]))
+    drawdown, drawdown_ts = _max_drawdown([(t0, start), *body])
+    ev = result.events
+    started = [e for e in ev if isinstance(e, LiquidationStarted)]
+    settled = [e for e in ev if isinstance(e, LiquidationSettled)]
+    adl = [e for e in ev if isinstance(e, AutoDeleveraged)]
+    reports = conservation_reports(result.scenario.exchange.state)
+    return Headline(
+        fund_id=result.scenario.exchange.state.fund_of[result.scenario.inst.inst_id],
+        fund_start=start, fund_min=min(low, start), fund_min_ts=low_ts, fund_end=body[-1][1],
+        max_drawdown=drawdown, max_drawdown_ts=drawdown_ts,
+        liquidations=len(started),
+        liquidation_notional=sum((lots_notional(result, e.lots, e.mark_ticks) for e in started),
+                                 Decimal(0)),
+        surplus_deposited=sum(e.to_fund for e in settled),
+        bankruptcy_losses=sum(e.from_fund for e in settled),
+        adl_events=len(adl),
+        adl_notional=sum((lots_notional(result, e.lots, e.px_ticks) for e in adl), Decimal(0)),
+        adl_accounts=len({e.uid for e in adl}),
+        socialized=sum(e.socialized for e in settled),
+        conservation_checks=result.checks.conservation, full_checks=result.checks.full,
+        violations=len(result.checks.violations),
+        conservation_difference=sum(abs(r.difference) for r in reports),
+    )
+
+
+def _max_drawdown(series: list[tuple[int, int]]) -> tuple[int, int]:
+    """Largest fall from a running peak, and the time of its trough."""
+    peak, worst, worst_ts = series[0][1], 0, series[0][0]
+    for ts, balance in series:
+        peak = max(peak, balance)
+        if peak - balance > worst:
+            worst, worst_ts = peak - balance, ts
+    return worst, worst_ts
+
+
+def utc(ts_ms: int) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_summary(console: Console, result: StressResult, h: Headline) -> None:
+    """The terminal summary."""
+    s = result.scenario
+    source = s.spec.prices or f"model {s.spec.model}"
+    console.rule(f"backstop stress — {s.inst.inst_id}, {s.population.size} accounts, seed {s.spec.seed}")
+    console.print(f"path: {source}, {result.steps_done}/{s.n_steps} index updates"
+                  f"{' (interrupted)' if result.interrupted else ''}, {result.runtime_s:.1f} s; "
+                  f"ADL ranking {s.config.adl.ranking}, liquidation {s.config.liquidation.style}")
+    table = Table(title=f"insurance fund {h.fund_id} (USDT)", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("fund start", money_str(h.fund_start)),
+        ("fund minimum", f"{money_str(h.fund_min)}  at {utc(h.fund_min_ts)}"),
+        ("fund end", money_str(h.fund_end)),
+        ("max drawdown", f"{money_str(h.max_drawdown)}  at {utc(h.max_drawdown_ts)}"),
+        ("liquidations", f"{h.liquidations}  ({h.liquidation_notional:,.2f} notional)"),
+        ("surplus deposited", money_str(h.surplus_deposited)),
+        ("bankruptcy losses paid", money_str(h.bankruptcy_losses)),
+        ("ADL events", f"{h.adl_events}  ({h.adl_notional:,.2f} notional, {h.adl_accounts} accounts)"),
+        ("socialized loss", money_str(h.socialized)),
+        ("conservation", _conservation_text(h)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+def _conservation_text(h: Headline) -> str:
+    verdict = "[green]exact[/green]" if not h.violations and not h.conservation_difference \
+        else f"[red]{h.violations} violations[/red]"
+    return (f"{verdict}: {h.conservation_checks} step audits, {h.full_checks} full invariant checks, "
+            f"final difference {money_str(h.conservation_difference)}")

@@ -1,0 +1,159 @@
+"""``backstop calibrate``: refit the shipped model constants from data files and compare.
+
+Inputs (each optional; defaults are the files in ``shared/data`` when present):
+
+- ``--daily``: daily closes (``unix_timestamp,close``) -> GBM, GARCH(1,1)-t (daily units) and
+  Merton jump parameters (:mod:`backstop.sim.calibrate`, from :data:`CALIBRATION_START`);
+- ``--funding``: Binance 8-hour funding (``last_funding_rate``) -> mean, std, quantiles;
+- ``--depth``: Binance ``bookDepth`` bands -> the day-median depth curve, BTC at ±1..5 %
+  (:mod:`backstop.sim.impact`).
+
+:func:`calibrate_rows` returns one :class:`Row` per parameter: fitted value, shipped constant,
+source file and the data's date range. :func:`to_toml` writes the fitted values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from backstop.sim import calibrate as cal
+from backstop.sim.impact import DAY_MEDIAN_CURVE, load_book_depth
+
+SHIPPED_ON = "2026-11-24"  # the date the FITTED_* constants and DAY_MEDIAN_CURVE were fitted
+DEFAULT_FILES = {
+    "daily": "btcusd-1d-2011-2025.csv",
+    "funding": "btcusdt-perp-funding-8h-2020-2026.csv",
+    "depth": "btcusdt-perp-bookdepth-2025-10-10.csv",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter: ``group`` (gbm, garch_daily, jump, funding, depth), ``name``, the fitted
+    and shipped values (units in :mod:`backstop.sim.calibrate`), source file and data dates."""
+
+    group: str
+    name: str
+    fitted: float
+    shipped: float
+    source: str
+    dates: str
+
+
+def shared_data_dir() -> Path | None:
+    """``shared/data`` beside the working directory or beside the repository, if present."""
+    for base in (Path.cwd().parent, Path(__file__).resolve().parents[4]):
+        candidate = base / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def resolve_inputs(daily: Path | None, funding: Path | None, depth: Path | None) -> dict[str, Path]:
+    """The files to fit: the given ones (which must exist) or the defaults that exist."""
+    given = {"daily": daily, "funding": funding, "depth": depth}
+    data_dir = shared_data_dir()
+    files: dict[str, Path] = {}
+    for key, path in given.items():
+        if path is not None:
+            if not Path(path).is_file():
+                raise ValueError(f"--{key}: file not found: {path}")
+            files[key] = Path(path)
+        elif data_dir is not None and (data_dir / DEFAULT_FILES[key]).is_file():
+            files[key] = data_dir / DEFAULT_FILES[key]
+    if not files:
+        raise ValueError("no data files: pass --daily, --funding or --depth (shared/data not found)")
+    return files
+
+
+def _day(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).date().isoformat()
+
+
+def daily_rows(path: Path) -> list[Row]:
+    """GBM, GARCH and jump fits of the daily closes since :data:`cal.CALIBRATION_START`."""
+    closes = cal.load_daily_closes(path)
+    if closes.size < 30:
+        raise ValueError(f"{path}: needs at least 30 daily closes from {cal.CALIBRATION_START}")
+    stamps = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(_column(path, "unix_timestamp"),))
+    dates = f"{cal.CALIBRATION_START}..{_day(float(stamps.max()))}"
+    returns = cal.log_returns(closes)
+    gbm, garch, jump = cal.fit_gbm(returns), cal.fit_garch(returns), cal.fit_jump(returns)
+    rows = [Row("gbm", n, getattr(gbm, n), getattr(cal.FITTED_GBM, n), path.name, dates)
+            for n in ("mu", "sigma")]
+    rows += [Row("garch_daily", n, getattr(garch, n), getattr(cal.FITTED_GARCH_DAILY, n), path.name, dates)
+             for n in ("omega", "alpha", "beta", "nu")]
+    rows += [Row("jump", n, getattr(jump, n), getattr(cal.FITTED_JUMP, n), path.name, dates)
+             for n in ("mu", "sigma", "jump_rate", "jump_mean", "jump_std")]
+    return rows
+
+
+def _column(path: Path, name: str) -> int:
+    header = path.read_text().split("\n", 1)[0].strip().split(",")
+    if name not in header:
+        raise ValueError(f"{path}: missing column {name!r}")
+    return header.index(name)
+
+
+def funding_rows(path: Path) -> list[Row]:
+    """Mean, std and the 5/50/95 % quantiles of the 8-hour funding rate (fractions)."""
+    rates = cal.load_funding_rates(path)
+    if rates.size < 2:
+        raise ValueError(f"{path}: needs at least 2 funding rates")
+    stats = cal.funding_stats(rates)
+    shipped = cal.FITTED_FUNDING
+    n = f"{rates.size} rows"
+    rows = [Row("funding", "mean", stats.mean, shipped.mean, path.name, n),
+            Row("funding", "std", stats.std, shipped.std, path.name, n)]
+    rows += [Row("funding", f"q{q:g}", stats.quantiles[q], shipped.quantiles[q], path.name, n)
+             for q in sorted(shipped.quantiles)]
+    return rows
+
+
+def depth_rows(path: Path) -> list[Row]:
+    """Median cumulative depth (BTC) at the ±1..5 % bands over the whole file."""
+    book = load_book_depth(path)
+    curve = book.summary()
+    dates = f"{_day(book.time_ms[0] / 1000)}..{_day(book.time_ms[-1] / 1000)}"
+    rows = []
+    for side in ("bid", "ask"):
+        fitted, shipped = getattr(curve, f"{side}_btc"), getattr(DAY_MEDIAN_CURVE, f"{side}_btc")
+        rows += [Row("depth", f"{side}_btc_{k + 1}pct", float(fitted[k]), float(shipped[k]), path.name, dates)
+                 for k in range(5)]
+    return rows
+
+
+def calibrate_rows(files: dict[str, Path]) -> list[Row]:
+    """Fit every group whose file is in ``files``."""
+    fitters = {"daily": daily_rows, "funding": funding_rows, "depth": depth_rows}
+    rows: list[Row] = []
+    for key, path in files.items():
+        rows += fitters[key](path)
+    return rows
+
+
+def rows_table(rows: list[Row]) -> Table:
+    """The rich table: parameter, fitted, shipped, relative difference, source, dates."""
+    table = Table(title=f"Calibration (shipped constants fitted {SHIPPED_ON})")
+    for name in ("parameter", "fitted", "shipped", "diff", "source", "data"):
+        table.add_column(name, justify="right" if name in ("fitted", "shipped", "diff") else "left")
+    for r in rows:
+        diff = (r.fitted - r.shipped) / abs(r.shipped) if r.shipped else float("nan")
+        table.add_row(f"{r.group}.{r.name}", f"{r.fitted:.6g}", f"{r.shipped:.6g}", f"{diff:+.2%}",
+                      r.source, r.dates)
+    return table
+
+
+def to_toml(rows: list[Row]) -> str:
+    """Fitted values as TOML tables per group, each with ``source`` and ``data`` keys."""
+    lines = [f"# backstop calibrate, run {dt.date.today().isoformat()}"]
+    for group in dict.fromkeys(r.group for r in rows):
+        members = [r for r in rows if r.group == group]
+        lines += ["", f"[{group}]", f'source = "{members[0].source}"', f'data = "{members[0].dates}"']
+        lines += [f"{r.name} = {r.fitted!r}" for r in members]
+    return "\n".join(lines) + "\n"

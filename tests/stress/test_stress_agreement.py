@@ -1,0 +1,78 @@
+"""The vectorised fast path against the exact engine, on the same paths and positions.
+
+Tolerance (see ``backstop.sim.agreement``): liquidation counts equal; per-account liquidation
+steps equal for all but 2 % (at least 1 allowed); total bankruptcy loss and total surplus within
+2 % of the larger plus 2 USDT per liquidation. Measured gaps are far smaller (< 0.1 %).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backstop.sim.agreement import (
+    build_scenario,
+    check_agreement,
+    compare,
+    engine_liquidations,
+    ohlc_from_prices,
+    run_engine,
+)
+from backstop.sim.impact import CRASH_CURVE, DAY_MEDIAN_CURVE
+from backstop.sim.montecarlo import liquidate_path
+from backstop.sim.paths import MINUTE_YEARS, gbm_paths, load_klines, merton_paths
+
+OCT10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "btcusdt-perp-1m-2025-10-10.csv"
+
+
+def _jump_path(seed: int) -> np.ndarray:
+    """A day of minutes with ~3 jumps of about -8 % and no log drift."""
+    rate, mean, std, sigma = 365.0 * 3, -0.08, 0.04, 0.6
+    kappa = np.exp(mean + 0.5 * std**2) - 1.0
+    mu = rate * kappa + 0.5 * sigma**2
+    return merton_paths(np.random.default_rng(seed), 100_000.0, 1, 1440, MINUTE_YEARS, mu, sigma,
+                        rate, mean, std)[0]
+
+
+def _gbm_path(seed: int) -> np.ndarray:
+    return gbm_paths(np.random.default_rng(seed), 100_000.0, 1, 1440, MINUTE_YEARS, 0.0, 1.5)[0]
+
+
+def _assert_agrees(agreement) -> None:
+    assert agreement.n_liq_engine == agreement.n_liq_fast, agreement
+    assert agreement.n_liq_engine > 0, agreement
+    assert agreement.within_tolerance, agreement
+
+
+@pytest.mark.parametrize(("name", "seed"), [("gbm", 2), ("jump", 3), ("jump", 4)])
+def test_fast_path_agrees_with_engine_on_generated_paths(name: str, seed: int) -> None:
+    prices = _gbm_path(seed) if name == "gbm" else _jump_path(seed)
+    agreement = check_agreement(ohlc_from_prices(prices), n_accounts=200, seed=seed,
+                                curve=DAY_MEDIAN_CURVE)
+    _assert_agrees(agreement)
+    assert agreement.step_mismatches == 0
+    if name == "jump":  # the jumps gap through bankruptcy prices: the fund pays
+        assert agreement.loss_engine_usdt > 100.0
+        assert abs(agreement.loss_engine_usdt - agreement.loss_fast_usdt) < 0.001 * agreement.loss_engine_usdt
+
+
+@pytest.mark.skipif(not OCT10.is_file(), reason="shared/data/btcusdt-perp-1m-2025-10-10.csv absent")
+def test_fast_path_agrees_with_engine_on_2025_10_10() -> None:
+    agreement = check_agreement(load_klines(OCT10), n_accounts=200, seed=5, curve=CRASH_CURVE)
+    _assert_agrees(agreement)
+    assert agreement.max_fill_gap_bp < 5.0
+
+
+def test_per_account_steps_and_fund_balance_match() -> None:
+    scenario = build_scenario(ohlc_from_prices(_jump_path(3)), 120, seed=3, curve=DAY_MEDIAN_CURVE)
+    run_engine(scenario)
+    engine = engine_liquidations(scenario)
+    fast = liquidate_path(scenario.population, scenario.ohlc, DAY_MEDIAN_CURVE)
+    np.testing.assert_array_equal(engine.step, fast.step)
+    hit = engine.step >= 0
+    np.testing.assert_allclose(engine.fund_flow_usdt[hit], fast.fund_flow_usdt[hit], rtol=1e-3, atol=0.05)
+    start = float(scenario.exchange.config.insurance_fund.initial["BTC-USDT"])
+    assert engine.fund_end_usdt == pytest.approx(start + engine.fund_flow_usdt.sum(), abs=1e-6)
+    assert compare(engine, fast).within_tolerance
