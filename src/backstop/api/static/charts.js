@@ -77,7 +77,7 @@ function barChart(container, labels, values, opts) {
     });
     if (labels.length <= 12 || i % Math.ceil(labels.length / 12) === 0) {
       svg.appendChild(svgEl("text", {x: (x0 + bw / 2).toFixed(1), y: h - bottom + 12, "text-anchor": "middle"},
-                            String(label).replace(/-USDT?-SWAP$|-SWAP$/, "")));
+                            String(label).replace(/-SWAP$/, "")));
     }
     if (totals[i] > 0 && labels.length <= 12) {
       svg.appendChild(svgEl("text", {x: (x0 + bw / 2).toFixed(1), y: (yTop - 2).toFixed(1), "text-anchor": "middle"},
