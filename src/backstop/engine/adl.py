@@ -29,7 +29,7 @@ from backstop.model.enums import MarginMode
 from backstop.model.events import AutoDeleveraged, Event
 from backstop.model.instrument import Instrument
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, isolated_margin, lever_cents
+from backstop.state.figures import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.state.positions import Position
 
 
@@ -37,22 +37,26 @@ def build_candidates(state: ExchangeState, inst: Instrument, side_sign: int,
                      exclude_uid: int | None = None) -> list[AdlCandidate]:
     """Every open position in ``inst`` whose size has the sign ``side_sign``."""
     mark = state.mark_ticks[inst.inst_id]
+    figures: dict[int, CrossFigures] = {}  # one cross computation per account
     out = []
     for pos in state.positions.values():
         if pos.inst_id != inst.inst_id or pos.size_lots * side_sign <= 0 or pos.uid == exclude_uid:
             continue
-        out.append(_candidate(state, inst, pos, mark))
+        out.append(_candidate(state, inst, pos, mark, figures))
     return out
 
 
-def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int) -> AdlCandidate:
+def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int,
+               cross_cache: dict[int, CrossFigures]) -> AdlCandidate:
     upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
     notional = calculate_notional(inst, pos.size_lots, mark)
     if pos.is_isolated:
         margin = wallet = isolated_margin(state, pos, inst)
         equity = margin + upl
     else:
-        figures = cross_figures(state, pos.uid, inst.settle_ccy)
+        figures = cross_cache.get(pos.uid)
+        if figures is None:
+            figures = cross_cache[pos.uid] = cross_figures(state, pos.uid, inst.settle_ccy)
         margin = calculate_initial_margin(notional, lever_cents(state, pos.uid, inst, pos.mgn_mode))
         wallet, equity = figures.cash, figures.equity
     entry_num, entry_den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
@@ -108,6 +112,8 @@ def refresh_adl_indicators(state: ExchangeState, config: EngineConfig, inst: Ins
         for c in everyone:
             if c.upl <= 0:
                 state.adl_rank[(c.uid, c.inst_id, MarginMode(c.mgn_mode))] = 0
-        scores = [calculate_adl_score(ranking, c) for c in candidates]
+        # a display indicator: scores as floats keep the sort cheap; the ADL queue itself
+        # ranks with exact fractions (rank_candidates)
+        scores = [float(calculate_adl_score(ranking, c)) for c in candidates]
         for c, quintile in zip(candidates, calculate_quintiles(scores), strict=True):
             state.adl_rank[(c.uid, c.inst_id, MarginMode(c.mgn_mode))] = quintile

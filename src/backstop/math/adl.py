@@ -113,7 +113,7 @@ def allocate_pro_rata(total_lots: int, sizes: list[int]) -> list[int]:
     return shares
 
 
-def calculate_quintiles(scores: list[Fraction]) -> list[int]:
+def calculate_quintiles(scores: list[Fraction] | list[float]) -> list[int]:
     """OKX's ``adl`` indicator, 1 (back) to 5 (front), by rank among the scores given: the
     top fifth shows 5 (``ceil((rank + 1) · 5 / n)``, rank 0 the lowest score), so a lone
     winner is at the front."""
