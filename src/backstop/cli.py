@@ -63,8 +63,11 @@ def serve(
     catalogue: Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML policy file.")] = None,
     prices: Annotated[Path | None, typer.Option(help="Replay a kline CSV or Parquet file.")] = None,
+    allow_remote: Annotated[bool, typer.Option(
+        help="Allow a non-loopback --host (prints a warning).")] = False,
 ) -> None:
-    """Serve the OKX v5-compatible REST and WebSocket API on loopback."""
+    """Serve the OKX v5-compatible REST and WebSocket API on loopback (SIGTERM shuts down
+    gracefully)."""
     from backstop.engine.config import load_config
     from backstop.model.catalogue import load_catalogue
     from backstop.serve import run_server
@@ -72,7 +75,8 @@ def serve(
     try:
         run_server(host, port, db, market, speed, population, seed,
                    catalogue=load_catalogue(catalogue) if catalogue else None,
-                   config=load_config(config) if config else None, prices=prices)
+                   config=load_config(config) if config else None, prices=prices,
+                   allow_remote=allow_remote)
     except (ValueError, OSError) as exc:
         fail(str(exc))
 

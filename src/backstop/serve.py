@@ -3,19 +3,29 @@
 :func:`run_server` opens the log (SQLite file or ``postgresql://`` URL), replays it through a
 fresh engine, and serves the app with uvicorn until interrupted. The admin token comes from
 ``BACKSTOP_ADMIN_TOKEN`` or is generated; it is printed and written to ``<data dir>/admin-token``.
+
+Binding to an address that is not loopback needs ``allow_remote`` (``--allow-remote``) and
+prints a warning. SIGTERM shuts down gracefully: uvicorn stops accepting, lets requests in
+flight finish, closes connections; then the group-commit writer drains its queue, the log is
+closed and :func:`run_server` returns normally (exit status 0).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import secrets
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import uvicorn
 
 from backstop.api.app import create_app
+from backstop.api.limits import DEFAULT_LIMITS, Limits
 from backstop.api.service import Clock, ExchangeService, wall_clock_ms
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
@@ -79,8 +89,37 @@ def build_driver(service: ExchangeService, market: str, speed: float, population
     return MarketDriver(service, settings)
 
 
-async def _serve(server: uvicorn.Server, driver) -> None:
-    """Run uvicorn, with the market driver as a task beside it."""
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ensure_bind_allowed(host: str, allow_remote: bool) -> None:
+    """Refuse (``ValueError``) a non-loopback ``host`` without ``allow_remote``; warn with it."""
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise ValueError(f"--host {host} is not a loopback address; pass --allow-remote to expose "
+                         "the exchange beyond this machine")
+    print(f"backstop serve: WARNING: listening on {host}, reachable from other machines; "
+          "anyone who can connect may try keys and the admin token", file=sys.stderr, flush=True)
+
+
+def _absorb_sigterm() -> None:
+    """Give SIGTERM a no-op Python handler, so that uvicorn (which re-raises the signal it
+    caught once it has shut down) returns instead of the process dying before the log is
+    drained and closed."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: None)
+
+
+async def _serve(server: uvicorn.Server, driver, service: ExchangeService) -> None:
+    """Run uvicorn, with the market driver as a task beside it; then drain the log writer."""
     task = asyncio.create_task(driver.run()) if driver is not None else None
     try:
         await server.serve()
@@ -89,17 +128,21 @@ async def _serve(server: uvicorn.Server, driver) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await service.drain()
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
                market: str = "manual", speed: float = 60.0, population: int = 200, seed: int = 0,
                catalogue: Catalogue | None = None, data_dir: Path = DEFAULT_DATA_DIR,
-               config: EngineConfig | None = None, prices: str | Path | None = None) -> None:
-    """Serve until interrupted. ``db`` defaults to ``<data_dir>/backstop.sqlite``. ``speed``,
-    ``population``, ``seed`` and ``prices`` (a kline CSV or Parquet file) drive the ``replay``
-    market and are validated here. The library default is ``manual`` (tests); the CLI's is
-    ``replay``."""
+               config: EngineConfig | None = None, prices: str | Path | None = None,
+               allow_remote: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Serve until interrupted (SIGTERM: gracefully). ``db`` defaults to
+    ``<data_dir>/backstop.sqlite``. ``speed``, ``population``, ``seed`` and ``prices`` (a kline
+    CSV or Parquet file) drive the ``replay`` market and are validated here. The library
+    default is ``manual`` (tests); the CLI's is ``replay``. ``allow_remote`` permits a
+    non-loopback ``host``; ``limits`` are the API's abuse limits."""
     ensure_market_args(market, speed, population, prices)
+    ensure_bind_allowed(host, allow_remote)
     service = build_service(db or data_dir / "backstop.sqlite", catalogue, config=config)
     try:
         driver = build_driver(service, market, speed, population, seed, prices)
@@ -107,8 +150,10 @@ def run_server(host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
         print(f"backstop serve: http://{host}:{port}  log {service.log.description}  "
               f"admin token {token} (also in {data_dir / 'admin-token'})  market {market}  "
               f"seed {seed}", flush=True)
-        config_ = uvicorn.Config(create_app(service, token), host=host, port=port,
-                                 log_level="warning", ws="websockets-sansio")
-        asyncio.run(_serve(uvicorn.Server(config_), driver))
+        config_ = uvicorn.Config(create_app(service, token, limits=limits), host=host, port=port,
+                                 log_level="warning", ws="websockets-sansio",
+                                 ws_max_size=limits.ws_transport_max())
+        _absorb_sigterm()
+        asyncio.run(_serve(uvicorn.Server(config_), driver, service))
     finally:
         service.log.close()

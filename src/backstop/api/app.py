@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -20,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from backstop.api import admin, dashboard, rest_account, rest_public, rest_trade
 from backstop.api.auth import authenticate_rest
 from backstop.api.context import Ctx
+from backstop.api.limits import DEFAULT_LIMITS, BodySizeLimit, Limits, RateLimiter
 from backstop.api.service import Clock, ExchangeService, wall_clock_ms
 from backstop.api.wire import OkxError, error, ok
 from backstop.api.ws import WsHub
@@ -59,10 +61,13 @@ def _guarded(endpoint: Callable[[Request], Awaitable[Response]]):
     return wrapper
 
 
-def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = wall_clock_ms) -> Starlette:
+def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = wall_clock_ms,
+               limits: Limits = DEFAULT_LIMITS) -> Starlette:
     """The app around a started :class:`ExchangeService`. ``auth_clock`` is the wall clock
-    that request timestamps are checked against (30 s window)."""
-    hub = WsHub(service, auth_clock)
+    that request timestamps are checked against (30 s window); ``limits`` are the abuse
+    limits (:mod:`backstop.api.limits`)."""
+    hub = WsHub(service, auth_clock, limits)
+    limiter = RateLimiter(limits.rate_scale)
     service.add_listener(hub.publish)
 
     async def api_v5(request: Request) -> Response:
@@ -76,7 +81,8 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
             return error("404", "Endpoint not found")
         key = authenticate_rest(service.keys, request.headers, method, _request_target(request),
                                 body, auth_clock())
-        return await _answer(table[path], Ctx(service, key.uid, query, body, service.now_ms()))
+        limiter.check(key.api_key, method, path)
+        return await _answer(table[path], Ctx(service, key.uid, query, body, service.now_ms(), limits))
 
     async def backstop_v1(request: Request) -> Response:
         given = request.headers.get("X-Backstop-Admin", "")
@@ -95,4 +101,4 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
         WebSocketRoute("/ws/v5/{kind}", hub.endpoint),
         *dashboard.routes(service),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)])

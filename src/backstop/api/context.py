@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from backstop.api.limits import DEFAULT_LIMITS, Limits
 from backstop.api.service import ExchangeService
 from backstop.api.wire import OkxError
 from backstop.model.events import Event, Rejected
@@ -13,13 +14,15 @@ from backstop.model.events import Event, Rejected
 @dataclass(frozen=True, slots=True)
 class Ctx:
     """One request. ``uid`` is 0 on public routes; ``query`` holds the query string;
-    ``body`` the raw bytes; ``now`` the service clock in epoch ms."""
+    ``body`` the raw bytes; ``now`` the service clock in epoch ms; ``limits`` the server's
+    abuse limits (the open-order cap)."""
 
     service: ExchangeService
     uid: int
     query: dict[str, str]
     body: bytes
     now: int
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def exchange(self):

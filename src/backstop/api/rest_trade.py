@@ -8,6 +8,7 @@ from typing import Any
 
 from backstop.api import account_views as av
 from backstop.api.context import Ctx, rejection_of
+from backstop.api.limits import ensure_open_order_room
 from backstop.api.params import (
     bool_param,
     decimal_param,
@@ -84,12 +85,29 @@ def _placed_item(ctx: Ctx, item: dict[str, Any], built: Command | OkxError,
     return _order_item(str(placed.ord_id), item, "0", "Order placed", placed.ts)
 
 
+def _capped_orders() -> Build:
+    """:func:`_order_command` with the open-order cap (:mod:`backstop.api.limits`): the
+    account's open orders in the engine state plus the resting orders already accepted
+    earlier in the same request."""
+    accepted = 0
+
+    def build(ctx: Ctx, item: dict[str, Any]) -> PlaceOrder:
+        nonlocal accepted
+        command = _order_command(ctx, item)
+        if command.ord_type is not OrderType.MARKET:
+            open_now = len(ctx.exchange.state.open_orders.get(ctx.uid, {}))
+            ensure_open_order_room(open_now + accepted, ctx.limits.max_open_orders)
+            accepted += 1
+        return command
+    return build
+
+
 async def place_order(ctx: Ctx):
-    return items_response(await _run_items(ctx, [json_object(ctx.body)], _order_command, _placed_item))
+    return items_response(await _run_items(ctx, [json_object(ctx.body)], _capped_orders(), _placed_item))
 
 
 async def batch_orders(ctx: Ctx):
-    return items_response(await _run_items(ctx, json_list(ctx.body), _order_command, _placed_item))
+    return items_response(await _run_items(ctx, json_list(ctx.body), _capped_orders(), _placed_item))
 
 
 def _own_order(ctx: Ctx, item: dict[str, Any]) -> OrderRecord | None:

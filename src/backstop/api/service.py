@@ -154,6 +154,11 @@ class ExchangeService:
         known = {k.uid for k in self.keys.values()} | set(self.exchange.state.accounts)
         return max(known, default=0) + 1
 
+    async def drain(self) -> None:
+        """Wait until everything queued is committed (and acknowledged): graceful shutdown."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
     def _ensure_healthy(self) -> None:
         if self.failed:
             raise OkxError("50001", "Service temporarily unavailable, please try again later")

@@ -24,6 +24,7 @@ from backstop.api import account_views as av
 from backstop.api import liquidation_views as lv
 from backstop.api import market_views as mv
 from backstop.api.auth import authenticate_ws
+from backstop.api.limits import DEFAULT_LIMITS, Limits, ensure_subscription_room, ws_message_error
 from backstop.api.service import Clock, ExchangeService
 from backstop.api.wire import OkxError, ms, px_str, sz_str
 from backstop.model import events as ev
@@ -125,9 +126,10 @@ class BookFeed:
 class WsHub:
     """All connections, and the pushes built from each command's events."""
 
-    def __init__(self, service: ExchangeService, auth_clock: Clock) -> None:
+    def __init__(self, service: ExchangeService, auth_clock: Clock, limits: Limits = DEFAULT_LIMITS) -> None:
         self.service = service
         self.auth_clock = auth_clock
+        self.limits = limits
         self.connections: set[Connection] = set()
         self.books: dict[str, BookFeed] = {}
         self.liquidations_seen = service.tracker.liquidation_seq
@@ -163,6 +165,10 @@ class WsHub:
     def _handle(self, conn: Connection, text: str) -> None:
         if text == "ping":
             conn.send("pong")
+            return
+        oversized = ws_message_error(text, self.limits)
+        if oversized is not None:
+            conn.send({**oversized, "connId": conn.conn_id})
             return
         try:
             message = json.loads(text)
@@ -211,6 +217,7 @@ class WsHub:
             conn.send({"event": "unsubscribe", "arg": arg, "connId": conn.conn_id})
             return
         if arg not in conn.subs:
+            ensure_subscription_room(len(conn.subs), self.limits)
             conn.subs.append(arg)
         conn.send({"event": "subscribe", "arg": arg, "connId": conn.conn_id})
         self._snapshot(conn, arg)

@@ -73,10 +73,8 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
     and the events.
     """
     close_side = -1 if liquidated.size_lots > 0 else 1
-    ranked = rank_candidates(config.adl.ranking,
-                             build_candidates(state, inst, close_side, liquidated.uid),
-                             state.adl_rng)
-    sizes = [abs(c.size_lots) for c in ranked]
+    ranked = [c for c in _ranked_queue(state, config, inst, close_side) if c.uid != liquidated.uid]
+    sizes = [_live_lots(state, c) for c in ranked]
     wanted = min(lots, sum(sizes))
     takes = (allocate_pro_rata(wanted, sizes) if config.adl.ranking == "pro_rata"
              else allocate_queue(wanted, sizes))
@@ -86,6 +84,27 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
             events.extend(_adl_trade(state, inst, liquidated.uid, liquidated.mgn_mode, close_side,
                                      cand, take, px_ticks, ts))
     return wanted, events
+
+
+def _ranked_queue(state: ExchangeState, config: EngineConfig, inst: Instrument,
+                  close_side: int) -> list[AdlCandidate]:
+    """The ranked queue of one instrument's side, built once per risk pass (the mark is fixed
+    within it, as OKX's queue is published per interval) and cleared by the pass."""
+    key = (inst.inst_id, close_side)
+    queue = state.adl_queues.get(key)
+    if queue is None:
+        queue = state.adl_queues[key] = rank_candidates(
+            config.adl.ranking, build_candidates(state, inst, close_side), state.adl_rng)
+    return queue
+
+
+def _live_lots(state: ExchangeState, cand: AdlCandidate) -> int:
+    """What is left of a queued position now (earlier slices of the pass may have closed
+    part of it); 0 when it is gone or turned over."""
+    pos = state.positions.get((cand.uid, cand.inst_id, MarginMode(cand.mgn_mode)))
+    if pos is None or pos.size_lots * cand.size_lots <= 0:
+        return 0
+    return abs(pos.size_lots)
 
 
 def _adl_trade(state: ExchangeState, inst: Instrument, uid: int, mode: MarginMode, close_side: int,

@@ -21,10 +21,12 @@ def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFind
     """Liquidate every unit at or below 100%, then refresh warnings, ADL state, and the ADL
     indicators of the instruments whose mark ``moved`` (all when ``None``)."""
     events = _sweep_fee_shares(state, config, ts)
+    state.adl_queues.clear()
     for unit in finder.find(state):
         liquidation = liquidate_unit(state, config, unit, ts)
         finder.note(liquidation)
         events.extend(liquidation)
+    state.adl_queues.clear()
     events.extend(_warnings(state, config, ts))
     events.extend(_maybe_end_adl(state, config, finder, ts))
     held = {p.inst_id for p in state.positions.values()}

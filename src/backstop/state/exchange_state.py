@@ -77,6 +77,8 @@ class ExchangeState:
         self.adl_rank: dict[PositionKey, int] = {}
         self.adl_rng = random.Random(adl_seed)
         self.fee_share_ppm = fee_share_ppm
+        self.adl_queues: dict[tuple[str, int], list] = {}
+        """Ranked ADL queues of the current risk pass only (a cache; empty between commands)."""
         self.fee_share_accrued: dict[str, int] = {}
         """Trading-fee shares owed to each fund, swept in at the next risk check."""
 
