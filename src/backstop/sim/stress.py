@@ -4,8 +4,8 @@ Every event is kept with the step that caused it (``-1``: the config's genesis, 
 opening of positions, ``k + 1``: index update ``k``). After every step the conservation
 audit and the cheap invariants of :mod:`backstop.state.invariants` run (conservation, book
 not crossed, orders and frozen margin consistent, closed positions hold no margin); the full
-:func:`ensure_invariants` (which adds the no-negative-equity check, quadratic in the number of
-accounts in the current state code) runs every ``full_check_every`` steps and after the last.
+:func:`ensure_invariants` (which adds the no-negative-equity check, a pass over every account)
+runs every ``full_check_every`` steps and after the last.
 A breach is counted and recorded, not raised, so a report still comes out.
 
 Ctrl-C sets a flag that the loop reads between steps: the run stops after the step in
