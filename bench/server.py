@@ -74,9 +74,13 @@ def free_port() -> int:
 
 
 def start_server(data_dir: str, db: str | None) -> tuple[subprocess.Popen, str]:
+    """The server with per-key rate limits off (``rate_scale=0``): the bench measures the
+    stack, not OKX's 60-per-2-s order budget per key."""
     port = free_port()
     code = ("from pathlib import Path; from backstop.serve import run_server; "
-            f"run_server(port={port}, data_dir=Path({data_dir!r}), db={db!r})")
+            "from backstop.api.limits import Limits; "
+            f"run_server(port={port}, data_dir=Path({data_dir!r}), db={db!r}, "
+            "limits=Limits(rate_scale=0))")
     env = {**os.environ, "BACKSTOP_ADMIN_TOKEN": ADMIN}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

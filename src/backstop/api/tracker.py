@@ -18,6 +18,12 @@ FILLS_KEPT = 10_000
 """Fills kept per account for ``trade/fills`` (the oldest drop off)."""
 LIQUIDATIONS_KEPT = 10_000
 """Liquidation records kept for ``public/liquidation-orders`` (the oldest drop off)."""
+DONE_ORDERS_KEPT = 200_000
+"""Filled or cancelled orders kept for ``trade/order`` and ``trade/orders-history``, over all
+accounts (the earliest finished drop off; open orders are always kept). Without a bound the
+replay market's re-quoting makers would grow the server's memory for as long as it runs."""
+TRADES_WINDOW_MS = 86_400_000
+"""Trades older than this (behind the newest) are dropped: tickers need 24 hours."""
 
 
 @dataclass(slots=True)
@@ -91,7 +97,8 @@ class Tracker:
     """Orders by id, each account's order ids and fills, and each instrument's trades."""
 
     orders: dict[int, OrderRecord] = field(default_factory=dict)
-    by_account: dict[int, list[int]] = field(default_factory=dict)
+    by_account: dict[int, dict[int, None]] = field(default_factory=dict)
+    """Each account's order ids in placement order (a dict as an ordered set)."""
     by_cl_ord_id: dict[tuple[int, str], int] = field(default_factory=dict)
     fills: dict[int, deque[FillRecord]] = field(default_factory=dict)
     trades: dict[str, deque[tuple[int, int, int]]] = field(default_factory=dict)
@@ -101,6 +108,8 @@ class Tracker:
     liquidating: dict[tuple[int, str, str], tuple[ev.LiquidationStarted, int]] = field(default_factory=dict)
     liquidations: deque[LiquidationRecord] = field(default_factory=lambda: deque(maxlen=LIQUIDATIONS_KEPT))
     liquidation_seq: int = 0
+    done: deque[int] = field(default_factory=deque)
+    """Finished order ids, earliest first (see :data:`DONE_ORDERS_KEPT`)."""
 
     def apply(self, events: list[object]) -> None:
         """Follow a command's events in order."""
@@ -160,7 +169,7 @@ class Tracker:
         self.orders[e.ord_id] = OrderRecord(
             e.ord_id, e.uid, e.inst_id, e.side, e.ord_type, e.px_ticks, e.sz_lots, e.td_mode,
             e.reduce_only, e.cl_ord_id, e.category, e.ts, e.ts)
-        self.by_account.setdefault(e.uid, []).append(e.ord_id)
+        self.by_account.setdefault(e.uid, {})[e.ord_id] = None
         if e.cl_ord_id:
             self.by_cl_ord_id[(e.uid, e.cl_ord_id)] = e.ord_id
 
@@ -168,7 +177,10 @@ class Tracker:
         self._fill_side(e, e.taker_ord_id, e.taker_uid, e.taker_side, e.taker_fee, "T")
         maker_side = "sell" if e.taker_side == "buy" else "buy"
         self._fill_side(e, e.maker_ord_id, e.maker_uid, maker_side, e.maker_fee, "M")
-        self.trades.setdefault(e.inst_id, deque()).append((e.ts, e.px_ticks, e.lots))
+        trades = self.trades.setdefault(e.inst_id, deque())
+        trades.append((e.ts, e.px_ticks, e.lots))
+        while trades[0][0] < e.ts - TRADES_WINDOW_MS:
+            trades.popleft()
 
     def _fill_side(self, e: ev.Filled, ord_id: int, uid: int, side: str, fee: int,
                    exec_type: str) -> None:
@@ -180,8 +192,11 @@ class Tracker:
             order.fee += fee
             order.last_trade_id, order.last_fill_ticks = e.trade_id, e.px_ticks
             order.last_fill_lots, order.last_fill_time = e.lots, e.ts
+            was_done = order.state in ("filled", "canceled")
             order.state = "filled" if order.filled_lots >= order.sz_lots else "partially_filled"
             order.u_time = e.ts
+            if order.state == "filled" and not was_done:
+                self._finish(ord_id)
             cl_ord_id = order.cl_ord_id
         fill = FillRecord(e.trade_id, ord_id, uid, e.inst_id, side, e.px_ticks, e.lots, fee,
                           exec_type, cl_ord_id, e.ts)
@@ -190,9 +205,31 @@ class Tracker:
     def _cancelled(self, e: ev.OrderCancelled) -> None:
         order = self.orders.get(e.ord_id)
         if order is not None:
+            was_done = order.state in ("filled", "canceled")
             order.state = "canceled" if order.filled_lots < order.sz_lots else "filled"
             order.cancel_reason = e.reason
             order.u_time = e.ts
+            if not was_done:
+                self._finish(e.ord_id)
+
+    def _finish(self, ord_id: int) -> None:
+        """Note a finished order; forget the earliest finished beyond :data:`DONE_ORDERS_KEPT`."""
+        self.done.append(ord_id)
+        while len(self.done) > DONE_ORDERS_KEPT:
+            self._forget(self.done.popleft())
+
+    def _forget(self, ord_id: int) -> None:
+        order = self.orders.pop(ord_id, None)
+        if order is None:
+            return
+        ids = self.by_account.get(order.uid)
+        if ids is not None:
+            ids.pop(ord_id, None)
+            if not ids:
+                del self.by_account[order.uid]
+        key = (order.uid, order.cl_ord_id)
+        if order.cl_ord_id and self.by_cl_ord_id.get(key) == ord_id:
+            del self.by_cl_ord_id[key]
 
 
 _HANDLERS: dict[type, Callable[[Tracker, object], None]] = {

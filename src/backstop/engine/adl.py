@@ -13,7 +13,6 @@ from backstop.engine.settlement import apply_direct_trade
 from backstop.math.adl import (
     AdlCandidate,
     allocate_pro_rata,
-    allocate_queue,
     calculate_adl_score,
     calculate_quintiles,
     rank_candidates,
@@ -32,12 +31,16 @@ from backstop.state.exchange_state import ExchangeState
 from backstop.state.figures import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.state.positions import Position
 
+FiguresCache = dict[tuple[int, str], CrossFigures]
+"""Cross figures by ``(uid, ccy)``, valid while the state does not change."""
+
 
 def build_candidates(state: ExchangeState, inst: Instrument, side_sign: int,
-                     exclude_uid: int | None = None) -> list[AdlCandidate]:
+                     exclude_uid: int | None = None,
+                     figures: FiguresCache | None = None) -> list[AdlCandidate]:
     """Every open position in ``inst`` whose size has the sign ``side_sign``."""
     mark = state.mark_ticks[inst.inst_id]
-    figures: dict[int, CrossFigures] = {}  # one cross computation per account
+    figures = {} if figures is None else figures  # one cross computation per account
     out = []
     for pos in state.positions.values():
         if pos.inst_id != inst.inst_id or pos.size_lots * side_sign <= 0 or pos.uid == exclude_uid:
@@ -47,22 +50,28 @@ def build_candidates(state: ExchangeState, inst: Instrument, side_sign: int,
 
 
 def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int,
-               cross_cache: dict[int, CrossFigures]) -> AdlCandidate:
+               cross_cache: FiguresCache) -> AdlCandidate:
     upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
     notional = calculate_notional(inst, pos.size_lots, mark)
     if pos.is_isolated:
         margin = wallet = isolated_margin(state, pos, inst)
         equity = margin + upl
     else:
-        figures = cross_cache.get(pos.uid)
-        if figures is None:
-            figures = cross_cache[pos.uid] = cross_figures(state, pos.uid, inst.settle_ccy)
+        figures = cached_cross_figures(state, cross_cache, pos.uid, inst.settle_ccy)
         margin = calculate_initial_margin(notional, lever_cents(state, pos.uid, inst, pos.mgn_mode))
         wallet, equity = figures.cash, figures.equity
     entry_num, entry_den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
     return AdlCandidate(pos.uid, pos.inst_id, pos.mgn_mode.value, pos.size_lots, upl, margin, equity,
                         notional, calculate_maintenance_margin(inst, pos.size_lots, mark), wallet,
                         mark, abs(entry_num), abs(entry_den) or 1)
+
+
+def cached_cross_figures(state: ExchangeState, cache: FiguresCache, uid: int,
+                         ccy: str) -> CrossFigures:
+    figures = cache.get((uid, ccy))
+    if figures is None:
+        figures = cache[(uid, ccy)] = cross_figures(state, uid, ccy)
+    return figures
 
 
 def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liquidated: Position,
@@ -73,17 +82,37 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
     and the events.
     """
     close_side = -1 if liquidated.size_lots > 0 else 1
-    ranked = [c for c in _ranked_queue(state, config, inst, close_side) if c.uid != liquidated.uid]
-    sizes = [_live_lots(state, c) for c in ranked]
-    wanted = min(lots, sum(sizes))
-    takes = (allocate_pro_rata(wanted, sizes) if config.adl.ranking == "pro_rata"
-             else allocate_queue(wanted, sizes))
+    queue = _ranked_queue(state, config, inst, close_side)
+    if config.adl.ranking == "pro_rata":
+        ranked = [c for c in queue if c.uid != liquidated.uid]
+        sizes = [_live_lots(state, c) for c in ranked]
+        wanted = min(lots, sum(sizes))
+        takes = allocate_pro_rata(wanted, sizes)
+    else:
+        ranked, takes = _front_of_queue(state, queue, liquidated.uid, lots)
+        wanted = sum(takes)
     events: list[Event] = []
     for cand, take in zip(ranked, takes, strict=True):
         if take:
             events.extend(_adl_trade(state, inst, liquidated.uid, liquidated.mgn_mode, close_side,
                                      cand, take, px_ticks, ts))
     return wanted, events
+
+
+def _front_of_queue(state: ExchangeState, queue: list[AdlCandidate], exclude_uid: int,
+                    lots: int) -> tuple[list[AdlCandidate], list[int]]:
+    """Walk the queue from the front, taking live lots until ``lots`` are covered."""
+    ranked, takes, left = [], [], lots
+    for cand in queue:
+        if left == 0:
+            break
+        live = _live_lots(state, cand) if cand.uid != exclude_uid else 0
+        if live:
+            take = min(live, left)
+            ranked.append(cand)
+            takes.append(take)
+            left -= take
+    return ranked, takes
 
 
 def _ranked_queue(state: ExchangeState, config: EngineConfig, inst: Instrument,
@@ -120,13 +149,14 @@ def _adl_trade(state: ExchangeState, inst: Instrument, uid: int, mode: MarginMod
                                            uid, upl_taken)]
 
 
-def refresh_adl_indicators(state: ExchangeState, config: EngineConfig, inst: Instrument) -> None:
+def refresh_adl_indicators(state: ExchangeState, config: EngineConfig, inst: Instrument,
+                           figures: FiguresCache | None = None) -> None:
     """OKX's ``adl`` field per position: 0 when not profitable (never deleveraged), else 1–5
     by quintile of the ranking score among its side's profitable positions (5 is the front).
     Random and pro-rata policies show the OKX score."""
     ranking = config.adl.ranking if config.adl.ranking not in ("random", "pro_rata") else "okx"
     for side in (1, -1):
-        everyone = build_candidates(state, inst, side)
+        everyone = build_candidates(state, inst, side, figures=figures)
         candidates = [c for c in everyone if c.upl > 0]
         for c in everyone:
             if c.upl <= 0:

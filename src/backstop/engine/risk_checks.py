@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from backstop.engine.adl import refresh_adl_indicators
+from backstop.engine.adl import FiguresCache, cached_cross_figures, refresh_adl_indicators
 from backstop.engine.config import EngineConfig
 from backstop.engine.funds import apply_adl_state, apply_fund_inflow, fund_balance
 from backstop.engine.liquidation import liquidate_unit
@@ -12,7 +12,7 @@ from backstop.engine.screening import UnitFinder
 from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.events import Event, LiquidationWarning
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, instrument_of, isolated_equity
+from backstop.state.figures import instrument_of, isolated_equity
 from backstop.state.ledger import fees_key
 
 
@@ -27,12 +27,13 @@ def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFind
         finder.note(liquidation)
         events.extend(liquidation)
     state.adl_queues.clear()
-    events.extend(_warnings(state, config, ts))
+    figures: FiguresCache = {}  # the state is fixed from here to the end of the pass
+    events.extend(_warnings(state, config, figures, ts))
     events.extend(_maybe_end_adl(state, config, finder, ts))
     held = {p.inst_id for p in state.positions.values()}
     for inst in state.catalogue:
         if inst.inst_id in held and (moved is None or inst.inst_id in moved):
-            refresh_adl_indicators(state, config, inst)
+            refresh_adl_indicators(state, config, inst, figures)
     return events
 
 
@@ -48,13 +49,14 @@ def _sweep_fee_shares(state: ExchangeState, config: EngineConfig, ts: int) -> li
     return events
 
 
-def _warnings(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
+def _warnings(state: ExchangeState, config: EngineConfig, figures: FiguresCache,
+              ts: int) -> list[Event]:
     """OKX ``liquidation-warning``: once when a unit's margin ratio falls under the threshold;
     re-armed when it recovers."""
     threshold = config.liquidation.warning_ratio
     events: list[Event] = []
     below: set[tuple[int, str, str]] = set()
-    for key, equity, requirement, ccy in _unit_ratios(state):
+    for key, equity, requirement, ccy in _unit_ratios(state, figures):
         if requirement and Decimal(equity) < threshold * requirement:
             below.add(key)
             if key not in state.warned:
@@ -65,7 +67,7 @@ def _warnings(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event
     return events
 
 
-def _unit_ratios(state: ExchangeState):
+def _unit_ratios(state: ExchangeState, cache: FiguresCache):
     """``((uid, inst_id or "", mode), equity, MM + fee, ccy)`` for every unit with exposure."""
     cross: set[tuple[int, str]] = set()
     for pos in sorted(state.positions.values(), key=lambda p: p.key):
@@ -79,7 +81,7 @@ def _unit_ratios(state: ExchangeState):
         else:
             cross.add((pos.uid, inst.settle_ccy))
     for uid, ccy in sorted(cross):
-        figures = cross_figures(state, uid, ccy)
+        figures = cached_cross_figures(state, cache, uid, ccy)
         yield (uid, "", "cross"), figures.equity, figures.mm_plus_fee, ccy
 
 

@@ -85,16 +85,6 @@ def rank_candidates(ranking: str, candidates: list[AdlCandidate],
     return [c for _score, c in scored]
 
 
-def allocate_queue(total_lots: int, sizes: list[int]) -> list[int]:
-    """Take ``total_lots`` from sizes in queue order, each up to its size."""
-    out, left = [], total_lots
-    for size in sizes:
-        take = min(size, left)
-        out.append(take)
-        left -= take
-    return out
-
-
 def allocate_pro_rata(total_lots: int, sizes: list[int]) -> list[int]:
     """Split ``total_lots`` in proportion to sizes, exactly.
 
