@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from backstop.api import admin, dashboard, rest_account, rest_public, rest_trade
+from backstop.api import admin, dashboard, openapi, rest_account, rest_public, rest_trade
 from backstop.api.auth import authenticate_rest
 from backstop.api.context import Ctx
 from backstop.api.limits import DEFAULT_LIMITS, BodySizeLimit, Limits, RateLimiter
@@ -96,6 +96,7 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
         return await _answer(table[path], ctx)
 
     routes = [
+        Route(openapi.DOC_PATH, openapi.endpoint, methods=["GET"]),
         Route("/api/v5/{path:path}", _guarded(api_v5), methods=["GET", "POST"]),
         Route("/backstop/v1/{path:path}", _guarded(backstop_v1), methods=["GET", "POST"]),
         WebSocketRoute("/ws/v5/{kind}", hub.endpoint),

@@ -73,7 +73,7 @@ def authenticate_ws(keys: Mapping[str, ApiKey], arg: Mapping[str, str], now_ms: 
         raise OkxError("60009", "Login failed.")
     try:
         ts_ms = int(float(timestamp) * 1000)  # display clock only: seconds with optional fraction
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise OkxError("60004", "Invalid timestamp") from exc
     if abs(now_ms - ts_ms) > WINDOW_MS:
         raise OkxError("60006", "Timestamp request expired")

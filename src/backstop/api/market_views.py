@@ -80,21 +80,20 @@ def _top(exchange: Exchange, inst: Instrument, side: int) -> tuple[str, str]:
 def ticker_view(exchange: Exchange, tracker: Tracker, inst: Instrument, now: int) -> dict[str, Any]:
     """``market/ticker``: best bid and ask, last trade (the mark before any trade) and the
     24 h window of trades."""
-    trades = tracker.recent_trades(inst.inst_id, now - DAY_MS)
+    window = tracker.trade_window(inst.inst_id, now - DAY_MS)
+    trades = window.trades
     mark = exchange.state.mark_ticks[inst.inst_id]
     last_px, last_lots = (trades[-1][1], trades[-1][2]) if trades else (mark, 0)
-    prices = [t[1] for t in trades] or [last_px]
-    lots = sum(t[2] for t in trades)
-    value = sum(t[1] * t[2] for t in trades)
+    high, low = (window.high, window.low) if trades else (last_px, last_px)
     bid_px, bid_sz = _top(exchange, inst, BUY)
     ask_px, ask_sz = _top(exchange, inst, SELL)
     open_px = px_str(inst, trades[0][1] if trades else last_px)
     return {
         "instType": inst.inst_type, "instId": inst.inst_id, "last": px_str(inst, last_px),
         "lastSz": sz_str(inst, last_lots), "askPx": ask_px, "askSz": ask_sz, "bidPx": bid_px,
-        "bidSz": bid_sz, "open24h": open_px, "high24h": px_str(inst, max(prices)),
-        "low24h": px_str(inst, min(prices)), "vol24h": sz_str(inst, lots),
-        "volCcy24h": fmt_decimal(_base_volume(inst, lots, value)), "sodUtc0": open_px,
+        "bidSz": bid_sz, "open24h": open_px, "high24h": px_str(inst, high),
+        "low24h": px_str(inst, low), "vol24h": sz_str(inst, window.lots),
+        "volCcy24h": fmt_decimal(_base_volume(inst, window.lots, window.value)), "sodUtc0": open_px,
         "sodUtc8": open_px, "ts": ms(now),
     }
 

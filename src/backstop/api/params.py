@@ -21,12 +21,13 @@ E = TypeVar("E", bound=Enum)
 
 
 def parse_json(raw: bytes) -> Any:
-    """A JSON body: 50000 when empty, 50002 when not JSON. Floats stay exact decimals."""
+    """A JSON body: 50000 when empty, 50002 when not JSON (or nested too deep for the parser).
+    Floats stay exact decimals."""
     if not raw.strip():
         raise OkxError("50000", "Body can not be empty")
     try:
         return json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise OkxError("50002", "Json data format error") from exc
 
 
@@ -110,9 +111,15 @@ def instrument(catalogue: Catalogue, params: Mapping[str, Any], name: str = "ins
 
 def limit_param(params: Mapping[str, Any], default: int = 100, most: int = 100) -> int:
     text = optional(params, "limit", str(default))
-    if not text.isdigit() or not 0 < int(text) <= most:
+    if not is_uint(text) or not 0 < int(text) <= most:
         raise OkxError("51000", "Parameter limit error")
     return int(text)
+
+
+def is_uint(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts ``²`` and ``٣``, which ``int`` refuses
+    or reads as other numbers)."""
+    return text.isascii() and text.isdigit()
 
 
 def int_param(params: Mapping[str, Any], name: str) -> int | None:
@@ -120,6 +127,6 @@ def int_param(params: Mapping[str, Any], name: str) -> int | None:
     text = optional(params, name)
     if text == "":
         return None
-    if not text.isdigit():
+    if not is_uint(text):
         raise OkxError("51000", f"Parameter {name} error")
     return int(text)

@@ -18,10 +18,11 @@ FILLS_KEPT = 10_000
 """Fills kept per account for ``trade/fills`` (the oldest drop off)."""
 LIQUIDATIONS_KEPT = 10_000
 """Liquidation records kept for ``public/liquidation-orders`` (the oldest drop off)."""
-DONE_ORDERS_KEPT = 200_000
-"""Filled or cancelled orders kept for ``trade/order`` and ``trade/orders-history``, over all
-accounts (the earliest finished drop off; open orders are always kept). Without a bound the
-replay market's re-quoting makers would grow the server's memory for as long as it runs."""
+DONE_ORDERS_KEPT = 10_000
+"""Filled or cancelled orders kept per account for ``trade/order`` and
+``trade/orders-history`` (the earliest finished drop off; open orders are always kept).
+Without a bound the replay market's re-quoting makers grow the server's memory for as long as
+it runs (found by ``bench/soak.py``)."""
 TRADES_WINDOW_MS = 86_400_000
 """Trades older than this (behind the newest) are dropped: tickers need 24 hours."""
 
@@ -93,6 +94,55 @@ class LiquidationRecord:
 
 
 @dataclass(slots=True)
+class TradeWindow:
+    """An instrument's recent trades ``(ts, px_ticks, lots)`` with the window's running
+    volume, value and (monotonic deques of) high and low, so a ticker costs O(1) however many
+    trades the 24 hours hold (found by ``bench/soak.py``: summing the window per push made
+    every ticker slower as the day filled)."""
+
+    trades: deque[tuple[int, int, int]] = field(default_factory=deque)
+    lots: int = 0
+    value: int = 0
+    """Σ px_ticks·lots."""
+    highs: deque[tuple[int, int]] = field(default_factory=deque)
+    """``(seq, px)``, prices strictly falling: the front is the window's high."""
+    lows: deque[tuple[int, int]] = field(default_factory=deque)
+    first_seq: int = 0
+    """The sequence number of ``trades[0]``."""
+
+    def add(self, ts: int, px: int, lots: int) -> None:
+        seq = self.first_seq + len(self.trades)
+        self.trades.append((ts, px, lots))
+        self.lots += lots
+        self.value += px * lots
+        while self.highs and self.highs[-1][1] <= px:
+            self.highs.pop()
+        self.highs.append((seq, px))
+        while self.lows and self.lows[-1][1] >= px:
+            self.lows.pop()
+        self.lows.append((seq, px))
+
+    def prune(self, since_ts: int) -> None:
+        """Drop trades before ``since_ts``."""
+        while self.trades and self.trades[0][0] < since_ts:
+            _, px, lots = self.trades.popleft()
+            self.lots -= lots
+            self.value -= px * lots
+            for extremes in (self.highs, self.lows):
+                if extremes and extremes[0][0] == self.first_seq:
+                    extremes.popleft()
+            self.first_seq += 1
+
+    @property
+    def high(self) -> int:
+        return self.highs[0][1]
+
+    @property
+    def low(self) -> int:
+        return self.lows[0][1]
+
+
+@dataclass(slots=True)
 class Tracker:
     """Orders by id, each account's order ids and fills, and each instrument's trades."""
 
@@ -101,15 +151,15 @@ class Tracker:
     """Each account's order ids in placement order (a dict as an ordered set)."""
     by_cl_ord_id: dict[tuple[int, str], int] = field(default_factory=dict)
     fills: dict[int, deque[FillRecord]] = field(default_factory=dict)
-    trades: dict[str, deque[tuple[int, int, int]]] = field(default_factory=dict)
-    """Per instrument, ``(ts, px_ticks, lots)`` of recent trades (24 h window for tickers)."""
+    trades: dict[str, TradeWindow] = field(default_factory=dict)
+    """Per instrument, the recent trades (24 h window for tickers)."""
     position_lots: dict[tuple[int, str, str], int] = field(default_factory=dict)
     """Last reported size of each position, signed lots (to name a liquidation's side)."""
     liquidating: dict[tuple[int, str, str], tuple[ev.LiquidationStarted, int]] = field(default_factory=dict)
     liquidations: deque[LiquidationRecord] = field(default_factory=lambda: deque(maxlen=LIQUIDATIONS_KEPT))
     liquidation_seq: int = 0
-    done: deque[int] = field(default_factory=deque)
-    """Finished order ids, earliest first (see :data:`DONE_ORDERS_KEPT`)."""
+    done: dict[int, deque[int]] = field(default_factory=dict)
+    """Each account's finished order ids, earliest first (see :data:`DONE_ORDERS_KEPT`)."""
 
     def apply(self, events: list[object]) -> None:
         """Follow a command's events in order."""
@@ -132,12 +182,13 @@ class Tracker:
 
     def recent_trades(self, inst_id: str, since_ts: int) -> list[tuple[int, int, int]]:
         """Trades of an instrument at or after ``since_ts``; older ones are forgotten."""
-        trades = self.trades.get(inst_id)
-        if trades is None:
-            return []
-        while trades and trades[0][0] < since_ts:
-            trades.popleft()
-        return list(trades)
+        return list(self.trade_window(inst_id, since_ts).trades)
+
+    def trade_window(self, inst_id: str, since_ts: int) -> TradeWindow:
+        """The instrument's trades at or after ``since_ts`` with their running figures."""
+        window = self.trades.setdefault(inst_id, TradeWindow())
+        window.prune(since_ts)
+        return window
 
     def liquidations_after(self, seq: int) -> list[LiquidationRecord]:
         """Records newer than ``seq``, oldest first."""
@@ -177,10 +228,9 @@ class Tracker:
         self._fill_side(e, e.taker_ord_id, e.taker_uid, e.taker_side, e.taker_fee, "T")
         maker_side = "sell" if e.taker_side == "buy" else "buy"
         self._fill_side(e, e.maker_ord_id, e.maker_uid, maker_side, e.maker_fee, "M")
-        trades = self.trades.setdefault(e.inst_id, deque())
-        trades.append((e.ts, e.px_ticks, e.lots))
-        while trades[0][0] < e.ts - TRADES_WINDOW_MS:
-            trades.popleft()
+        window = self.trades.setdefault(e.inst_id, TradeWindow())
+        window.add(e.ts, e.px_ticks, e.lots)
+        window.prune(e.ts - TRADES_WINDOW_MS)
 
     def _fill_side(self, e: ev.Filled, ord_id: int, uid: int, side: str, fee: int,
                    exec_type: str) -> None:
@@ -196,7 +246,7 @@ class Tracker:
             order.state = "filled" if order.filled_lots >= order.sz_lots else "partially_filled"
             order.u_time = e.ts
             if order.state == "filled" and not was_done:
-                self._finish(ord_id)
+                self._finish(uid, ord_id)
             cl_ord_id = order.cl_ord_id
         fill = FillRecord(e.trade_id, ord_id, uid, e.inst_id, side, e.px_ticks, e.lots, fee,
                           exec_type, cl_ord_id, e.ts)
@@ -210,13 +260,15 @@ class Tracker:
             order.cancel_reason = e.reason
             order.u_time = e.ts
             if not was_done:
-                self._finish(e.ord_id)
+                self._finish(e.uid, e.ord_id)
 
-    def _finish(self, ord_id: int) -> None:
-        """Note a finished order; forget the earliest finished beyond :data:`DONE_ORDERS_KEPT`."""
-        self.done.append(ord_id)
-        while len(self.done) > DONE_ORDERS_KEPT:
-            self._forget(self.done.popleft())
+    def _finish(self, uid: int, ord_id: int) -> None:
+        """Note a finished order; forget the account's earliest finished beyond
+        :data:`DONE_ORDERS_KEPT`."""
+        done = self.done.setdefault(uid, deque())
+        done.append(ord_id)
+        while len(done) > DONE_ORDERS_KEPT:
+            self._forget(done.popleft())
 
     def _forget(self, ord_id: int) -> None:
         order = self.orders.pop(ord_id, None)

@@ -146,7 +146,10 @@ class WsHub:
         sender = asyncio.create_task(self._drain(conn))
         try:
             while True:
-                self._handle(conn, await socket.receive_text())
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                self._receive(conn, message)
         except WebSocketDisconnect:
             pass
         finally:
@@ -162,6 +165,15 @@ class WsHub:
             except (RuntimeError, WebSocketDisconnect):
                 return
 
+    def _receive(self, conn: Connection, message: dict[str, Any]) -> None:
+        """One frame: text is handled; binary is refused with an error event (60012)."""
+        text = message.get("text")
+        if text is None:
+            conn.send({"event": "error", "code": "60012", "msg": "Invalid request: binary frames are "
+                       "not supported", "connId": conn.conn_id})
+            return
+        self._handle(conn, text)
+
     def _handle(self, conn: Connection, text: str) -> None:
         if text == "ping":
             conn.send("pong")
@@ -175,7 +187,7 @@ class WsHub:
             op, args = message["op"], message.get("args", [])
             if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             conn.send({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:200]}",
                        "connId": conn.conn_id})
             return
@@ -191,6 +203,8 @@ class WsHub:
             conn.uid = authenticate_ws(self.service.keys, args[0], self.auth_clock()).uid
             conn.send({"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
         elif op in ("subscribe", "unsubscribe"):
+            if not args:
+                raise OkxError("60012", f"Invalid request: {op} without args")
             for arg in args:
                 self._subscription(conn, op, {str(k): str(v) for k, v in arg.items()})
         else:
