@@ -15,6 +15,8 @@ POLICIES = {
     "okx": {},
     "adl_only_pro_rata": {"waterfall": {"order": ["adl"]}, "adl": {"ranking": "pro_rata"}},
     "socialize": {"waterfall": {"order": ["insurance_fund", "socialize"]}},
+    "progressive": {"liquidation": {"style": "progressive"}, "waterfall": {"order": ["adl"]},
+                    "adl": {"ranking": "hyperliquid"}},
 }
 
 

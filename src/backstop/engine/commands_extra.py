@@ -21,9 +21,11 @@ from backstop.state.ledger import cash_key
 
 def place_order_unless_frozen(state: ExchangeState, config: EngineConfig,
                               cmd: PlaceOrder) -> list[Event]:
-    """Accounts in a progressive liquidation's cooldown are frozen (50020)."""
+    """Accounts with a progressive liquidation under way are frozen (50020) until the risk
+    pass finds them healthy again: a frozen account cannot, say, close a bankrupt position
+    itself and leave a deficit behind."""
     cooling = state.liquidation_cooldown
-    if cooling and any(k[0] == cmd.uid and until > cmd.ts for k, until in cooling.items()):
+    if cooling and any(k[0] == cmd.uid for k in cooling):
         return [Rejected(cmd.ts, cmd.uid, "PlaceOrder", errors.ACCOUNT_FROZEN_LIQUIDATION,
                          "Account is being liquidated", cmd.cl_ord_id)]
     return place_order(state, cmd)

@@ -12,8 +12,9 @@ from backstop.engine.screening import UnitFinder
 from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.events import Event, LiquidationWarning
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import instrument_of, isolated_equity
+from backstop.state.figures import cross_figures, instrument_of, isolated_equity
 from backstop.state.ledger import fees_key
+from backstop.state.positions import Position
 
 
 def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFinder, ts: int,
@@ -27,6 +28,7 @@ def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFind
         finder.note(liquidation)
         events.extend(liquidation)
     state.adl_queues.clear()
+    _release_recovered(state)
     figures: FiguresCache = {}  # the state is fixed from here to the end of the pass
     events.extend(_warnings(state, config, figures, ts))
     events.extend(_maybe_end_adl(state, config, finder, ts))
@@ -35,6 +37,24 @@ def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFind
         if inst.inst_id in held and (moved is None or inst.inst_id in moved):
             refresh_adl_indicators(state, config, inst, figures)
     return events
+
+
+def _release_recovered(state: ExchangeState) -> None:
+    """End a progressive liquidation (and its freeze) once its position is closed or no
+    longer at or below a 100% margin ratio."""
+    for key in list(state.liquidation_cooldown):
+        pos = state.positions.get(key)
+        if pos is None or not pos.size_lots or not _still_liquidatable(state, pos):
+            del state.liquidation_cooldown[key]
+
+
+def _still_liquidatable(state: ExchangeState, pos: Position) -> bool:
+    inst = instrument_of(state, pos)
+    if pos.is_isolated:
+        mm = calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
+        return isolated_equity(state, pos, inst) <= mm
+    figures = cross_figures(state, pos.uid, inst.settle_ccy)
+    return figures.equity <= figures.mm_plus_fee
 
 
 def _sweep_fee_shares(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
