@@ -1,6 +1,6 @@
 """A real backstop server in a subprocess on a free loopback port, and a small OKX-signing
-client. Used by the reliability tests and ``bench/crash_harness.py`` (the API tests keep their
-own copy in ``tests/api/conftest.py``)."""
+client. Used by the reliability tests, the API tests (``tests/api/conftest.py``) and
+``bench/crash_harness.py``."""
 
 from __future__ import annotations
 
@@ -30,13 +30,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``run_server`` (manual market) over ``data_dir`` and optionally a ``db`` URL, with
-    ``limits`` (keyword arguments of :class:`backstop.api.limits.Limits`)."""
+    """``run_server`` over ``data_dir`` and optionally a ``db`` URL, with ``limits`` (keyword
+    arguments of :class:`backstop.api.limits.Limits`), the admin token, and any other
+    ``run_server`` keyword arguments (``market="replay"``, ``speed=...``; manual by default)."""
 
-    def __init__(self, data_dir: Path, db: str | None = None, limits: dict[str, Any] | None = None) -> None:
+    def __init__(self, data_dir: Path, db: str | None = None, limits: dict[str, Any] | None = None,
+                 admin_token: str = ADMIN_TOKEN, **run_kwargs: Any) -> None:
         self.data_dir = Path(data_dir)
         self.db = db
         self.limits = limits or {}
+        self.admin_token = admin_token
+        self.run_kwargs = run_kwargs
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -53,8 +57,8 @@ class ServerProcess:
         code = ("from pathlib import Path; from backstop.serve import run_server; "
                 "from backstop.api.limits import Limits; "
                 f"run_server(port={self.port}, data_dir=Path({str(self.data_dir)!r}), db={self.db!r}, "
-                f"limits=Limits(**{self.limits!r}))")
-        env = {**os.environ, "BACKSTOP_ADMIN_TOKEN": ADMIN_TOKEN}
+                f"limits=Limits(**{self.limits!r}), **{self.run_kwargs!r})")
+        env = {**os.environ, "BACKSTOP_ADMIN_TOKEN": self.admin_token}
         self.proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s

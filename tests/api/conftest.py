@@ -6,71 +6,24 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from serverkit import ServerProcess
+
 ADMIN_TOKEN = "test-admin-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(ServerProcess):
+    """The shared test server (``tests/serverkit.py``) with this suite's admin token; extra
+    keyword arguments go to ``run_server`` (e.g. ``market="replay"``)."""
 
-
-class Server:
-    """A ``run_server`` subprocess over a data dir (and optionally a ``db`` URL); start, kill
-    and restart it."""
-
-    def __init__(self, data_dir: Path, db: str | None = None) -> None:
-        self.data_dir = data_dir
-        self.db = db
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        code = ("from pathlib import Path; from backstop.serve import run_server; "
-                f"run_server(port={self.port}, data_dir=Path({str(self.data_dir)!r}), db={self.db!r})")
-        env = {**os.environ, "BACKSTOP_ADMIN_TOKEN": ADMIN_TOKEN}
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                httpx.get(f"{self.url}/api/v5/public/time", timeout=0.5)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def kill(self) -> None:
-        """``kill -9``: no shutdown code runs."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+    def __init__(self, data_dir: Path, db: str | None = None, **run_kwargs: Any) -> None:
+        super().__init__(data_dir, db, admin_token=ADMIN_TOKEN, **run_kwargs)
 
 
 class Client:

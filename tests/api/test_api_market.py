@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
@@ -22,33 +20,6 @@ SHARED_KLINES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "share
                              "btcusdt-perp-1m-2025-10-10.csv")
 
 
-class ReplayServer(Server):
-    """A server with ``--market replay`` and the given driver settings."""
-
-    def __init__(self, data_dir, **market) -> None:
-        super().__init__(data_dir)
-        self.market = market
-
-    def start(self) -> None:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.market.items())
-        code = ("from pathlib import Path; from backstop.serve import run_server; "
-                f"run_server(port={self.port}, data_dir=Path({str(self.data_dir)!r}), "
-                f"market='replay', {args})")
-        env = {**os.environ, "BACKSTOP_ADMIN_TOKEN": ADMIN_TOKEN}
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                httpx.get(f"{self.url}/api/v5/public/time", timeout=0.5)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-
 def _get(url: str, target: str) -> dict:
     body = httpx.get(url + target, timeout=10).json()
     assert body["code"] == "0", body
@@ -56,7 +27,7 @@ def _get(url: str, target: str) -> dict:
 
 
 def test_replay_server_shows_liquidations_and_fund_flows(tmp_path):
-    server = ReplayServer(tmp_path, speed=3000.0, population=40, seed=1)
+    server = Server(tmp_path, market="replay", speed=3000.0, population=40, seed=1)
     server.start()
     try:
         deadline, seen = time.monotonic() + 60, set()
