@@ -32,7 +32,7 @@ from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import LiquidationSettled, LiquidationStarted
 from backstop.model.instrument import Instrument
 from backstop.numeric import money_str
-from backstop.state.figures import cross_figures, isolated_equity, isolated_margin, lever_cents
+from backstop.engine.queries import cross_figures, isolated_equity, isolated_margin, lever_cents
 from backstop.state.invariants import conservation_reports
 from backstop.state.positions import Position
 

@@ -1,6 +1,6 @@
 """Read-only OKX views of one account: balance, positions, orders and fills.
 
-Figures come from the engine's state through :mod:`backstop.state.figures` and the margin
+Figures come from the engine's state through :mod:`backstop.engine.queries` and the margin
 formulas of :mod:`backstop.math.margin` (display only: nothing here settles). Money is
 1e-8 units of the settlement currency until it is formatted.
 """
@@ -24,7 +24,7 @@ from backstop.math.values import calculate_avg_px_ticks_num_den, calculate_notio
 from backstop.model.enums import MarginMode
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, fmt_decimal
-from backstop.state.figures import (
+from backstop.engine.queries import (
     cross_figures,
     isolated_equity,
     isolated_margin,

@@ -17,7 +17,7 @@ from backstop.api.wire import money, ms, px_str, sz_str
 from backstop.engine.exchange import Exchange
 from backstop.math.margin import calculate_margin_ratio, calculate_mm_plus_fee
 from backstop.model import events as ev
-from backstop.state.figures import cross_figures, isolated_equity
+from backstop.engine.queries import cross_figures, isolated_equity
 from backstop.state.insurance import InsuranceFund
 from backstop.state.ledger import fund_key
 

@@ -12,7 +12,7 @@ from backstop.api.wire import OkxError, ms
 from backstop.model.commands import AdjustMargin, SetLeverage
 from backstop.model.enums import MarginMode
 from backstop.numeric import fmt_decimal
-from backstop.state.figures import lever_cents
+from backstop.engine.queries import lever_cents
 
 
 def _posside(params: dict[str, Any]) -> None:

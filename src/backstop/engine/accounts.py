@@ -11,7 +11,7 @@ from backstop.model.errors import Rejection
 from backstop.model.events import Deposited, Event, LeverageSet, MarginAdjusted, Rejected, Withdrawn
 from backstop.model.instrument import Instrument
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, isolated_equity, position_im
+from backstop.engine.queries import cross_figures, isolated_equity, position_im
 from backstop.state.ledger import cash_key, isolated_key
 
 

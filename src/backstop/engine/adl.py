@@ -28,7 +28,7 @@ from backstop.model.enums import MarginMode
 from backstop.model.events import AutoDeleveraged, Event
 from backstop.model.instrument import Instrument
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import CrossFigures, cross_figures, isolated_margin, lever_cents
+from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.state.positions import Position
 
 FiguresCache = dict[tuple[int, str], CrossFigures]

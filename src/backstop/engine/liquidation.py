@@ -37,7 +37,7 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_ceil, ratio_to_ppm
 from backstop.state.book import STP_CANCEL_MAKER, MatchPlan
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import (
+from backstop.engine.queries import (
     cross_figures,
     instrument_of,
     isolated_equity,

@@ -21,7 +21,7 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
 from backstop.state.book import MatchPlan, OrderBook, RestingOrder
 from backstop.state.exchange_state import ExchangeState, OrderInfo
-from backstop.state.figures import cross_figures, lever_cents
+from backstop.engine.queries import cross_figures, lever_cents
 
 _STP = {SelfTradeMode.CANCEL_MAKER: 0, SelfTradeMode.CANCEL_TAKER: 1, SelfTradeMode.CANCEL_BOTH: 2}
 _RESTING_TYPES = (OrderType.LIMIT, OrderType.POST_ONLY)

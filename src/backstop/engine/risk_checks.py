@@ -12,7 +12,7 @@ from backstop.engine.screening import UnitFinder
 from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.events import Event, LiquidationWarning
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, instrument_of, isolated_equity
+from backstop.engine.queries import cross_figures, instrument_of, isolated_equity
 from backstop.state.ledger import fees_key
 from backstop.state.positions import Position
 

@@ -17,7 +17,7 @@ from backstop.model.catalogue import Catalogue
 from backstop.model.enums import MarginMode
 from backstop.model.events import AutoDeleveraged, Event, Filled
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, instrument_of, isolated_margin
+from backstop.engine.queries import cross_figures, instrument_of, isolated_margin
 from backstop.state.positions import PositionKey
 
 

@@ -17,7 +17,7 @@ from backstop.model.events import PositionChanged
 from backstop.model.instrument import Instrument
 from backstop.numeric import div_floor
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import lever_cents
+from backstop.engine.queries import lever_cents
 from backstop.state.ledger import cash_key, clearing_key, fees_key, isolated_key
 from backstop.state.positions import Position
 

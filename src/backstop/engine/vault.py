@@ -13,7 +13,7 @@ from backstop.model.enums import MarginMode
 from backstop.model.events import Event
 from backstop.numeric import PPM
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, lever_cents
+from backstop.engine.queries import cross_figures, lever_cents
 
 if TYPE_CHECKING:
     from backstop.engine.liquidation import Slice

@@ -47,7 +47,7 @@ from backstop.sim.impact import BAND_FRACTIONS, DepthCurve
 from backstop.sim.montecarlo import NEVER, PathLiquidations, liquidate_path
 from backstop.sim.paths import Ohlc
 from backstop.sim.population import Population, PopulationSpec, generate_population
-from backstop.state.figures import isolated_margin
+from backstop.engine.queries import isolated_margin
 from backstop.state.invariants import (
     ensure_books_uncrossed,
     ensure_closed_positions_hold_no_margin,

@@ -49,7 +49,7 @@ from backstop.sim import calibrate, paths
 from backstop.sim.impact import load_book_depth
 from backstop.sim.liquidity import REFERENCE_OPEN_INTEREST_BTC, DepthSource, Maker
 from backstop.sim.population import PopulationSpec, generate_population
-from backstop.state.figures import cross_figures, isolated_equity
+from backstop.engine.queries import cross_figures, isolated_equity
 
 INST_ID = "BTC-USDT-SWAP"
 MAKER_UID = 1

@@ -28,7 +28,7 @@ from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.instrument import Instrument
 from backstop.numeric import money_from_decimal
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import cross_figures, lever_cents
+from backstop.engine.queries import cross_figures, lever_cents
 from backstop.state.positions import Position
 
 LEVERAGES = (2, 3, 5, 10, 20, 25, 50, 75, 100)

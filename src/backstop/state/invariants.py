@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from backstop.model.enums import MarginMode
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.figures import account_negative_outside_liquidation
+from backstop.engine.queries import account_negative_outside_liquidation
 from backstop.state.ledger import isolated_key
 
 
