@@ -1,16 +1,16 @@
-"""Calibration: shipped constants match a re-fit from shared/data; fitters recover truth."""
+"""Calibration: shipped constants match a re-fit from shared/data; fitters recover truth.
 
-from pathlib import Path
+The re-fit tests need the real files and skip without them; the property tests run on the
+real daily returns when present, else on a seeded GARCH-t path at the shipped constants.
+"""
 
 import numpy as np
 import pytest
 
 from backstop.sim import calibrate
 from backstop.sim.paths import GarchParams, garch_paths, merton_paths
+from shared_data import DAILY_CLOSES, FUNDING_8H, has_shared, shared_file
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-DAILY = DATA / "btcusd-1d-2011-2025.csv"
-FUNDING = DATA / "btcusdt-perp-funding-8h-2020-2026.csv"
 # Shipped constants are rounded to 3-4 significant figures: 0.5 % relative covers that; the
 # GARCH fit stops at a simplex tolerance, so it gets 2 %.
 ROUNDED = 5e-3
@@ -19,7 +19,16 @@ OPTIMISED = 2e-2
 
 @pytest.fixture(scope="module")
 def daily_returns():
-    return calibrate.log_returns(calibrate.load_daily_closes(DAILY))
+    return calibrate.log_returns(calibrate.load_daily_closes(shared_file(DAILY_CLOSES)))
+
+
+@pytest.fixture(scope="module")
+def btc_like_returns():
+    """Real daily returns since 2020, or 2,093 days of GARCH-t at the shipped daily constants."""
+    if has_shared(DAILY_CLOSES):
+        return calibrate.log_returns(calibrate.load_daily_closes(shared_file(DAILY_CLOSES)))
+    prices = garch_paths(np.random.default_rng(2020), 1.0, 1, 2093, calibrate.FITTED_GARCH_DAILY)
+    return np.diff(np.log(prices[0]))
 
 
 def test_daily_window_starts_in_2020(daily_returns):
@@ -49,7 +58,7 @@ def test_shipped_garch_matches_refit(daily_returns):
 
 
 def test_shipped_funding_matches_refit():
-    fit = calibrate.funding_stats(calibrate.load_funding_rates(FUNDING))
+    fit = calibrate.funding_stats(calibrate.load_funding_rates(shared_file(FUNDING_8H)))
     shipped = calibrate.FITTED_FUNDING
     assert shipped.mean == pytest.approx(fit.mean, rel=ROUNDED)
     assert shipped.std == pytest.approx(fit.std, rel=ROUNDED)
@@ -66,12 +75,12 @@ def test_garch_fit_recovers_simulated_parameters():
     assert fit.nu == pytest.approx(truth.nu, abs=2.0)
 
 
-def test_normal_garch_fit_has_infinite_nu(daily_returns):
-    fit = calibrate.fit_garch(daily_returns, student_t=False)
+def test_normal_garch_fit_has_infinite_nu(btc_like_returns):
+    fit = calibrate.fit_garch(btc_like_returns, student_t=False)
     assert np.isinf(fit.nu)
     assert 0.5 < fit.persistence < 1
-    eps = daily_returns - daily_returns.mean()
-    t_fit = calibrate.fit_garch(daily_returns)
+    eps = btc_like_returns - btc_like_returns.mean()
+    t_fit = calibrate.fit_garch(btc_like_returns)
     # Fat tails: the Student-t likelihood beats the normal one on BTC.
     assert calibrate.garch_neg_loglik(t_fit, eps) < calibrate.garch_neg_loglik(fit, eps)
 
@@ -97,8 +106,8 @@ def test_nelder_mead_minimises_rosenbrock():
     )
 
 
-def test_volatility_cone_is_ordered_and_plausible(daily_returns):
-    cone = calibrate.volatility_cone(daily_returns)
+def test_volatility_cone_is_ordered_and_plausible(btc_like_returns):
+    cone = calibrate.volatility_cone(btc_like_returns)
     assert sorted(cone) == list(calibrate.CONE_WINDOWS_DAYS)
     for window, vols in cone.items():
         assert np.all(np.diff(vols) > 0), window

@@ -1,7 +1,5 @@
 """Market impact from the 2025-10-10 book depth bands."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,13 +12,8 @@ from backstop.sim.impact import (
     load_book_depth,
     parse_utc_ms,
 )
+from shared_data import OCT10_DEPTH, shared_file, write_book_depth
 
-DEPTH = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "btcusdt-perp-bookdepth-2025-10-10.csv"
-)
 # Cumulative 100, 300, 600, 1000, 1500 BTC bids; asks twice that. USDT = BTC × 100,000.
 TOY = DepthCurve(
     bid_btc=np.array([100.0, 300.0, 600.0, 1000.0, 1500.0]),
@@ -32,7 +25,7 @@ TOY = DepthCurve(
 
 @pytest.fixture(scope="module")
 def book():
-    return load_book_depth(DEPTH)
+    return load_book_depth(shared_file(OCT10_DEPTH))
 
 
 def test_toy_curve_by_hand():
@@ -60,7 +53,7 @@ def test_impact_is_monotone_in_size():
             assert np.all(np.diff(impact_fraction(curve, sizes, side)) >= 0)
 
 
-def test_crash_bids_are_thinner_than_the_day(book):
+def test_crash_bids_are_thinner_than_the_day():
     assert np.all(CRASH_CURVE.bid_btc < DAY_MEDIAN_CURVE.bid_btc)
     assert impact_fraction(CRASH_CURVE, 100.0, "sell") > 10 * impact_fraction(
         DAY_MEDIAN_CURVE, 100.0, "sell"
@@ -96,7 +89,7 @@ def test_shipped_curves_match_a_refit(book):
             np.testing.assert_allclose(getattr(shipped, name), getattr(fitted, name), rtol=1e-4)
 
 
-def test_bad_layout_is_rejected(tmp_path, book):
+def test_bad_layout_is_rejected(tmp_path):
     missing = tmp_path / "missing.csv"
     missing.write_text("timestamp,percentage,notional\n2025-10-10 00:00:07,-5,1\n")
     with pytest.raises(ValueError, match="missing column 'depth'"):
@@ -105,5 +98,15 @@ def test_bad_layout_is_rejected(tmp_path, book):
     partial.write_text("timestamp,percentage,depth,notional\n2025-10-10 00:00:07,-5,1,1\n")
     with pytest.raises(ValueError, match="10 bands"):
         load_book_depth(partial)
+    generated = load_book_depth(write_book_depth(tmp_path / "depth.csv"))
     with pytest.raises(ValueError, match="no depth snapshots"):
-        book.summary(0, 1)
+        generated.summary(0, 1)
+
+
+def test_generated_book_reads_back_its_bands(tmp_path):
+    book = load_book_depth(write_book_depth(tmp_path / "depth.csv", snapshots=3))
+    assert book.time_ms.size == 3 and np.all(np.diff(book.time_ms) == 30_000)
+    np.testing.assert_array_equal(book.bid_btc[0], [100, 300, 600, 1000, 1500])
+    np.testing.assert_array_equal(book.ask_btc[2], [200, 600, 1200, 2000, 3000])
+    # 50 BTC sold into 100 BTC at 1 %: half the first band.
+    assert impact_at(book, int(book.time_ms[1]), 50.0, "sell") == pytest.approx(0.005)

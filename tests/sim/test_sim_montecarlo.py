@@ -1,7 +1,6 @@
 """Monte Carlo fast path: hand cases, agreement with the rescan baselines, fund statistics."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +24,8 @@ from backstop.sim.montecarlo import (
 )
 from backstop.sim.paths import Ohlc, gbm_paths, load_klines
 from backstop.sim.population import Population, PopulationSpec, generate_population
+from shared_data import OCT10_KLINES, shared_file
 
-KLINES = Path(__file__).resolve().parents[3] / "shared" / "data" / "btcusdt-perp-1m-2025-10-10.csv"
 # 100 BTC bids at 1 %: a 100 BTC sell moves the price 1 %.
 TOY = DepthCurve(*(np.array([100.0, 300.0, 600.0, 1000.0, 1500.0]) * f for f in (1, 2, 1e5, 2e5)))
 
@@ -147,7 +146,7 @@ def test_fast_path_matches_both_rescans_exactly(seed, n_paths, n_times, n_accoun
 
 
 def test_real_crash_day_fast_path_matches_rescan_and_liquidates_longs():
-    market = Market.from_ohlc(load_klines(KLINES))
+    market = Market.from_ohlc(load_klines(shared_file(OCT10_KLINES)))
     spec = PopulationSpec(n_accounts=3000, entry_window_steps=300)
     pop = generate_population(spec, np.random.default_rng(9))
     steps = first_passage_steps(market, pop)

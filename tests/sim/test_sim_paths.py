@@ -1,7 +1,5 @@
 """Price-path generators and OHLC loaders."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,9 +14,8 @@ from backstop.sim.paths import (
     merton_paths,
     standard_t,
 )
+from shared_data import OCT10_KLINES, crash_closes, shared_file, write_klines
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-KLINES = DATA / "btcusdt-perp-1m-2025-10-10.csv"
 GARCH = GarchParams(omega=1e-5, alpha=0.08, beta=0.9, nu=5.0)
 
 
@@ -92,7 +89,7 @@ def test_garch_rescaling_keeps_variance_per_time_half_life_and_kurtosis_share():
 
 
 def test_load_klines_reads_the_crash_day():
-    bars = load_klines(KLINES)
+    bars = load_klines(shared_file(OCT10_KLINES))
     assert bars.time_ms.size == 770
     assert np.all(np.diff(bars.time_ms) == 60_000)
     # README: low of 101,516.5 at 21:20 UTC; 2025-10-10 21:20 UTC = 1760131200000 ms.
@@ -144,7 +141,8 @@ def test_load_trades_names_the_missing_column(tmp_path):
 def test_parquet_klines_match_csv(tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    csv_bars = load_klines(KLINES)
+    csv_bars = load_klines(write_klines(tmp_path / "k.csv", crash_closes(90)))
+    assert csv_bars.time_ms.size == 90 and csv_bars.low.min() < csv_bars.close[0] * 0.85
     table = pa.table(
         {
             "open_time": csv_bars.time_ms,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,14 +9,10 @@ from backstop.engine.config import ADL_RANKINGS
 from backstop.report.adl_compare import compare_adl, gini
 from backstop.sim.scenario import ScenarioSpec
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-KLINES = DATA / "btcusdt-perp-1m-2025-10-10.csv"
 
-
-@pytest.mark.skipif(not KLINES.is_file(), reason="shared/data not present")
-def test_one_row_per_policy():
-    spec = ScenarioSpec(prices=KLINES, n_accounts=100, seed=2,
-                        depth_file=DATA / "btcusdt-perp-bookdepth-2025-10-10.csv")
+def test_one_row_per_policy(crash_files):
+    klines, depth, _ = crash_files
+    spec = ScenarioSpec(prices=klines, n_accounts=100, seed=2, depth_file=depth)
     rows = compare_adl(spec, progress=False)
     assert [r["policy"] for r in rows] == list(ADL_RANKINGS)
     for r in rows:

@@ -7,8 +7,6 @@ steps equal for all but 2 % (at least 1 allowed); total bankruptcy loss and tota
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -23,8 +21,7 @@ from backstop.sim.agreement import (
 from backstop.sim.impact import CRASH_CURVE, DAY_MEDIAN_CURVE
 from backstop.sim.montecarlo import liquidate_path
 from backstop.sim.paths import MINUTE_YEARS, gbm_paths, load_klines, merton_paths
-
-OCT10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "btcusdt-perp-1m-2025-10-10.csv"
+from shared_data import OCT10_KLINES, shared_file
 
 
 def _jump_path(seed: int) -> np.ndarray:
@@ -58,9 +55,9 @@ def test_fast_path_agrees_with_engine_on_generated_paths(name: str, seed: int) -
         assert abs(agreement.loss_engine_usdt - agreement.loss_fast_usdt) < 0.001 * agreement.loss_engine_usdt
 
 
-@pytest.mark.skipif(not OCT10.is_file(), reason="shared/data/btcusdt-perp-1m-2025-10-10.csv absent")
 def test_fast_path_agrees_with_engine_on_2025_10_10() -> None:
-    agreement = check_agreement(load_klines(OCT10), n_accounts=200, seed=5, curve=CRASH_CURVE)
+    bars = load_klines(shared_file(OCT10_KLINES))
+    agreement = check_agreement(bars, n_accounts=200, seed=5, curve=CRASH_CURVE)
     _assert_agrees(agreement)
     assert agreement.max_fill_gap_bp < 5.0
 

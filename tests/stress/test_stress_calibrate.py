@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from backstop.cli import app
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "btcusd-1d-2011-2025.csv").is_file(), reason="shared/data absent")
+from shared_data import DAILY_CLOSES, FUNDING_8H, OCT10_DEPTH, shared_file
 
 
-@needs_data
 def test_calibrate_prints_and_writes_toml(tmp_path) -> None:
     out = tmp_path / "fit.toml"
-    result = CliRunner().invoke(app, ["calibrate", "--daily", str(DATA / "btcusd-1d-2011-2025.csv"),
-                                      "--funding", str(DATA / "btcusdt-perp-funding-8h-2020-2026.csv"),
-                                      "--depth", str(DATA / "btcusdt-perp-bookdepth-2025-10-10.csv"),
+    result = CliRunner().invoke(app, ["calibrate", "--daily", str(shared_file(DAILY_CLOSES)),
+                                      "--funding", str(shared_file(FUNDING_8H)),
+                                      "--depth", str(shared_file(OCT10_DEPTH)),
                                       "--out", str(out)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "Calibration" in result.output and "gbm" in result.output

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from backstop.sim.scenario import Scenario, ScenarioSpec
 from backstop.sim.stress import run_stress
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-KLINES = DATA / "btcusdt-perp-1m-2025-10-10.csv"
-DEPTH = DATA / "btcusdt-perp-bookdepth-2025-10-10.csv"
-
-pytestmark = pytest.mark.skipif(not KLINES.is_file(), reason="shared/data not present")
+from shared_data import OCT10_DEPTH, OCT10_KLINES, shared_file
 
 
 def test_oct10_replay_conserves_at_every_step():
     # 150 accounts; every bar's close plus each new low/high: 852 index updates
-    spec = ScenarioSpec(prices=KLINES, n_accounts=150, seed=3, depth_file=DEPTH, schedule="bars")
+    spec = ScenarioSpec(prices=shared_file(OCT10_KLINES), n_accounts=150, seed=3,
+                        depth_file=shared_file(OCT10_DEPTH), schedule="bars")
     scenario = Scenario(spec)
     result = run_stress(scenario, progress=False, full_check_every=1)
     assert not result.interrupted and result.steps_done == scenario.n_steps

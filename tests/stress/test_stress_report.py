@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -16,17 +15,12 @@ from backstop.report.tables import read_table
 from backstop.sim.scenario import Scenario, ScenarioSpec
 from backstop.sim.stress import run_stress
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-KLINES = DATA / "btcusdt-perp-1m-2025-10-10.csv"
-
-pytestmark = pytest.mark.skipif(not KLINES.is_file(), reason="shared/data not present")
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, crash_files):
     out = tmp_path_factory.mktemp("stress")
-    spec = ScenarioSpec(prices=KLINES, n_accounts=120, seed=5,
-                        depth_file=DATA / "btcusdt-perp-bookdepth-2025-10-10.csv")
+    klines, depth, _ = crash_files
+    spec = ScenarioSpec(prices=klines, n_accounts=120, seed=5, depth_file=depth)
     result = run_stress(Scenario(spec), progress=False)
     rows = [{"policy": "okx", "needed_usdt": 1.0, "taken_usdt": 1.5, "overshoot_usdt": 0.5,
              "profit_closed_usdt": 2.0, "max_haircut_pct": 3.0, "accounts_touched": 2, "gini": 0.4}]
