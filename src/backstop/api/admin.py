@@ -12,6 +12,7 @@ from backstop.api.params import decimal_param, int_param, json_object, optional,
 from backstop.api.wire import OkxError, money, ms
 from backstop.model.commands import Deposit, InjectInsuranceFund, SetIndexPrice, SettleFunding, Withdraw
 from backstop.model.events import FundingPaid, FundingRateSet, InsuranceFundChanged
+from backstop.numeric import NumericError, money_from_decimal
 from backstop.state.invariants import conservation_reports
 
 
@@ -20,6 +21,23 @@ def _amount(body: dict[str, Any], name: str) -> Decimal:
     if amount <= 0:
         raise OkxError("51000", f"Parameter {name} error")
     return amount
+
+
+def _money(body: dict[str, Any], name: str) -> Decimal:
+    """A positive amount with at most the money precision (8 decimals), or 51000."""
+    amount = _amount(body, name)
+    try:
+        money_from_decimal(amount)
+    except NumericError as exc:
+        raise OkxError("51000", f"Parameter {name} error") from exc
+    return amount
+
+
+def _currency(ctx: Ctx, ccy: str) -> str:
+    """A settlement currency of the catalogue, or 51000 (nothing else can be held)."""
+    if ccy not in ctx.service.currencies():
+        raise OkxError("51000", "Parameter ccy error")
+    return ccy
 
 
 def _uid(ctx: Ctx, body: dict[str, Any]) -> int:
@@ -32,19 +50,22 @@ def _uid(ctx: Ctx, body: dict[str, Any]) -> int:
 
 
 async def create_account(ctx: Ctx) -> list[Any]:
-    """``{"deposits": {"USDT": "10000"}}`` → ``{"uid","apiKey","secretKey","passphrase"}``."""
+    """``{"deposits": {"USDT": "10000"}}`` → ``{"uid","apiKey","secretKey","passphrase"}``.
+
+    Every deposit is validated (known currency, amount by the strict grammar) before the
+    account is created, so a refused request creates nothing."""
     body = json_object(ctx.body)
     deposits = body.get("deposits", {})
     if not isinstance(deposits, dict):
         raise OkxError("51000", "Parameter deposits error")
-    amounts = {str(ccy): _amount(deposits, ccy) for ccy in deposits}
+    amounts = {_currency(ctx, str(ccy)): _money(deposits, ccy) for ccy in deposits}
     key = await ctx.service.create_account(amounts)
     return [key.as_wire()]
 
 
 async def deposit(ctx: Ctx) -> list[Any]:
     body = json_object(ctx.body)
-    command = Deposit(0, _uid(ctx, body), required(body, "ccy"), _amount(body, "amt"))
+    command = Deposit(0, _uid(ctx, body), _currency(ctx, required(body, "ccy")), _amount(body, "amt"))
     events = ensure_accepted(await ctx.service.submit(command))
     return [{"uid": str(command.uid), "ccy": command.ccy, "amt": required(body, "amt"),
              "ts": ms(events[0].ts)}]
@@ -52,7 +73,7 @@ async def deposit(ctx: Ctx) -> list[Any]:
 
 async def withdraw(ctx: Ctx) -> list[Any]:
     body = json_object(ctx.body)
-    command = Withdraw(0, _uid(ctx, body), required(body, "ccy"), _amount(body, "amt"))
+    command = Withdraw(0, _uid(ctx, body), _currency(ctx, required(body, "ccy")), _amount(body, "amt"))
     events = ensure_accepted(await ctx.service.submit(command))
     return [{"uid": str(command.uid), "ccy": command.ccy, "amt": required(body, "amt"),
              "ts": ms(events[0].ts)}]

@@ -7,7 +7,6 @@ HTTP status; anything unexpected is logged and answered 50026 (HTTP 503), never 
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from backstop.api import admin, dashboard, openapi, rest_account, rest_public, rest_trade
-from backstop.api.auth import authenticate_rest
+from backstop.api.auth import authenticate_rest, same_text
 from backstop.api.context import Ctx
 from backstop.api.limits import DEFAULT_LIMITS, BodySizeLimit, Limits, RateLimiter
 from backstop.api.service import Clock, ExchangeService, wall_clock_ms
@@ -86,7 +85,7 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
 
     async def backstop_v1(request: Request) -> Response:
         given = request.headers.get("X-Backstop-Admin", "")
-        if not hmac.compare_digest(given.encode(), admin_token.encode()):
+        if not same_text(given, admin_token):
             raise OkxError("50111", "Invalid X-Backstop-Admin token")
         table = admin.GET_ROUTES if request.method == "GET" else admin.POST_ROUTES
         path = request.path_params["path"]

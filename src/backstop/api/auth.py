@@ -5,6 +5,10 @@ where ``requestPath`` includes the query string and ``body`` is the raw request 
 ``OK-ACCESS-TIMESTAMP`` is ISO 8601 UTC with milliseconds and must lie within 30 seconds of the
 server's wall clock. WebSocket login signs ``timestamp + "GET" + "/users/self/verify"`` with a
 timestamp in epoch seconds.
+
+Credentials are compared as UTF-8 bytes (:func:`same_text`), so any header or JSON value,
+ASCII or not (even a lone surrogate), is an ordinary mismatch answered with its code, never
+an exception.
 """
 
 from __future__ import annotations
@@ -19,6 +23,16 @@ from backstop.api.service import ApiKey
 from backstop.api.wire import OkxError
 
 WINDOW_MS = 30_000
+
+
+def to_bytes(text: str) -> bytes:
+    """Any Python string as bytes (lone surrogates included)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings of any characters."""
+    return hmac.compare_digest(to_bytes(given), to_bytes(expected))
 
 
 def calculate_sign(secret: str, prehash: bytes) -> str:
@@ -57,10 +71,10 @@ def authenticate_rest(keys: Mapping[str, ApiKey], headers: Mapping[str, str], me
     key = keys.get(api_key)
     if key is None:
         raise OkxError("50111", "Invalid OK-ACCESS-KEY")
-    if not hmac.compare_digest(passphrase, key.passphrase):
+    if not same_text(passphrase, key.passphrase):
         raise OkxError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect")
-    prehash = (timestamp + method.upper() + request_path).encode() + body
-    if not hmac.compare_digest(sign, calculate_sign(key.secret_key, prehash)):
+    prehash = to_bytes(timestamp + method.upper() + request_path) + body
+    if not same_text(sign, calculate_sign(key.secret_key, prehash)):
         raise OkxError("50113", "Invalid Sign")
     return key
 
@@ -72,6 +86,8 @@ def authenticate_ws(keys: Mapping[str, ApiKey], arg: Mapping[str, str], now_ms: 
     if not (api_key and passphrase and timestamp and sign):
         raise OkxError("60009", "Login failed.")
     try:
+        if not timestamp.isascii() or len(timestamp) > 32:
+            raise ValueError(timestamp)
         ts_ms = int(float(timestamp) * 1000)  # display clock only: seconds with optional fraction
     except (ValueError, OverflowError) as exc:
         raise OkxError("60004", "Invalid timestamp") from exc
@@ -80,9 +96,9 @@ def authenticate_ws(keys: Mapping[str, ApiKey], arg: Mapping[str, str], now_ms: 
     key = keys.get(api_key)
     if key is None:
         raise OkxError("60005", "Invalid apiKey")
-    if not hmac.compare_digest(passphrase, key.passphrase):
+    if not same_text(passphrase, key.passphrase):
         raise OkxError("60024", "Wrong passphrase")
-    expected = calculate_sign(key.secret_key, (timestamp + "GET" + "/users/self/verify").encode())
-    if not hmac.compare_digest(sign, expected):
+    expected = calculate_sign(key.secret_key, to_bytes(timestamp + "GET" + "/users/self/verify"))
+    if not same_text(sign, expected):
         raise OkxError("60007", "Invalid sign")
     return key

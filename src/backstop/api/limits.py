@@ -15,6 +15,17 @@
   connection (1009) for frames over :meth:`Limits.ws_transport_max`.
 - **Subscriptions per connection**: beyond ``max_ws_subscriptions`` a subscribe is answered
   with the error event ``60020`` (OKX's "subscription amount exceeds the limit").
+- **WebSocket requests per connection**: ``subscribe``/``unsubscribe``/``login`` requests
+  take a token from a per-connection bucket of ``ws_requests_per_hour`` (OKX: 480 per hour
+  per connection), refilled smoothly; an empty bucket answers the error event ``60014``
+  (OKX's "Requests too frequent") and the request is not run.
+- **Outbound queue per connection**: pushes wait in a queue bounded by
+  ``max_ws_queue_bytes``; a client that reads too slowly to keep it below that is sent no
+  more pushes and is disconnected (close code 1008, reason "slow consumer"), so a reader
+  that stops reading costs at most that much memory.
+- **HTTP connections** (:mod:`backstop.api.http_guard`): at most ``max_connections`` open
+  connections (beyond it a new one is closed at once) and ``header_timeout_s`` seconds to
+  send a complete request head (then the connection is closed).
 - **Open orders per account**: a new limit order beyond ``max_open_orders`` open orders
   (OKX allows 4,000 per account) is refused per item with ``sCode 51174`` (OKX's "The number
   of pending orders reached the upper limit"). The engine is unchanged: the API layer counts
@@ -76,6 +87,10 @@ class Limits:
     max_ws_message_bytes: int = 64 * 1024
     max_ws_subscriptions: int = 256
     max_open_orders: int = 4000
+    ws_requests_per_hour: int = 480
+    max_ws_queue_bytes: int = 4 * 1024 * 1024
+    max_connections: int = 1024
+    header_timeout_s: float = 10.0
 
     def ws_transport_max(self) -> int:
         """uvicorn's hard frame limit: far above the answered limit, so that oversized frames
@@ -107,6 +122,28 @@ class RateLimiter:
             self._buckets[(api_key, rule.group)] = (tokens, now)
             raise OkxError("50011", "Too Many Requests")
         self._buckets[(api_key, rule.group)] = (tokens - 1, now)
+
+
+class RequestBucket:
+    """One connection's token bucket for WebSocket ``subscribe``/``unsubscribe``/``login``
+    requests: ``per_hour`` tokens, refilled smoothly (``per_hour`` ≤ 0: unlimited)."""
+
+    def __init__(self, per_hour: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_hour = per_hour
+        self.clock = clock
+        self.tokens = float(per_hour)
+        self.last = clock()
+
+    def take(self) -> None:
+        """Take one token, or raise 60014."""
+        if self.per_hour <= 0:
+            return
+        now = self.clock()
+        self.tokens = min(self.per_hour, self.tokens + (now - self.last) * self.per_hour / 3600)
+        self.last = now
+        if self.tokens < 1:
+            raise OkxError("60014", "Requests too frequent.")
+        self.tokens -= 1
 
 
 def ensure_open_order_room(open_orders: int, max_open_orders: int) -> None:

@@ -2,11 +2,20 @@
 
 Missing required parameters are 50014; malformed values are 51000. Floats in JSON bodies are
 refused (numbers must travel as strings, as OKX sends them); integers are accepted.
+
+Every decimal parameter follows one grammar, :data:`DECIMAL_GRAMMAR`: ASCII digits only, an
+optional sign, an optional point, at most :data:`MAX_INT_DIGITS` digits before the point and
+:data:`MAX_FRACTION_DIGITS` after it, an optional exponent of at most two digits, and a
+magnitude below :data:`MAX_MAGNITUDE`; nothing else (no spaces, ``_`` separators, Unicode
+digits, ``NaN`` or ``Infinity``). Integer parameters (ids, cursors, ``limit``) are ASCII
+digits and at most :data:`MAX_UINT` (a signed 64-bit integer), so no request can make the
+server parse a number of unbounded length.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
@@ -18,6 +27,15 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import NumericError, parse_decimal
 
 E = TypeVar("E", bound=Enum)
+MAX_INT_DIGITS = 18
+MAX_FRACTION_DIGITS = 18
+MAX_MAGNITUDE = Decimal(10) ** 15
+"""Exclusive bound on the absolute value of any decimal parameter (sizes, prices, leverage,
+amounts); the engine range-checks each field further."""
+DECIMAL_GRAMMAR = re.compile(
+    rf"[+-]?(?:[0-9]{{1,{MAX_INT_DIGITS}}}(?:\.[0-9]{{0,{MAX_FRACTION_DIGITS}}})?"
+    rf"|\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})(?:[eE][+-]?[0-9]{{1,2}})?")
+MAX_UINT = 2**63 - 1
 
 
 def parse_json(raw: bytes) -> Any:
@@ -73,12 +91,22 @@ def decimal_param(params: Mapping[str, Any], name: str, default: str | None = No
         value = default
     if value is None or value == "":
         raise OkxError("50014", f"Parameter {name} can not be empty")
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise OkxError("51000", f"Parameter {name} error")
+    return strict_decimal(str(value), name)
+
+
+def strict_decimal(text: str, name: str) -> Decimal:
+    """``text`` read by :data:`DECIMAL_GRAMMAR` and bounded by :data:`MAX_MAGNITUDE`, or 51000."""
+    if DECIMAL_GRAMMAR.fullmatch(text) is None:
         raise OkxError("51000", f"Parameter {name} error")
     try:
-        return parse_decimal(value if isinstance(value, Decimal) else str(value))
+        value = parse_decimal(text)
     except NumericError as exc:
         raise OkxError("51000", f"Parameter {name} error") from exc
+    if abs(value) >= MAX_MAGNITUDE:
+        raise OkxError("51000", f"Parameter {name} error")
+    return value
 
 
 def enum_param(params: Mapping[str, Any], name: str, enum: type[E], default: E | None = None) -> E:
@@ -118,8 +146,9 @@ def limit_param(params: Mapping[str, Any], default: int = 100, most: int = 100) 
 
 def is_uint(text: str) -> bool:
     """ASCII digits only (``str.isdigit`` also accepts ``²`` and ``٣``, which ``int`` refuses
-    or reads as other numbers)."""
-    return text.isascii() and text.isdigit()
+    or reads as other numbers), at most :data:`MAX_UINT`; the length is checked before any
+    conversion."""
+    return 0 < len(text) <= 19 and text.isascii() and text.isdigit() and int(text) <= MAX_UINT
 
 
 def int_param(params: Mapping[str, Any], name: str) -> int | None:

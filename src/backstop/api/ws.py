@@ -6,7 +6,15 @@ events: :data:`_TOUCHES` maps each event type to what it changes; event types no
 ignored, so following a new one is one entry there.
 
 Each connection has an outgoing queue drained by its own task, so publishing (called by the
-service right after a command is logged) never waits on a slow client.
+service right after a command is logged) never waits on a slow client. The queue is bounded
+in bytes (``Limits.max_ws_queue_bytes``): a client that falls further behind is sent nothing
+more and disconnected (close code 1008, "slow consumer").
+
+Abuse bounds: repeated subscriptions (in one request or across requests) are acknowledged
+once per request and subscribed once, with no new snapshot; ``subscribe``/``unsubscribe``/
+``login`` requests take a token from the connection's bucket (60014 when empty); push data
+(tickers, marks, books, snapshots) is serialized once per published command and shared by
+every subscriber.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +33,13 @@ from backstop.api import account_views as av
 from backstop.api import liquidation_views as lv
 from backstop.api import market_views as mv
 from backstop.api.auth import authenticate_ws
-from backstop.api.limits import DEFAULT_LIMITS, Limits, ensure_subscription_room, ws_message_error
+from backstop.api.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    RequestBucket,
+    ensure_subscription_room,
+    ws_message_error,
+)
 from backstop.api.service import Clock, ExchangeService
 from backstop.api.wire import OkxError, ms, px_str, sz_str
 from backstop.model import events as ev
@@ -43,6 +58,10 @@ EVENT_TYPE_RANK = {"filled": 0, "funding_fee": 1, "adl": 2, "liquidation": 3}
 """``balance_and_position`` ``eventType`` when one command touches an account several ways."""
 CHANNELS_BY_PATH = {"public": PUBLIC_CHANNELS, "private": PRIVATE_CHANNELS, "business": set()}
 BOOK_DEPTH = 400
+log = logging.getLogger("backstop.api.ws")
+SLOW_CONSUMER_CLOSE = (1008, "slow consumer")
+CLOSE_WAIT_S = 1.0
+"""How long a slow consumer's close frame may wait for room in its transport."""
 _conn_ids = itertools.count(1)
 
 
@@ -94,12 +113,33 @@ class Connection:
     socket: WebSocket
     path: str
     conn_id: str
+    max_queue_bytes: int = DEFAULT_LIMITS.max_ws_queue_bytes
+    requests: RequestBucket = field(
+        default_factory=lambda: RequestBucket(DEFAULT_LIMITS.ws_requests_per_hour))
     uid: int = 0
     subs: list[dict[str, str]] = field(default_factory=list)
-    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    queued_bytes: int = 0
+    overflowed: bool = False
 
     def send(self, message: dict[str, Any] | str) -> None:
-        self.queue.put_nowait(message if isinstance(message, str) else json.dumps(message))
+        """Queue a message; past ``max_queue_bytes`` of unsent text, drop the queue and
+        schedule the slow-consumer close instead."""
+        if self.overflowed:
+            return
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.queued_bytes += len(text)
+        if self.queued_bytes > self.max_queue_bytes:
+            self._overflow()
+            return
+        self.queue.put_nowait(text)
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued_bytes = 0
+        self.queue.put_nowait(None)
 
     def matching(self, channel: str, inst_id: str = "") -> list[dict[str, str]]:
         """Subscriptions to ``channel`` that cover ``inst_id`` (by instId, or all)."""
@@ -134,6 +174,8 @@ class WsHub:
         self.books: dict[str, BookFeed] = {}
         self.liquidations_seen = service.tracker.liquidation_seq
         self._adl_task: asyncio.Task[None] | None = None
+        self._shared_data: dict[tuple[str, str], str] = {}
+        """Push data as JSON by ``(kind, instId)``, valid until the next published command."""
 
     async def endpoint(self, socket: WebSocket) -> None:
         path = socket.path_params["kind"]
@@ -141,28 +183,40 @@ class WsHub:
             await socket.close(code=4004)
             return
         await socket.accept()
-        conn = Connection(socket, path, str(next(_conn_ids)))
+        conn = Connection(socket, path, str(next(_conn_ids)), self.limits.max_ws_queue_bytes,
+                          RequestBucket(self.limits.ws_requests_per_hour))
         self.connections.add(conn)
-        sender = asyncio.create_task(self._drain(conn))
+        tasks = {asyncio.create_task(self._read(conn)), asyncio.create_task(self._drain(conn))}
         try:
-            while True:
-                message = await socket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                self._receive(conn, message)
-        except WebSocketDisconnect:
-            pass
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.connections.discard(conn)
-            sender.cancel()
+            for task in tasks:
+                task.cancel()
+
+    async def _read(self, conn: Connection) -> None:
+        """Handle frames until the client goes."""
+        try:
+            while True:
+                message = await conn.socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                self._receive(conn, message)
+        except WebSocketDisconnect:
+            return
 
     @staticmethod
     async def _drain(conn: Connection) -> None:
+        """Send queued text in order; on the overflow marker close the connection (1008)."""
         while True:
             text = await conn.queue.get()
             try:
+                if text is None:
+                    await asyncio.wait_for(conn.socket.close(*SLOW_CONSUMER_CLOSE), CLOSE_WAIT_S)
+                    return
+                conn.queued_bytes -= len(text)
                 await conn.socket.send_text(text)
-            except (RuntimeError, WebSocketDisconnect):
+            except (RuntimeError, WebSocketDisconnect, TimeoutError):
                 return
 
     def _receive(self, conn: Connection, message: dict[str, Any]) -> None:
@@ -195,8 +249,13 @@ class WsHub:
             self._op(conn, op, args)
         except OkxError as exc:
             conn.send({"event": "error", "code": exc.code, "msg": exc.msg, "connId": conn.conn_id})
+        except Exception:  # every frame gets an answer; a bug must not drop the connection
+            log.exception("unexpected error on WebSocket op %r", op)
+            conn.send({"event": "error", "code": "60012", "msg": "Invalid request", "connId": conn.conn_id})
 
     def _op(self, conn: Connection, op: str, args: list[dict[str, Any]]) -> None:
+        if op in ("login", "subscribe", "unsubscribe"):
+            conn.requests.take()
         if op == "login":
             if not args:
                 raise OkxError("60009", "Login failed.")
@@ -205,8 +264,13 @@ class WsHub:
         elif op in ("subscribe", "unsubscribe"):
             if not args:
                 raise OkxError("60012", f"Invalid request: {op} without args")
+            unique: list[dict[str, str]] = []
             for arg in args:
-                self._subscription(conn, op, {str(k): str(v) for k, v in arg.items()})
+                text_arg = {str(k): str(v) for k, v in arg.items()}
+                if text_arg not in unique:
+                    unique.append(text_arg)
+            for arg in unique:
+                self._subscription(conn, op, arg)
         else:
             raise OkxError("60012", f"Invalid request: op {op}")
 
@@ -230,9 +294,11 @@ class WsHub:
             conn.subs = [s for s in conn.subs if s != arg]
             conn.send({"event": "unsubscribe", "arg": arg, "connId": conn.conn_id})
             return
-        if arg not in conn.subs:
-            ensure_subscription_room(len(conn.subs), self.limits)
-            conn.subs.append(arg)
+        if arg in conn.subs:
+            conn.send({"event": "subscribe", "arg": arg, "connId": conn.conn_id})
+            return
+        ensure_subscription_room(len(conn.subs), self.limits)
+        conn.subs.append(arg)
         conn.send({"event": "subscribe", "arg": arg, "connId": conn.conn_id})
         self._snapshot(conn, arg)
 
@@ -253,6 +319,7 @@ class WsHub:
 
     def publish(self, events: list[Any]) -> None:
         """Push what a logged command changed to every interested connection."""
+        self._shared_data.clear()
         touched = Touched()
         for event in events:
             toucher = _TOUCHES.get(type(event))
@@ -352,17 +419,31 @@ class WsHub:
             for conn, arg in subscribed:
                 self._push_adl_warnings(conn, arg, views, beat % ADL_NORMAL_EVERY == 0)
 
+    def _shared(self, kind: str, inst_id: str, build: Callable[[], dict[str, Any]]) -> str:
+        """The JSON of one push's data, built once until the next published command."""
+        text = self._shared_data.get((kind, inst_id))
+        if text is None:
+            text = self._shared_data[(kind, inst_id)] = json.dumps(build())
+        return text
+
+    @staticmethod
+    def _send_shared(conn: Connection, arg: dict[str, str], data_json: str, action: str = "") -> None:
+        action_part = f', "action": "{action}"' if action else ""
+        conn.send(f'{{"arg": {json.dumps(arg)}{action_part}, "data": [{data_json}]}}')
+
     def _push_market(self, conn: Connection, arg: dict[str, str], channel: str, inst_id: str) -> None:
+        data = self._shared(channel, inst_id, lambda: self._market_data(channel, inst_id))
+        self._send_shared(conn, arg, data)
+
+    def _market_data(self, channel: str, inst_id: str) -> dict[str, Any]:
         exchange, now = self.service.exchange, self.service.now_ms()
         inst = exchange.catalogue.get(inst_id)
         if channel == "tickers":
-            data = mv.ticker_view(exchange, self.service.tracker, inst, now)
-        elif channel == "mark-price":
-            data = mv.mark_view(exchange, inst, now)
-        else:
-            data = {**mv.book_view(exchange, inst, 5, now), "instId": inst_id, "seqId": self._seq(inst_id),
-                    "prevSeqId": -1, "checksum": 0}
-        conn.send({"arg": arg, "data": [data]})
+            return mv.ticker_view(exchange, self.service.tracker, inst, now)
+        if channel == "mark-price":
+            return mv.mark_view(exchange, inst, now)
+        return {**mv.book_view(exchange, inst, 5, now), "instId": inst_id, "seqId": self._seq(inst_id),
+                "prevSeqId": -1, "checksum": 0}
 
     def _push_orders(self, conn: Connection, ord_ids: set[int]) -> None:
         tracker = self.service.tracker
@@ -396,10 +477,14 @@ class WsHub:
                 for side in (1, -1)}
 
     def _push_book_snapshot(self, conn: Connection, arg: dict[str, str], inst_id: str) -> None:
-        feed = self.books.setdefault(inst_id, BookFeed(self._levels(inst_id)))
+        """The ``books`` snapshot at the last pushed version, built once per version."""
+        if inst_id not in self.books:
+            self.books[inst_id] = BookFeed(self._levels(inst_id))
+        feed = self.books[inst_id]
         inst = self.service.catalogue.get(inst_id)
-        data = self._book_data(inst, feed.levels, feed.seq_id, -1)
-        conn.send({"arg": arg, "action": "snapshot", "data": [data]})
+        data = self._shared("books-snapshot", inst_id,
+                            lambda: self._book_data(inst, feed.levels, feed.seq_id, -1))
+        self._send_shared(conn, arg, data, "snapshot")
 
     def _book_update(self, inst_id: str) -> dict[str, Any] | None:
         """The changed levels since the last push (size ``0`` for removed levels), or ``None``
