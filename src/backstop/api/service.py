@@ -18,6 +18,12 @@ already on one of the account's open orders in the engine is refused (51016, not
 a command the engine raises on is answered as its own refusal (50026, logged so that replay
 repeats exactly what happened) instead of failing the request that carried it, so commands
 run before it in the same request stay acknowledged.
+
+Start-up verifies the whole log (:meth:`backstop.store.log.CommandLog.verified_records`) and
+starts from the latest state snapshot that matches it, replaying only the records after it.
+A snapshot is written every ``snapshot_every`` records, when no executed command is waiting
+for the log (so the state is exactly the committed log), and at shutdown. API secrets are
+sealed in the log with ``secrets`` (:mod:`backstop.store.secrets`) when it is given.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 from backstop.api.tracker import Tracker
 from backstop.api.wire import OkxError
@@ -38,6 +47,8 @@ from backstop.model import codec
 from backstop.model.commands import Command, Deposit, PlaceOrder
 from backstop.model.events import Event, Rejected
 from backstop.store.log import CommandLog
+from backstop.store.secrets import seal, unseal
+from backstop.store.snapshot import encode_snapshot, fingerprint, read_snapshot, write_snapshot
 
 log = logging.getLogger("backstop.api.service")
 
@@ -45,6 +56,8 @@ Clock = Callable[[], int]
 """Epoch milliseconds."""
 
 Listener = Callable[[list[Event]], None]
+SNAPSHOT_EVERY = 50_000
+"""Records between periodic state snapshots."""
 
 
 def wall_clock_ms() -> int:
@@ -87,8 +100,14 @@ class ExchangeService:
     """Owns the engine, the log, the API keys and the event-built order tracker."""
 
     def __init__(self, make_exchange: Callable[[], Exchange], log: CommandLog,
-                 clock: Clock = wall_clock_ms) -> None:
+                 clock: Clock = wall_clock_ms, secrets_key: Fernet | None = None,
+                 snapshot_path: Path | None = None, snapshot_every: int = SNAPSHOT_EVERY) -> None:
         self._make_exchange = make_exchange
+        self.secrets_key = secrets_key
+        self.snapshot_path = snapshot_path
+        self.snapshot_every = snapshot_every
+        self.snapshot_seq = 0
+        self._snapshot_task: asyncio.Future[None] | None = None
         self.exchange = make_exchange()
         self.log = log
         self.clock = clock
@@ -114,21 +133,84 @@ class ExchangeService:
         return self._last_ts
 
     def start(self) -> int:
-        """Rebuild state from the log through a fresh engine; returns the records replayed."""
+        """Rebuild state: the snapshot if it matches the log, then the commands after it
+        through the engine, verifying the whole log on the way (``LogCorrupt`` names the
+        first bad ``seq``). Returns the commands replayed."""
         self.exchange = self._make_exchange()
         self.tracker = Tracker()
         self.keys = {}
-        count = 0
-        for record in self.log.records():
-            if record.kind == "command":
+        self.snapshot_seq = self._restore_snapshot()
+        replayed = 0
+        for record in self.log.verified_records():
+            if record.kind == "api_key":
+                key = self._key_from_record(record.body)
+                self.keys[key.api_key] = key
+            elif record.kind == "command" and record.seq > self.snapshot_seq:
                 command = codec.loads(record.body)
                 self.tracker.apply(self._execute(command))
                 self._last_ts = max(self._last_ts, command.ts)
-            elif record.kind == "api_key":
-                key = ApiKey(**json.loads(record.body))
-                self.keys[key.api_key] = key
-            count += 1
-        return count
+                replayed += 1
+        return replayed
+
+    def _fingerprint(self, exchange: Exchange) -> str:
+        return fingerprint((exchange.catalogue, exchange.config))
+
+    def _restore_snapshot(self) -> int:
+        """Install the snapshot if it claims a hash the log has at its ``seq``, was built with
+        this catalogue and policy, and reproduces its state hash; the ``seq`` it covers (0:
+        none used)."""
+        snap = read_snapshot(self.snapshot_path) if self.snapshot_path is not None else None
+        if (snap is None or snap.fingerprint != self._fingerprint(self.exchange)
+                or self.log.hash_at(snap.seq) != snap.log_hash):
+            return 0
+        exchange, tracker, last_ts = snap.state
+        if exchange.state_hash() != snap.state_hash:
+            return 0
+        self.exchange, self.tracker, self._last_ts = exchange, tracker, last_ts
+        return snap.seq
+
+    def snapshot_bytes(self) -> bytes:
+        """The state as of the last committed record (call only when nothing is queued)."""
+        seq = self.log.next_seq - 1
+        return encode_snapshot(seq, self.log.last_hash, self.exchange.state_hash(),
+                               self._fingerprint(self.exchange), (self.exchange, self.tracker, self._last_ts))
+
+    def write_snapshot_now(self) -> None:
+        """Write a snapshot synchronously (shutdown, after :meth:`drain`)."""
+        if self.snapshot_path is not None and self.log.next_seq - 1 > self.snapshot_seq:
+            write_snapshot(self.snapshot_path, self.snapshot_bytes())
+            self.snapshot_seq = self.log.next_seq - 1
+
+    def _maybe_snapshot(self) -> None:
+        """Every ``snapshot_every`` records, with nothing queued: pickle now, write in a thread."""
+        due = self.log.next_seq - 1 - self.snapshot_seq >= self.snapshot_every
+        busy = self._queue or self._snapshot_task is not None or self.failed
+        if self.snapshot_path is None or not due or busy:
+            return
+        data, self.snapshot_seq = self.snapshot_bytes(), self.log.next_seq - 1
+        task = asyncio.get_running_loop().run_in_executor(None, write_snapshot, self.snapshot_path, data)
+        task.add_done_callback(self._snapshot_written)
+        self._snapshot_task = task
+
+    def _snapshot_written(self, task: asyncio.Future[None]) -> None:
+        self._snapshot_task = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("state snapshot not written: %s", task.exception())
+
+    def _key_record(self, key: ApiKey) -> str:
+        """The log body of an API key: its secrets sealed when a secrets key is set."""
+        if self.secrets_key is None:
+            return json.dumps(asdict(key), sort_keys=True)
+        sealed = seal(self.secrets_key, {"secret_key": key.secret_key, "passphrase": key.passphrase})
+        return json.dumps({"uid": key.uid, "api_key": key.api_key, "sealed": sealed}, sort_keys=True)
+
+    def _key_from_record(self, body: str) -> ApiKey:
+        fields = json.loads(body)
+        if "sealed" in fields:
+            if self.secrets_key is None:
+                raise ValueError("the log holds sealed API secrets but no secrets key was given")
+            fields.update(unseal(self.secrets_key, fields.pop("sealed")))
+        return ApiKey(**fields)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -186,7 +268,7 @@ class ExchangeService:
         range): once the key is queued, the account exists."""
         self._ensure_healthy()
         key = new_api_key(self._next_uid())
-        pending = [self._enqueue("api_key", json.dumps(asdict(key), sort_keys=True), None)]
+        pending = [self._enqueue("api_key", self._key_record(key), None)]
         self.keys[key.api_key] = key
         pending += [self._run(Deposit(0, key.uid, ccy, amount)) for ccy, amount in sorted(deposits.items())]
         for item in pending:
@@ -221,6 +303,7 @@ class ExchangeService:
                 batch, self._queue = self._queue, []
                 if await self._write(batch):
                     self._publish(batch)
+            self._maybe_snapshot()
         finally:
             self._writer = None
 
