@@ -11,9 +11,10 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from backstop.market import MarketDriver, MarketSettings
 from backstop.model import codec
 from backstop.serve import build_service, ensure_market_args
-from backstop.sim.market import CRASH_ANCHORS, CrashScenario, MarketDriver, MarketSettings
+from backstop.sim.price_sources import CRASH_ANCHORS, CrashScenario
 from conftest import ADMIN_TOKEN, Server
 
 SHARED_KLINES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",

@@ -1,7 +1,7 @@
 """A seeded population of simulated traders for the live market (``backstop serve``).
 
 Two kinds of agent turn the engine's state into commands; the market driver
-(:mod:`backstop.sim.market`) submits them through the same service as API clients, so every
+(:mod:`backstop.market`) submits them through the same service as API clients, so every
 one is logged and replays:
 
 - :class:`Maker`: one per active instrument; keeps a ladder of limit orders around the index
@@ -22,13 +22,13 @@ import random
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
+from backstop.engine.queries import cross_figures, lever_cents
 from backstop.math.margin import calculate_max_open_lots
 from backstop.model.commands import CancelOrder, Command, Deposit, PlaceOrder, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.instrument import Instrument
 from backstop.numeric import money_from_decimal
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import cross_figures, lever_cents
 from backstop.state.positions import Position
 
 LEVERAGES = (2, 3, 5, 10, 20, 25, 50, 75, 100)
