@@ -65,20 +65,67 @@ def serve(
     prices: Annotated[Path | None, typer.Option(help="Replay a kline CSV or Parquet file.")] = None,
     allow_remote: Annotated[bool, typer.Option(
         help="Allow a non-loopback --host (prints a warning).")] = False,
+    data_dir: Annotated[Path, typer.Option(
+        help="Log, keys, token and snapshot (0700).")] = Path("backstop-data"),
 ) -> None:
     """Serve the OKX v5-compatible REST and WebSocket API on loopback (SIGTERM shuts down
     gracefully)."""
-    from backstop.engine.config import load_config
-    from backstop.model.catalogue import load_catalogue
-    from backstop.serve import run_server
-
     try:
+        from backstop.engine.config import load_config
+        from backstop.model.catalogue import load_catalogue
+        from backstop.serve import run_server
+
         run_server(host, port, db, market, speed, population, seed,
                    catalogue=load_catalogue(catalogue) if catalogue else None,
                    config=load_config(config) if config else None, prices=prices,
-                   allow_remote=allow_remote)
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
+                   allow_remote=allow_remote, data_dir=data_dir)
+    except Exception as exc:  # the CLI answers every failure in one line
+        fail(_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: its first line, or its type when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+log_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect the command log.")
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("verify")
+def log_verify(
+    data_dir: Annotated[Path, typer.Option(help="The server's data dir.")] = Path("backstop-data"),
+    db: Annotated[str | None, typer.Option(help="SQLite file or postgresql:// URL.")] = None,
+) -> None:
+    """Check the log's hash chain and seq continuity against its head; exit 1 naming the first
+    bad seq."""
+    try:
+        from backstop.serve import is_postgres
+        from backstop.store.backup import verify_log
+
+        target = db or data_dir / "backstop.sqlite"
+        summary = verify_log(target, data_dir / "log-head" if is_postgres(target) else None)
+        console.print(f"log ok: {summary.records} records, head hash {summary.head_hash}", soft_wrap=True)
+    except Exception as exc:
+        fail(_one_line(exc))
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="An empty or new directory.")],
+    data_dir: Annotated[Path, typer.Option(help="The server's data dir.")] = Path("backstop-data"),
+) -> None:
+    """Online backup of a SQLite log (WAL included) and its secrets key into DEST; restore
+    with ``backstop serve --data-dir DEST``."""
+    try:
+        from backstop.store.backup import backup as run_backup
+
+        summary = run_backup(data_dir, dest)
+        console.print(f"backup ok: {summary.records} records in {dest}, head hash {summary.head_hash}",
+                      soft_wrap=True)
+    except Exception as exc:
+        fail(_one_line(exc))
 
 
 @app.command()

@@ -174,7 +174,10 @@ def build_driver(service: ExchangeService, market: str, speed: float, population
 
     settings = MarketSettings(speed=speed, population=population, seed=seed,
                               prices=Path(prices) if prices is not None else None)
-    return MarketDriver(service, settings)
+    try:
+        return MarketDriver(service, settings)
+    except (StopIteration, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"--prices {prices}: empty or not a kline file ({type(exc).__name__})") from None
 
 
 def is_loopback(host: str) -> bool:
