@@ -44,7 +44,7 @@ def test_sigterm_during_load_flushes_log_and_exits_0(tmp_path):
         stop.set()
         for thread in threads:
             thread.join(10)
-        replay = build_service(server.log_target)  # what the next start will see
+        replay = build_service(server.log_target, data_dir=server.data_dir)  # what the next start sees
         try:
             missing = [o for uid, o in acked if getattr(replay.tracker.orders.get(o), "uid", None) != uid]
         finally:
