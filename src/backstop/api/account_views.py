@@ -10,9 +10,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from backstop.api.history import BillRecord, PositionRecord, fill_bill_codes
 from backstop.api.tracker import FillRecord, OrderRecord
 from backstop.api.wire import display_px, flag, money, ms, px_str, ratio_str, sz_str
 from backstop.engine.exchange import Exchange
+from backstop.engine.queries import (
+    cross_figures,
+    isolated_equity,
+    isolated_margin,
+    lever_cents,
+    position_im,
+)
 from backstop.math.margin import (
     calculate_liquidation_px,
     calculate_maintenance_margin,
@@ -24,13 +32,6 @@ from backstop.math.values import calculate_avg_px_ticks_num_den, calculate_notio
 from backstop.model.enums import MarginMode
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, fmt_decimal
-from backstop.engine.queries import (
-    cross_figures,
-    isolated_equity,
-    isolated_margin,
-    lever_cents,
-    position_im,
-)
 from backstop.state.positions import Position
 
 
@@ -69,7 +70,8 @@ def currency_detail(exchange: Exchange, uid: int, ccy: str, now: int) -> dict[st
         "availBal": money(figures.max_withdrawal), "frozenBal": money(cash_bal - figures.max_withdrawal),
         "ordFrozen": money(figures.order_frozen), "imr": money(figures.position_im),
         "mmr": money(figures.mm_plus_fee), "mgnRatio": _ratio(figures.equity, figures.mm_plus_fee),
-        "disEq": "", "eqUsd": "", "notionalLever": "", "liab": "", "interest": "", "uTime": ms(now),
+        "disEq": "", "eqUsd": "", "notionalLever": "", "liab": "", "uplLiab": "0", "interest": "",
+        "uTime": ms(now),
         "crossLiab": "", "isoLiab": "", "maxLoan": "", "stgyEq": "0", "twap": "0", "spotInUseAmt": "",
         "isoUpl": money(iso_eq - iso_margin), "fixedBal": "0", "borrowFroz": "", "clSpotInUseAmt": "",
         "maxSpotInUse": "", "spotIsoBal": "0", "smtSyncEq": "0", "spotCopyTradingEq": "0",
@@ -188,16 +190,20 @@ def position_views(exchange: Exchange, uid: int, inst_ids: set[str] | None,
 
 
 def order_view(exchange: Exchange, order: OrderRecord) -> dict[str, Any]:
-    """``trade/order`` and ``trade/orders-pending`` row. OKX reports fees as negative."""
+    """``trade/order`` and ``trade/orders-pending`` row. OKX reports fees as negative.
+    A liquidation or ADL order shows as OKX shows it: ``ordType`` ``market``, no ``px``,
+    filled at ``avgPx``, with its ``category``."""
     inst = exchange.catalogue.instruments[order.inst_id]  # type: ignore[index]
     avg = (display_px(inst, Decimal(order.fill_value_ticks) / order.filled_lots * inst.tick_sz)
            if order.filled_lots else "")
     lever = lever_cents(exchange.state, order.uid, inst, MarginMode(order.td_mode))
+    ord_type = "market" if order.is_forced else order.ord_type
     return {
         "instType": inst.inst_type, "instId": inst.inst_id, "tgtCcy": "", "ccy": "",
         "ordId": str(order.ord_id), "clOrdId": order.cl_ord_id, "tag": "",
-        "px": px_str(inst, order.px_ticks) if order.px_ticks else "", "pxUsd": "", "pxVol": "",
-        "pxType": "", "sz": sz_str(inst, order.sz_lots), "pnl": "0", "ordType": order.ord_type,
+        "px": px_str(inst, order.px_ticks) if order.px_ticks and not order.is_forced else "",
+        "pxUsd": "", "pxVol": "", "pxType": "", "sz": sz_str(inst, order.sz_lots), "pnl": money(order.pnl),
+        "ordType": ord_type,
         "side": order.side, "posSide": "net", "tdMode": order.td_mode,
         "accFillSz": sz_str(inst, order.filled_lots),
         "fillPx": px_str(inst, order.last_fill_ticks) if order.last_fill_lots else "",
@@ -223,14 +229,62 @@ _CANCEL_SOURCE = {"user": "1", "liquidation": "2", "self_trade": "20", "ioc": "1
 
 
 def fill_view(exchange: Exchange, fill: FillRecord) -> dict[str, Any]:
-    """``trade/fills`` row."""
+    """``trade/fills`` and ``fills-history`` row: ``subType`` is the fill's bill code
+    (open/close, liquidation, ADL) and ``fillPnl`` its realized PnL."""
     inst = exchange.catalogue.instruments[fill.inst_id]  # type: ignore[index]
     return {
         "instType": inst.inst_type, "instId": inst.inst_id, "tradeId": str(fill.trade_id),
-        "ordId": str(fill.ord_id), "clOrdId": fill.cl_ord_id, "billId": f"{fill.trade_id}{fill.exec_type}",
-        "subType": "1", "tag": "", "fillPx": px_str(inst, fill.px_ticks),
-        "fillSz": sz_str(inst, fill.lots), "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "",
+        "ordId": str(fill.ord_id), "clOrdId": fill.cl_ord_id, "billId": str(fill.bill_id),
+        "subType": fill_bill_codes(fill)[1], "tag": "", "fillPx": px_str(inst, fill.px_ticks),
+        "fillSz": sz_str(inst, fill.lots), "fillIdxPx": "", "fillPnl": money(fill.pnl), "fillPxVol": "",
         "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "", "side": fill.side,
         "posSide": "net", "execType": fill.exec_type, "feeCcy": inst.settle_ccy,
         "fee": money(-fill.fee), "ts": ms(fill.ts), "fillTime": ms(fill.ts), "feeRate": "",
+        "tradeQuoteCcy": "",
+    }
+
+
+def bill_view(exchange: Exchange, bill: BillRecord, bal: int) -> dict[str, Any]:
+    """``account/bills`` row; ``bal`` is the balance after it (money units)."""
+    inst = exchange.catalogue.get(bill.inst_id) if bill.inst_id else None
+    ccy = inst.settle_ccy if inst is not None else bill.ccy
+    return {
+        "instType": inst.inst_type if inst else "", "instId": bill.inst_id, "ccy": ccy,
+        "mgnMode": bill.mgn_mode, "type": bill.type, "subType": bill.sub_type, "billId": str(bill.bill_id),
+        "balChg": money(bill.bal_chg), "bal": money(bal), "posBal": "", "posBalChg": "",
+        "sz": sz_str(inst, bill.lots) if inst and bill.lots else "", "notes": "",
+        "px": px_str(inst, bill.px_ticks) if inst and bill.px_ticks else "",
+        "pnl": money(bill.pnl), "fee": money(-bill.fee), "from": "", "to": "", "interest": "0",
+        "ordId": str(bill.ord_id) if bill.ord_id else "", "clOrdId": bill.cl_ord_id,
+        "tradeId": str(bill.trade_id) if bill.trade_id else "", "execType": bill.exec_type,
+        "tag": "", "fillTime": ms(bill.ts) if bill.trade_id else "", "fillIdxPx": "", "fillMarkPx": "",
+        "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "earnAmt": "",
+        "earnApr": "", "ts": ms(bill.ts),
+    }
+
+
+def position_history_view(exchange: Exchange, record: PositionRecord) -> dict[str, Any]:
+    """``account/positions-history`` row: ``type`` of the latest close (1 partly, 2 all,
+    3 liquidation, 4 partial liquidation, 5/6 ADL partly/all); ``pnl`` before fees,
+    ``realizedPnl`` after fees, funding and the liquidation penalty."""
+    inst = exchange.catalogue.instruments[record.inst_id]  # type: ignore[index]
+    lever = record.lever_cents if record.lever_cents is not None else inst.default_lever_cents
+    realized = record.pnl - record.fee + record.funding - record.liq_penalty
+    open_px = Decimal(record.open_value) / record.open_lots * inst.tick_sz if record.open_lots else None
+    close_px = Decimal(record.close_value) / record.close_lots * inst.tick_sz if record.close_lots else None
+    # the margin the opening notional needed at the leverage (linear only; inverse left empty)
+    basis = record.open_value * inst.value_k * 100 // lever if inst.is_linear and lever else 0
+    return {
+        "instType": inst.inst_type, "instId": inst.inst_id, "mgnMode": record.mgn_mode,
+        "type": record.type, "cTime": ms(record.c_time), "uTime": ms(record.u_time),
+        "openAvgPx": display_px(inst, open_px), "nonSettleAvgPx": "",
+        "closeAvgPx": display_px(inst, close_px),
+        "posId": str(record.pos_id), "openMaxPos": sz_str(inst, record.max_lots),
+        "closeTotalPos": sz_str(inst, record.close_lots), "realizedPnl": money(realized),
+        "settledPnl": "", "pnlRatio": ratio_str(_share(realized, basis), 6) if basis else "",
+        "fee": money(-record.fee), "fundingFee": money(record.funding),
+        "liqPenalty": money(-record.liq_penalty),
+        "pnl": money(record.pnl), "posSide": "net", "lever": fmt_decimal(Decimal(lever) / 100),
+        "direction": record.direction, "triggerPx": "", "uly": inst.inst_family,
+        "ccy": inst.settle_ccy,
     }

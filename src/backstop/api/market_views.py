@@ -93,12 +93,12 @@ def ticker_view(exchange: Exchange, tracker: Tracker, inst: Instrument, now: int
         "lastSz": sz_str(inst, last_lots), "askPx": ask_px, "askSz": ask_sz, "bidPx": bid_px,
         "bidSz": bid_sz, "open24h": open_px, "high24h": px_str(inst, high),
         "low24h": px_str(inst, low), "vol24h": sz_str(inst, window.lots),
-        "volCcy24h": fmt_decimal(_base_volume(inst, window.lots, window.value)), "sodUtc0": open_px,
+        "volCcy24h": fmt_decimal(base_volume(inst, window.lots, window.value)), "sodUtc0": open_px,
         "sodUtc8": open_px, "ts": ms(now),
     }
 
 
-def _base_volume(inst: Instrument, lots: int, value_ticks: int) -> Decimal:
+def base_volume(inst: Instrument, lots: int, value_ticks: int) -> Decimal:
     """24 h volume in the contract's currency: linear ctVal·contracts (coin); inverse
     Σ ctVal·contracts / px (coin, approximated with the volume-weighted price)."""
     contracts = inst.lots_to_sz(lots)

@@ -25,6 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from backstop.api.market_history import BARS
 from backstop.api.market_views import FUND_TYPES
 from backstop.api.rest_public import INST_TYPES
 from backstop.model.enums import MarginMode, OrderType, SelfTradeMode, Side
@@ -89,13 +90,47 @@ CANCEL_ITEM = (INST_ID, Field("ordId", "uint"), Field("clOrdId"))
 ORDER_LIST = (Field("instType"), OPT_INST_ID, Field("ordType", enum=_values(OrderType)),
               Field("state", enum=("live", "partially_filled", "filled", "canceled")), *CURSORS, LIMIT)
 AMOUNT = Field("amt", "decimal", required=True, doc="positive")
+BAR = Field("bar", enum=tuple(BARS), doc="default 1m; 6H and longer are Hong Kong time unless ...utc")
+CANDLES = (INST_ID, BAR, *CURSORS, Field("limit", "uint", doc="1-300 (candles), else 1-100"))
+TIME_RANGE = (Field("begin", "uint", doc="ms"), Field("end", "uint", doc="ms"))
+HISTORY_ORDERS = (INST_TYPE, OPT_INST_ID, Field("ordType", enum=_values(OrderType)),
+                  Field("state", enum=("filled", "canceled")),
+                  Field("category", enum=("normal", "full_liquidation", "partial_liquidation", "adl")),
+                  *CURSORS, *TIME_RANGE, LIMIT)
+FILLS = (OPT_INST_ID, Field("ordId", "uint"), Field("subType"), *CURSORS, *TIME_RANGE, LIMIT)
+BILLS = (Field("instType", enum=INST_TYPES), OPT_INST_ID, Field("ccy"),
+         Field("mgnMode", enum=_values(MarginMode)),
+         Field("type", doc="1 transfer, 2 trade, 5 liquidation, 8 funding fee, 9 ADL"), Field("subType"),
+         *CURSORS, *TIME_RANGE, LIMIT)
+INST_IDS = Field("instId", required=True, doc="up to 5, comma-separated")
+TD_MODE = Field("tdMode", required=True, enum=_values(MarginMode))
+AMEND_ITEM = (INST_ID, Field("ordId", "uint"), Field("clOrdId"), Field("newSz", "decimal"),
+              Field("newPx", "decimal"), Field("cxlOnFail", "boolean"), Field("reqId"))
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v5/public/instruments"): Endpoint("Instruments", (INST_TYPE, *FAMILY, OPT_INST_ID)),
     ("GET", "/api/v5/public/position-tiers"): Endpoint(
         "Position tiers", (INST_TYPE, Field("tdMode", required=True, enum=_values(MarginMode)), *FAMILY,
                            OPT_INST_ID)),
-    ("GET", "/api/v5/public/mark-price"): Endpoint("Mark prices", (INST_TYPE, *FAMILY, OPT_INST_ID)),
+    ("GET", "/api/v5/public/mark-price"): Endpoint(
+        "Mark prices", (Field("instType", enum=INST_TYPES, doc="required unless instId is given"), *FAMILY,
+                        OPT_INST_ID)),
+    ("GET", "/api/v5/public/open-interest"): Endpoint("Open interest", (INST_TYPE, *FAMILY, OPT_INST_ID)),
+    ("GET", "/api/v5/public/funding-rate-history"): Endpoint(
+        "Settled funding rates", (INST_ID, *CURSORS, Field("limit", "uint", doc="1-400"))),
+    ("GET", "/api/v5/public/price-limit"): Endpoint("Price limits", (INST_ID,)),
+    ("GET", "/api/v5/market/candles"): Endpoint("Trade candles", CANDLES),
+    ("GET", "/api/v5/market/history-candles"): Endpoint("Trade candles (history)", CANDLES),
+    ("GET", "/api/v5/market/mark-price-candles"): Endpoint("Mark price candles", CANDLES),
+    ("GET", "/api/v5/market/history-mark-price-candles"): Endpoint("Mark price candles (history)", CANDLES),
+    ("GET", "/api/v5/market/index-candles"): Endpoint("Index candles (instId: the index, e.g. BTC-USDT)",
+                                                      CANDLES),
+    ("GET", "/api/v5/market/history-index-candles"): Endpoint("Index candles (history)", CANDLES),
+    ("GET", "/api/v5/market/trades"): Endpoint("Recent trades",
+                                               (INST_ID, Field("limit", "uint", doc="1-500"))),
+    ("GET", "/api/v5/market/history-trades"): Endpoint(
+        "Trades (history)", (INST_ID, Field("type", enum=("1", "2"), doc="1: by tradeId, 2: by ts"), *CURSORS,
+                             LIMIT)),
     ("GET", "/api/v5/public/funding-rate"): Endpoint("Funding rate", (INST_ID,)),
     ("GET", "/api/v5/public/time"): Endpoint("Server time"),
     ("GET", "/api/v5/public/insurance-fund"): Endpoint(
@@ -119,8 +154,27 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v5/trade/order"): Endpoint(
         "Order details", (INST_ID, Field("ordId", "uint"), Field("clOrdId"))),
     ("GET", "/api/v5/trade/orders-pending"): Endpoint("Open orders", ORDER_LIST),
-    ("GET", "/api/v5/trade/orders-history"): Endpoint("Finished orders", ORDER_LIST),
-    ("GET", "/api/v5/trade/fills"): Endpoint("Fills", (OPT_INST_ID, Field("ordId", "uint"), LIMIT)),
+    ("GET", "/api/v5/trade/orders-history"): Endpoint("Finished orders (7 days)", HISTORY_ORDERS),
+    ("GET", "/api/v5/trade/orders-history-archive"): Endpoint("Finished orders (3 months)", HISTORY_ORDERS),
+    ("GET", "/api/v5/trade/fills"): Endpoint("Fills (3 days)", (Field("instType", enum=INST_TYPES), *FILLS)),
+    ("GET", "/api/v5/trade/fills-history"): Endpoint("Fills (3 months)", (INST_TYPE, *FILLS)),
+    ("GET", "/api/v5/account/bills"): Endpoint("Bills (7 days)", BILLS),
+    ("GET", "/api/v5/account/bills-archive"): Endpoint("Bills (3 months)", BILLS),
+    ("GET", "/api/v5/account/positions-history"): Endpoint(
+        "Closed positions", (Field("instType", enum=INST_TYPES), OPT_INST_ID,
+                             Field("mgnMode", enum=_values(MarginMode)),
+                             Field("type", enum=("1", "2", "3", "4", "5", "6")), Field("posId"), *CURSORS,
+                             LIMIT)),
+    ("GET", "/api/v5/account/max-size"): Endpoint(
+        "Largest order per side", (INST_IDS, TD_MODE, Field("px", "decimal"), Field("leverage", "decimal"))),
+    ("GET", "/api/v5/account/max-avail-size"): Endpoint("Available equity per side", (INST_IDS, TD_MODE)),
+    ("GET", "/api/v5/account/max-withdrawal"): Endpoint("Largest withdrawal", (Field("ccy"),)),
+    ("GET", "/api/v5/account/trade-fee"): Endpoint("Fee rates", (INST_TYPE, *FAMILY, OPT_INST_ID)),
+    ("POST", "/api/v5/trade/amend-order"): Endpoint("Amend an order", body=AMEND_ITEM),
+    ("POST", "/api/v5/trade/amend-batch-orders"): Endpoint("Amend orders", body=AMEND_ITEM, batch=True),
+    ("POST", "/api/v5/trade/close-position"): Endpoint(
+        "Close a position at market", body=(INST_ID, MGN_MODE, POS_SIDE, Field("ccy"),
+                                            Field("autoCxl", "boolean"), Field("clOrdId"), Field("tag"))),
     ("POST", "/api/v5/account/set-leverage"): Endpoint(
         "Set leverage", body=(INST_ID, MGN_MODE, Field("lever", "decimal", required=True), POS_SIDE)),
     ("POST", "/api/v5/account/position/margin-balance"): Endpoint(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from backstop.api import liquidation_views as lv
+from backstop.api import market_data_views as dv
 from backstop.api import market_views as mv
 from backstop.api.context import Ctx
 from backstop.api.params import instrument, int_param, limit_param, optional, required
@@ -46,6 +47,10 @@ async def position_tiers(ctx: Ctx) -> list[Any]:
 
 
 async def mark_price(ctx: Ctx) -> list[Any]:
+    """OKX answers ``instId`` alone (ccxt's ``fetch_mark_price`` sends only that): the
+    instrument names its type."""
+    if not optional(ctx.query, "instType") and optional(ctx.query, "instId"):
+        return [mv.mark_view(ctx.exchange, instrument(ctx.catalogue, ctx.query), ctx.now)]
     return [mv.mark_view(ctx.exchange, i, ctx.now) for i in _matching(ctx)]
 
 
@@ -103,6 +108,74 @@ async def books(ctx: Ctx) -> list[Any]:
     return [mv.book_view(ctx.exchange, inst, depth, ctx.now)]
 
 
+def _cursors(ctx: Ctx) -> tuple[int | None, int | None]:
+    return int_param(ctx.query, "after"), int_param(ctx.query, "before")
+
+
+def _index_instrument(ctx: Ctx) -> Instrument:
+    """``index-candles`` names an index (``BTC-USDT``): its family's first instrument."""
+    family = required(ctx.query, "instId")
+    inst = next((i for i in ctx.catalogue if i.inst_family == family), None)
+    if inst is None:
+        raise OkxError("51001", "Instrument ID does not exist")
+    return inst
+
+
+def _candles(most: int):
+    async def handler(ctx: Ctx) -> list[Any]:
+        inst = instrument(ctx.catalogue, ctx.query)
+        spec = dv.bar_param(optional(ctx.query, "bar"))
+        return dv.trade_candle_views(ctx.service.tracker.market, inst, spec, *_cursors(ctx),
+                                     limit_param(ctx.query, most=most), ctx.now)
+    return handler
+
+
+def _price_candles(kind: str):
+    async def handler(ctx: Ctx) -> list[Any]:
+        inst = _index_instrument(ctx) if kind == "index" else instrument(ctx.catalogue, ctx.query)
+        spec = dv.bar_param(optional(ctx.query, "bar"))
+        market = ctx.service.tracker.market
+        series = (market.index_candles if kind == "index" else market.mark_candles).get(inst.inst_id)
+        return dv.price_candle_views(series, inst, spec, *_cursors(ctx), limit_param(ctx.query), ctx.now)
+    return handler
+
+
+async def trades(ctx: Ctx) -> list[Any]:
+    """``market/trades``: the newest trades, up to 500."""
+    inst = instrument(ctx.catalogue, ctx.query)
+    kept = ctx.service.tracker.market.trades.get(inst.inst_id, ())
+    limit = limit_param(ctx.query, most=500)
+    return dv.trade_views(inst, list(kept)[-limit:][::-1])
+
+
+async def history_trades(ctx: Ctx) -> list[Any]:
+    """``market/history-trades``: paged by ``tradeId`` (``type`` 1, default) or by ``ts``
+    (``type`` 2)."""
+    inst = instrument(ctx.catalogue, ctx.query)
+    kind = optional(ctx.query, "type", "1")
+    if kind not in ("1", "2"):
+        raise OkxError("51000", "Parameter type error")
+    kept = list(ctx.service.tracker.market.trades.get(inst.inst_id, ()))
+    key = (lambda t: t.trade_id) if kind == "1" else (lambda t: t.ts)
+    return dv.trade_views(inst, dv.page(kept, key, *_cursors(ctx), limit_param(ctx.query)))
+
+
+async def open_interest(ctx: Ctx) -> list[Any]:
+    market = ctx.service.tracker.market
+    return [dv.open_interest_view(ctx.exchange, market, i, ctx.now) for i in _matching(ctx)]
+
+
+async def funding_rate_history(ctx: Ctx) -> list[Any]:
+    inst = instrument(ctx.catalogue, ctx.query)
+    return dv.funding_history_views(ctx.service.tracker.market, inst, *_cursors(ctx),
+                                    limit_param(ctx.query, most=400))
+
+
+async def price_limit(ctx: Ctx) -> list[Any]:
+    inst = instrument(ctx.catalogue, ctx.query)
+    return [dv.price_limit_view(ctx.exchange, inst, ctx.now)]
+
+
 async def currencies(ctx: Ctx) -> list[Any]:
     """``asset/currencies`` (private on OKX; ccxt's ``load_markets`` asks for it with keys):
     one chain per settlement currency, deposits and withdrawals through the admin API."""
@@ -127,5 +200,16 @@ ROUTES = {
     "market/ticker": ticker,
     "market/tickers": tickers,
     "market/books": books,
+    "market/candles": _candles(300),
+    "market/history-candles": _candles(100),
+    "market/mark-price-candles": _price_candles("mark"),
+    "market/history-mark-price-candles": _price_candles("mark"),
+    "market/index-candles": _price_candles("index"),
+    "market/history-index-candles": _price_candles("index"),
+    "market/trades": trades,
+    "market/history-trades": history_trades,
+    "public/open-interest": open_interest,
+    "public/funding-rate-history": funding_rate_history,
+    "public/price-limit": price_limit,
 }
 """GET routes under ``/api/v5/`` that need no key."""

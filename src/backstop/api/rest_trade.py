@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backstop.api import account_views as av
-from backstop.api.context import Ctx, rejection_of
+from backstop.api.context import Ctx, ensure_accepted, rejection_of
 from backstop.api.limits import ensure_open_order_room
 from backstop.api.params import (
     bool_param,
@@ -20,11 +20,13 @@ from backstop.api.params import (
     limit_param,
     optional,
 )
-from backstop.api.tracker import OrderRecord
+from backstop.api.rest_history import GET_ROUTES as HISTORY_ROUTES
+from backstop.api.tracker import OrderRecord, amend_cl_ord_id
 from backstop.api.wire import OkxError, items_response, ms
 from backstop.model.commands import CancelOrder, Command, PlaceOrder
 from backstop.model.enums import MarginMode, OrderType, SelfTradeMode, Side
 from backstop.model.events import Event, OrderPlaced
+from backstop.numeric import NumericError
 
 MAX_CL_ORD_ID = 32
 
@@ -102,12 +104,17 @@ def _capped_orders() -> Build:
     return build
 
 
+async def place_items(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Place orders (REST ``order``/``batch-orders``, WS ``order``/``batch-orders``)."""
+    return await _run_items(ctx, items, _capped_orders(), _placed_item)
+
+
 async def place_order(ctx: Ctx):
-    return items_response(await _run_items(ctx, [json_object(ctx.body)], _capped_orders(), _placed_item))
+    return items_response(await place_items(ctx, [json_object(ctx.body)]))
 
 
 async def batch_orders(ctx: Ctx):
-    return items_response(await _run_items(ctx, json_list(ctx.body), _capped_orders(), _placed_item))
+    return items_response(await place_items(ctx, json_list(ctx.body)))
 
 
 def _own_order(ctx: Ctx, item: dict[str, Any]) -> OrderRecord | None:
@@ -147,12 +154,17 @@ def _cancel_item(item: dict[str, Any], ord_id: str, code: str, msg: str, now: in
             "sMsg": msg}
 
 
+async def cancel_items(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cancel orders (REST and WS)."""
+    return await _run_items(ctx, items, _cancel_command, _cancelled_item)
+
+
 async def cancel_order(ctx: Ctx):
-    return items_response(await _run_items(ctx, [json_object(ctx.body)], _cancel_command, _cancelled_item))
+    return items_response(await cancel_items(ctx, [json_object(ctx.body)]))
 
 
 async def cancel_batch_orders(ctx: Ctx):
-    return items_response(await _run_items(ctx, json_list(ctx.body), _cancel_command, _cancelled_item))
+    return items_response(await cancel_items(ctx, json_list(ctx.body)))
 
 
 async def get_order(ctx: Ctx) -> list[Any]:
@@ -189,34 +201,141 @@ async def orders_pending(ctx: Ctx) -> list[Any]:
     return _listed(ctx, ("live", "partially_filled"))
 
 
-async def orders_history(ctx: Ctx) -> list[Any]:
-    return _listed(ctx, ("filled", "canceled"))
+def _amend_error(order: OrderRecord | None, inst_id: str) -> OkxError | None:
+    """Why an order cannot be amended, with OKX's code, or ``None``."""
+    if order is None or order.inst_id != inst_id:
+        return OkxError("51503", "Order modification failed as the order does not exist")
+    if order.state == "filled":
+        return OkxError("51510", "Modification failed as the order has been completed")
+    if order.state == "canceled":
+        return OkxError("51509", "Modification failed as the order has been canceled")
+    if order.is_forced or order.ord_type not in _AMENDABLE:
+        return OkxError("51506", "Order modification unavailable for the order type")
+    return None
 
 
-async def fills(ctx: Ctx) -> list[Any]:
-    inst_id = optional(ctx.query, "instId")
-    ord_id = int_param(ctx.query, "ordId")
-    limit = limit_param(ctx.query)
-    out = []
-    for fill in ctx.service.tracker.account_fills(ctx.uid):
-        if (inst_id and fill.inst_id != inst_id) or (ord_id is not None and fill.ord_id != ord_id):
-            continue
-        out.append(av.fill_view(ctx.exchange, fill))
-        if len(out) == limit:
-            break
-    return out
+_AMENDABLE = ("limit", "post_only", "fok", "ioc")
+
+
+def _amend_target(ctx: Ctx, item: dict[str, Any]) -> tuple[OrderRecord, int, int]:
+    """The order and its new ``(px_ticks, total lots)``, or :class:`OkxError`."""
+    inst = instrument(ctx.catalogue, item)
+    order = _own_order(ctx, item)
+    refused = _amend_error(order, inst.inst_id)
+    if refused is not None:
+        raise refused
+    assert order is not None
+    new_sz, new_px = optional(item, "newSz"), optional(item, "newPx")
+    if not new_sz and not new_px:
+        raise OkxError("51500", "Either order price or amount is required")
+    try:
+        lots = inst.sz_to_lots(decimal_param(item, "newSz")) if new_sz else order.sz_lots
+        ticks = inst.px_to_ticks(decimal_param(item, "newPx")) if new_px else order.px_ticks
+    except NumericError as exc:
+        raise OkxError("51000", "Parameter newSz or newPx error") from exc
+    if lots <= order.filled_lots:
+        raise OkxError("51000", "Parameter newSz error: it must exceed the filled size")
+    if ticks <= 0:
+        raise OkxError("51000", "Parameter newPx error")
+    return order, ticks, lots
+
+
+def _replacement(ctx: Ctx, order: OrderRecord, ticks: int, lots: int) -> PlaceOrder:
+    inst = ctx.catalogue.get(order.inst_id)
+    return PlaceOrder(0, ctx.uid, order.inst_id, Side(order.side), OrderType(order.ord_type),
+                      inst.lots_to_sz(lots - order.filled_lots), inst.ticks_to_px(ticks),
+                      MarginMode(order.td_mode), order.reduce_only,
+                      amend_cl_ord_id(order.ord_id, order.cl_ord_id))
+
+
+async def _amend_one(ctx: Ctx, item: dict[str, Any]) -> dict[str, Any]:
+    """OKX ``amend-order`` as one serialized step: cancel the engine order and place its
+    replacement back to back, the public ``ordId`` kept. If the replacement is refused, the
+    original is put back (unless ``cxlOnFail``), and the refusal is answered."""
+    req_id = str(item.get("reqId", ""))
+    try:
+        order, ticks, lots = _amend_target(ctx, item)
+        cancel_on_fail = bool_param(item, "cxlOnFail")
+    except OkxError as exc:
+        return _amend_item(str(item.get("ordId", "")), item, req_id, exc.code, exc.msg, ctx.now)
+    tracker = ctx.service.tracker
+    tracker.expect_amend(order.live_ord_id)
+    cancel = CancelOrder(0, ctx.uid, order.inst_id, order.live_ord_id)
+    cancelled, placed = await ctx.service.submit_all([cancel, _replacement(ctx, order, ticks, lots)])
+    refused = rejection_of(cancelled)
+    if refused is not None:  # it filled or left the book since it was read
+        tracker.amending.discard(cancel.ord_id)
+        error = _amend_error(order, order.inst_id) or OkxError("51503", refused.msg)
+        return _amend_item(str(order.ord_id), item, req_id, error.code, error.msg, ctx.now)
+    refused = rejection_of(placed)
+    if refused is None:
+        return _amend_item(str(order.ord_id), item, req_id, "0", "", ctx.now)
+    restored = None if cancel_on_fail else rejection_of(
+        await ctx.service.submit(_replacement(ctx, order, order.px_ticks, order.sz_lots)))
+    if cancel_on_fail or restored is not None:
+        tracker.amend_failed(order.ord_id, ctx.service.now_ms())
+    code = "51502" if refused.code == "51008" else refused.code
+    return _amend_item(str(order.ord_id), item, req_id, code, refused.msg, ctx.now)
+
+
+def _amend_item(ord_id: str, item: dict[str, Any], req_id: str, code: str, msg: str,
+                now: int) -> dict[str, Any]:
+    return {"ordId": ord_id, "clOrdId": str(item.get("clOrdId", "")), "ts": ms(now), "reqId": req_id,
+            "sCode": code, "sMsg": msg}
+
+
+async def amend_items(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Amend orders one after another (REST and WS)."""
+    return [await _amend_one(ctx, item) for item in items]
+
+
+async def amend_order(ctx: Ctx):
+    return items_response(await amend_items(ctx, [json_object(ctx.body)]))
+
+
+async def amend_batch_orders(ctx: Ctx):
+    return items_response(await amend_items(ctx, json_list(ctx.body)))
+
+
+async def close_position(ctx: Ctx) -> Any:
+    """OKX ``close-position``: the whole position at market, reduce-only. ``autoCxl`` cancels
+    the account's open orders on the instrument first; without it, an open reduce-only
+    order refuses the close (51115)."""
+    body = json_object(ctx.body)
+    inst = instrument(ctx.catalogue, body)
+    mode = enum_param(body, "mgnMode", MarginMode)
+    if optional(body, "posSide", "net") != "net":
+        raise OkxError("51000", "Parameter posSide error")
+    cl_ord_id = optional(body, "clOrdId")
+    if len(cl_ord_id) > MAX_CL_ORD_ID or (not cl_ord_id.isalnum() and cl_ord_id):
+        raise OkxError("51000", "Parameter clOrdId error")
+    lots = ctx.service.tracker.position_lots.get((ctx.uid, inst.inst_id, mode.value), 0)
+    if not lots:
+        raise OkxError("51023", "Position does not exist")
+    pending = [o for o in ctx.service.tracker.account_orders(ctx.uid)
+               if o.inst_id == inst.inst_id and o.state in ("live", "partially_filled")]
+    if bool_param(body, "autoCxl"):
+        await ctx.service.submit_all([CancelOrder(0, ctx.uid, inst.inst_id, o.live_ord_id) for o in pending])
+    elif any(o.reduce_only for o in pending):
+        raise OkxError("51115", "Cancel all pending close-orders before liquidation")
+    close = PlaceOrder(0, ctx.uid, inst.inst_id, Side.SELL if lots > 0 else Side.BUY, OrderType.MARKET,
+                       inst.lots_to_sz(abs(lots)), None, mode, True, cl_ord_id)
+    ensure_accepted(await ctx.service.submit(close))
+    return [{"instId": inst.inst_id, "posSide": "net", "clOrdId": cl_ord_id, "tag": optional(body, "tag")}]
 
 
 GET_ROUTES = {
     "trade/order": get_order,
     "trade/orders-pending": orders_pending,
-    "trade/orders-history": orders_history,
-    "trade/fills": fills,
+    **{path: handler for path, handler in HISTORY_ROUTES.items() if path.startswith("trade/")},
 }
 POST_ITEM_ROUTES = {
     "trade/order": place_order,
     "trade/batch-orders": batch_orders,
     "trade/cancel-order": cancel_order,
     "trade/cancel-batch-orders": cancel_batch_orders,
+    "trade/amend-order": amend_order,
+    "trade/amend-batch-orders": amend_batch_orders,
+    "trade/close-position": close_position,
 }
 """Routes that build their own per-item response."""

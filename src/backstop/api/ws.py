@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from backstop.api import account_views as av
 from backstop.api import liquidation_views as lv
 from backstop.api import market_views as mv
+from backstop.api import ws_bot
 from backstop.api.auth import authenticate_ws
 from backstop.api.limits import (
     DEFAULT_LIMITS,
@@ -44,19 +45,21 @@ from backstop.api.service import Clock, ExchangeService
 from backstop.api.wire import OkxError, ms, px_str, sz_str
 from backstop.model import events as ev
 
-INST_ID_CHANNELS = {"tickers", "mark-price", "books", "books5", "funding-rate"}
-"""Public channels keyed by ``instId`` (required)."""
+INST_ID_CHANNELS = {"tickers", "mark-price", "books", "books5", "funding-rate"} | ws_bot.INST_ID_CHANNELS
+"""Channels keyed by ``instId`` (required)."""
 INST_TYPE_CHANNELS = {"liquidation-orders", "adl-warning"}
 """Public channels keyed by ``instType`` (required) and optionally ``instFamily``."""
-PUBLIC_CHANNELS = INST_ID_CHANNELS | INST_TYPE_CHANNELS
-PRIVATE_CHANNELS = {"orders", "positions", "balance_and_position", "liquidation-warning"}
+PUBLIC_CHANNELS = (INST_ID_CHANNELS - ws_bot.CANDLE_CHANNELS) | INST_TYPE_CHANNELS
+PRIVATE_CHANNELS = ({"orders", "positions", "balance_and_position", "liquidation-warning"}
+                    | ws_bot.PRIVATE_CHANNELS)
 ADL_WARNING_EVERY_S = 1.0
 """``adl-warning`` pushes each fund in ``warning`` or ``adl`` this often (and every fund each
 :data:`ADL_NORMAL_EVERY` such periods)."""
 ADL_NORMAL_EVERY = 60
 EVENT_TYPE_RANK = {"filled": 0, "funding_fee": 1, "adl": 2, "liquidation": 3}
 """``balance_and_position`` ``eventType`` when one command touches an account several ways."""
-CHANNELS_BY_PATH = {"public": PUBLIC_CHANNELS, "private": PRIVATE_CHANNELS, "business": set()}
+CHANNELS_BY_PATH = {"public": PUBLIC_CHANNELS, "private": PRIVATE_CHANNELS,
+                    "business": ws_bot.CANDLE_CHANNELS}
 BOOK_DEPTH = 400
 log = logging.getLogger("backstop.api.ws")
 SLOW_CONSUMER_CLOSE = (1008, "slow consumer")
@@ -176,6 +179,7 @@ class WsHub:
         self._adl_task: asyncio.Task[None] | None = None
         self._shared_data: dict[tuple[str, str], str] = {}
         """Push data as JSON by ``(kind, instId)``, valid until the next published command."""
+        self.bot = ws_bot.BotFeeds(self)
 
     async def endpoint(self, socket: WebSocket) -> None:
         path = socket.path_params["kind"]
@@ -244,6 +248,9 @@ class WsHub:
         except (ValueError, KeyError, TypeError, RecursionError):
             conn.send({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:200]}",
                        "connId": conn.conn_id})
+            return
+        if op in ws_bot.TRADE_OPS:
+            self.bot.trade_op(conn, message, op, args)
             return
         try:
             self._op(conn, op, args)
@@ -316,6 +323,8 @@ class WsHub:
         elif channel == "adl-warning":
             self._push_adl_warnings(conn, arg, lv.adl_warning_views(self.service.exchange,
                                                                     self.service.now_ms()), True)
+        else:
+            self.bot.snapshot(conn, arg)
 
     def publish(self, events: list[Any]) -> None:
         """Push what a logged command changed to every interested connection."""
@@ -330,8 +339,10 @@ class WsHub:
         self.liquidations_seen = self.service.tracker.liquidation_seq
         adl_views = (lv.adl_warning_views(self.service.exchange, self.service.now_ms(), touched.adl_funds)
                      if touched.adl_funds else [])
+        changed = ws_bot.changed_by(events)
         for conn in list(self.connections):
             self._push_touched(conn, touched, book_updates)
+            self.bot.push(conn, changed)
             self._push_liquidations(conn, records)
             for arg in conn.matching("adl-warning"):
                 self._push_adl_warnings(conn, arg, adl_views, True)
