@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="backstop: a clearing and risk engine for perpetual futures.")
@@ -16,38 +21,68 @@ console = Console()
 
 def fail(message: str) -> None:
     """Print a one-line reason and exit with status 1."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 
+# -- shared options and the one error decorator --------------------------------------------
+
+CatalogueOption = Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")]
+ConfigOption = Annotated[Path | None, typer.Option(help="A TOML policy file.")]
+OutOption = Annotated[Path | None, typer.Option(help="Output directory (default ./backstop-runs/<UTC>).")]
+AccountsOption = Annotated[int, typer.Option(help="Leveraged accounts in the population.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for every random draw of the run.")]
+EXPECTED_ERRORS = (ValueError, OSError, ImportError)
+"""Bad input, files and missing extras: reported as their message."""
+TRACEBACK_ENV = "BACKSTOP_TRACEBACK"
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def one_line_errors(command: F) -> F:
+    """Decorate a command so that any failure prints one line and exits 1, never a traceback.
+
+    Expected errors (:data:`EXPECTED_ERRORS`) print their first line; anything else prints
+    ``internal error`` with its type and says how to see the traceback
+    (``BACKSTOP_TRACEBACK=1``, which re-raises it)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except EXPECTED_ERRORS as exc:
+            fail(_one_line(exc))
+        except Exception as exc:
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {_one_line(exc)}); "
+                 f"{TRACEBACK_ENV}=1 shows the traceback")
+
+    return run  # type: ignore[return-value]
+
+
 @app.command()
+@one_line_errors
 def demo(
     seed: Annotated[int, typer.Option(help="Seed for the scripted traders.")] = 7,
-    catalogue: Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")] = None,
+    catalogue: CatalogueOption = None,
 ) -> None:
     """Run a scripted market through the engine and print what happened."""
     from backstop.demo import run_demo
     from backstop.model.catalogue import default_catalogue, load_catalogue
 
-    try:
-        cat = load_catalogue(catalogue) if catalogue else default_catalogue()
-        run_demo(console, cat, seed)
-    except ValueError as exc:
-        fail(str(exc))
+    run_demo(console, load_catalogue(catalogue) if catalogue else default_catalogue(), seed)
 
 
 @app.command()
-def instruments(
-    catalogue: Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")] = None,
-) -> None:
+@one_line_errors
+def instruments(catalogue: CatalogueOption = None) -> None:
     """List the instrument catalogue."""
     from backstop.demo import print_catalogue
     from backstop.model.catalogue import default_catalogue, load_catalogue
 
-    try:
-        print_catalogue(console, load_catalogue(catalogue) if catalogue else default_catalogue())
-    except ValueError as exc:
-        fail(str(exc))
+    print_catalogue(console, load_catalogue(catalogue) if catalogue else default_catalogue())
 
 
 @app.command()
@@ -129,34 +164,33 @@ def backup(
 
 
 @app.command()
+@one_line_errors
 def stress(
     prices: Annotated[Path | None, typer.Option(help="Kline CSV/Parquet (Binance layout) to replay.")] = None,
-    model: Annotated[str | None, typer.Option(help="Generated path: gbm, garch or jump.")] = None,
-    accounts: Annotated[int, typer.Option(help="Leveraged accounts in the population.")] = 1000,
+    model: Annotated[str | None, typer.Option(
+        help="Generated path: crash (built-in 2025-10-10 model; the default), gbm, garch or jump.")] = None,
+    accounts: AccountsOption = 1000,
     policy: Annotated[str | None, typer.Option(help="ADL ranking name, or key=value pairs.")] = None,
-    config: Annotated[Path | None, typer.Option(help="A TOML policy file.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the path and the population.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Output dir (default ./backstop-runs/<UTC>).")] = None,
+    config: ConfigOption = None,
+    seed: SeedOption = 0,
+    out: OutOption = None,
     compare_adl: Annotated[bool, typer.Option("--compare-adl", help="Also compare ADL rankings.")] = False,
     paths: Annotated[int, typer.Option(help="Monte Carlo over N generated paths (fast path).")] = 0,
-    fund: Annotated[float, typer.Option(help="--paths: initial insurance fund, USDT.")] = 250_000.0,
+    fund: Annotated[float | None, typer.Option(
+        help="Initial insurance fund, USDT (default: 0.5 % of the population's notional; "
+             "with --paths 250,000).")] = None,
 ) -> None:
-    """Run one stress scenario through the exact engine; write report.html and Parquet tables."""
-    from backstop.sim.stress_command import run_stress_command
+    """Run one stress scenario through the exact engine (no flags: the built-in 2025-10-10 crash),
+    or a Monte Carlo with --paths; write report.html and tables."""
+    from backstop.lab.stress_command import StressFlags, run_stress_command
 
-    try:
-        if paths:
-            from backstop.sim.mc_cli import stress_paths_command
-
-            stress_paths_command(paths, model or "gbm", accounts, seed, out, fund, console=console)
-            return
-        run_stress_command(console, prices=prices, model=model, accounts=accounts, policy=policy,
-                           config=config, seed=seed, out=out, compare_adl=compare_adl)
-    except (ValueError, OSError, ImportError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    run_stress_command(console, StressFlags(prices=prices, model=model, accounts=accounts, policy=policy,
+                                            config=config, seed=seed, out=out, compare_adl=compare_adl,
+                                            paths=paths, fund=fund))
 
 
 @app.command()
+@one_line_errors
 def sweep(
     grid: Annotated[list[str] | None, typer.Option(
         help="KEY=V1,V2 (repeatable); keys: fund, liq_fee, mmr_scale, fee_share, adl_threshold, "
@@ -164,38 +198,62 @@ def sweep(
     random: Annotated[int, typer.Option(help="Random points instead of a grid (0: use --grid).")] = 0,
     paths: Annotated[int, typer.Option(help="Paths per point.")] = 2,
     accounts: Annotated[int, typer.Option(help="Accounts per scenario.")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed for the paths, population and random points.")] = 0,
-    model: Annotated[str, typer.Option(help="stress | gbm | garch | jump.")] = "stress",
-    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local Ray).")] = None,
+    seed: SeedOption = 0,
+    model: Annotated[str, typer.Option(help="stress | crash | gbm | garch | jump.")] = "stress",
+    out: OutOption = None,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Run on Ray: a cluster address, or 'local' (needs backstop[ray]); default: local processes."
+    )] = None,
 ) -> None:
-    """Grid or random search over fund and policy settings on Ray, through the exact engine."""
+    """Grid or random search over fund and policy settings through the exact engine, on local
+    processes or a Ray cluster."""
     from backstop.sim.sweep_cli import sweep_command
 
-    try:
-        sweep_command(console, grid or [], random, paths, accounts, seed, model, out, ray_address)
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
+    sweep_command(console, grid or [], random, paths, accounts, seed, model, out, ray_address)
 
 
 @app.command()
+@one_line_errors
 def calibrate(
-    daily: Annotated[Path | None, typer.Option(help="Daily closes CSV (unix_timestamp, close).")] = None,
+    daily: Annotated[Path | None, typer.Option(
+        help="Daily closes CSV (unix_timestamp, close; or 1d klines: open_time, close).")] = None,
     funding: Annotated[Path | None, typer.Option(help="8-hour funding CSV (last_funding_rate).")] = None,
     depth: Annotated[Path | None, typer.Option(help="Binance bookDepth CSV.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the fitted values to this TOML file.")] = None,
 ) -> None:
-    """Fit the price-model, funding and impact parameters; compare with the shipped constants."""
-    from backstop.sim.calibrate_cli import calibrate_rows, resolve_inputs, rows_table, to_toml
+    """Fit the price-model, funding and impact parameters and compare with the shipped constants
+    (no flags: the files in ../shared/data, else the shipped constants and their sources)."""
+    from backstop.sim.calibrate_cli import calibrate_command
 
-    try:
-        rows = calibrate_rows(resolve_inputs(daily, funding, depth))
-        console.print(rows_table(rows))
-        if out is not None:
-            out.write_text(to_toml(rows))
-            console.print(f"wrote {out}")
-    except (ValueError, OSError) as exc:
-        fail(str(exc).splitlines()[0])
+    calibrate_command(console, daily, funding, depth, out)
+
+
+data_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                       help="Real market data on demand (Binance's public archive).")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("download")
+@one_line_errors
+def data_download(
+    start: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[str | None, typer.Option(help="Last UTC day, included (default: --start).")] = None,
+    symbol: Annotated[str, typer.Option(help="USDⓈ-M futures symbol.")] = "BTCUSDT",
+    kind: Annotated[str, typer.Option(help="klines, bookDepth or fundingRate.")] = "klines",
+    interval: Annotated[str | None, typer.Option(help="Kline interval (klines only; default 1m).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the converted CSV.")] = Path("market-data"),
+    cache: Annotated[Path | None, typer.Option(
+        help="Archive cache (default $BACKSTOP_CACHE, else ~/.cache/backstop).")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        envvar="BACKSTOP_BINANCE_URL", help="Archive base URL.")] = "https://data.binance.vision",
+) -> None:
+    """Fetch Binance USDⓈ-M futures archives, verify their SHA-256 checksums, and write one CSV in
+    the layout --prices (klines), --depth (bookDepth) and --funding (fundingRate) read."""
+    from backstop.data.binance import download, parse_request
+
+    request = parse_request(symbol, kind, start, end, interval)
+    path = download(request, out, cache, base_url)
+    console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
 
 def main() -> None:

@@ -1,11 +1,15 @@
-"""``backstop stress`` bad inputs: one line, exit 1, no traceback."""
+"""``backstop stress``: no flags runs the built-in crash; every flag applies or is refused;
+bad inputs give one line, exit 1, no traceback."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from backstop.cli import app
+from backstop.cli import app, one_line_errors
 
 
 def _one_line_error(args: list[str]) -> str:
@@ -32,7 +36,9 @@ def test_wrong_columns(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--model", "gbm", "--accounts", "0"], "accounts"),
     (["--model", "heston"], "model"),
-    ([], "--prices"),
+    (["--prices", "k.csv", "--model", "gbm"], "not both"),
+    (["--model", "crash", "--fund", "-5"], "--fund"),
+    (["--model", "crash", "--fund", "10", "--policy", "insurance_fund.initial=5"], "--fund"),
     (["--model", "gbm", "--policy", "adl.ranking=nope"], "adl.ranking"),
     (["--model", "gbm", "--policy", "bogus"], "policy"),
 ])
@@ -42,3 +48,47 @@ def test_impossible_parameters(args, words):
 
 def test_missing_config_file(tmp_path):
     assert "not found" in _one_line_error(["--model", "gbm", "--config", str(tmp_path / "x.toml")])
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--prices", "k.csv"], "--prices"),
+    (["--policy", "pro_rata"], "--policy"),
+    (["--config", "p.toml"], "--config"),
+    (["--compare-adl"], "--compare-adl"),
+])
+def test_paths_refuses_the_exact_engine_flags(extra, flag):
+    # A hostile or careless user must not get a Monte Carlo that silently ignored a policy.
+    line = _one_line_error(["--paths", "5", *extra])
+    assert flag in line and "--paths" in line
+
+
+def test_no_flags_runs_the_built_in_crash(tmp_path):
+    result = CliRunner().invoke(app, ["stress", "--accounts", "40", "--out", str(tmp_path)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--model crash" in result.output
+    assert (tmp_path / "report.html").is_file()
+    # The crash model's low is at 21:20 UTC on 2025-10-10: the fund's minimum falls in the crash.
+    match = re.search(r"fund minimum .* at (2025-10-10 \d\d:\d\d)", result.output)
+    assert match and "20:50" <= match.group(1)[11:] <= "21:30", result.output
+
+
+def test_fund_flag_sets_the_initial_fund(tmp_path):
+    args = ["stress", "--accounts", "20", "--fund", "1234.5", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert re.search(r"fund start\s*│\s*1234\.5\b", result.output), result.output
+
+
+def test_unexpected_errors_are_one_line_too():
+    probe = typer.Typer()
+
+    @probe.command()
+    @one_line_errors
+    def broken() -> None:
+        raise KeyError("boom")
+
+    result = CliRunner().invoke(probe, [])
+    assert result.exit_code == 1
+    assert "internal error (KeyError" in result.stderr and "BACKSTOP_TRACEBACK" in result.stderr
+    assert "Traceback" not in result.output

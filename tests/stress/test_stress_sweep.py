@@ -1,6 +1,9 @@
-"""``backstop sweep`` on a local Ray, kept tiny: 2 points × 1 path × 60 accounts × 720 minutes."""
+"""``backstop sweep`` on local processes, and on a local Ray when the ``ray`` extra is installed;
+kept tiny: 2 points × 1 path × 60 accounts × 720 minutes."""
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -8,11 +11,17 @@ from typer.testing import CliRunner
 from backstop.cli import app
 from backstop.sim.sweep import grid_points, parse_grid, random_points, run_sweep, write_report, write_results
 
-ray = pytest.importorskip("ray")
+TINY = {"paths": 1, "accounts": 60, "seed": 0, "steps": 720}
+
+
+@pytest.fixture(scope="module")
+def local_rows():
+    return run_sweep(grid_points(parse_grid(["fund=50,5000"])), **TINY)
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray", reason="the optional extra backstop[ray] is not installed")
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
     yield ray
     ray.shutdown()
@@ -29,9 +38,8 @@ def test_grid_parsing_and_points() -> None:
             parse_grid(bad)
 
 
-def test_sweep_runs_on_local_ray(local_ray, tmp_path) -> None:
-    points = grid_points(parse_grid(["fund=50,5000"]))
-    rows = run_sweep(points, paths=1, accounts=60, seed=0, steps=720)
+def test_sweep_runs_on_local_processes(local_rows, tmp_path) -> None:
+    rows = local_rows
     assert [r["fund"] for r in rows] == [50.0, 5000.0]
     small, big = rows
     assert small["fund_min_usdt"] <= 50.0 and big["fund_min_usdt"] <= 5000.0
@@ -50,3 +58,24 @@ def test_sweep_cli_bad_input_is_one_line() -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(app, ["sweep"])
     assert result.exit_code == 1
+
+
+def test_ray_gives_the_same_rows_as_local_processes(local_ray, local_rows) -> None:
+    rows = run_sweep(grid_points(parse_grid(["fund=50,5000"])), **TINY, ray_address="local")
+    assert rows == local_rows
+
+
+def test_local_sweep_says_how_to_add_ray(tmp_path) -> None:
+    args = ["sweep", "--grid", "fund=50", "--paths", "1", "--accounts", "30", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    hint = [line for line in result.output.splitlines() if "local processes" in line]
+    assert len(hint) == 1 and "backstop[ray]" in hint[0] and "--ray-address" in hint[0]
+    assert (tmp_path / "sweep.csv").is_file()
+
+
+def test_ray_address_without_ray_is_one_line(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    result = CliRunner().invoke(app, ["sweep", "--grid", "fund=50", "--ray-address", "local"])
+    assert result.exit_code == 1
+    assert "backstop[ray]" in result.stderr and "Traceback" not in result.output

@@ -36,6 +36,7 @@ import numpy as np
 
 from backstop.engine.config import EngineConfig, config_from_dict
 from backstop.engine.exchange import Exchange
+from backstop.engine.queries import isolated_margin
 from backstop.math.margin import calculate_liquidation_px
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, catalogue_from_specs
@@ -47,7 +48,6 @@ from backstop.sim.impact import BAND_FRACTIONS, DepthCurve
 from backstop.sim.montecarlo import NEVER, PathLiquidations, liquidate_path
 from backstop.sim.paths import Ohlc
 from backstop.sim.population import Population, PopulationSpec, generate_population
-from backstop.engine.queries import isolated_margin
 from backstop.state.invariants import (
     ensure_books_uncrossed,
     ensure_closed_positions_hold_no_margin,

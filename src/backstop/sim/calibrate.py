@@ -67,17 +67,25 @@ FITTED_FUNDING = FundingStats(
 )
 
 
-def load_daily_closes(path: str | Path, start: str = CALIBRATION_START) -> np.ndarray:
-    """Daily closes (USD) from the ``unix_timestamp,close`` columns, from ``start`` (UTC)."""
+def load_daily_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(unix seconds, close)`` of a daily file sorted by time: ``unix_timestamp,close``
+    columns, or Binance 1d klines (``open_time`` in epoch ms, ``close``)."""
     header = Path(path).read_text().split("\n", 1)[0].strip().split(",")
-    for name in ("unix_timestamp", "close"):
-        if name not in header:
-            raise ValueError(f"{path}: missing column {name!r}")
-    usecols = (header.index("unix_timestamp"), header.index("close"))
+    time_column = next((c for c in ("unix_timestamp", "open_time") if c in header), None)
+    if time_column is None or "close" not in header:
+        raise ValueError(f"{path}: missing column 'unix_timestamp' (or 'open_time') and 'close'")
+    usecols = (header.index(time_column), header.index("close"))
     table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=usecols, ndmin=2)
-    start_s = dt.datetime.fromisoformat(start).replace(tzinfo=dt.UTC).timestamp()
     table = table[np.argsort(table[:, 0], kind="stable")]
-    return table[table[:, 0] >= start_s, 1]
+    seconds = table[:, 0] / 1000.0 if time_column == "open_time" else table[:, 0]
+    return seconds, table[:, 1]
+
+
+def load_daily_closes(path: str | Path, start: str = CALIBRATION_START) -> np.ndarray:
+    """Daily closes (USD) of :func:`load_daily_table`, from ``start`` (UTC)."""
+    seconds, closes = load_daily_table(path)
+    start_s = dt.datetime.fromisoformat(start).replace(tzinfo=dt.UTC).timestamp()
+    return closes[seconds >= start_s]
 
 
 def log_returns(closes: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from rich.console import Console
 from rich.table import Table
 
 from backstop.sim import calibrate as cal
@@ -55,7 +55,8 @@ def shared_data_dir() -> Path | None:
 
 
 def resolve_inputs(daily: Path | None, funding: Path | None, depth: Path | None) -> dict[str, Path]:
-    """The files to fit: the given ones (which must exist) or the defaults that exist."""
+    """The files to fit: the given ones (which must exist) or the defaults that exist (none
+    when nothing is given and ``shared/data`` is absent)."""
     given = {"daily": daily, "funding": funding, "depth": depth}
     data_dir = shared_data_dir()
     files: dict[str, Path] = {}
@@ -66,8 +67,6 @@ def resolve_inputs(daily: Path | None, funding: Path | None, depth: Path | None)
             files[key] = Path(path)
         elif data_dir is not None and (data_dir / DEFAULT_FILES[key]).is_file():
             files[key] = data_dir / DEFAULT_FILES[key]
-    if not files:
-        raise ValueError("no data files: pass --daily, --funding or --depth (shared/data not found)")
     return files
 
 
@@ -80,7 +79,7 @@ def daily_rows(path: Path) -> list[Row]:
     closes = cal.load_daily_closes(path)
     if closes.size < 30:
         raise ValueError(f"{path}: needs at least 30 daily closes from {cal.CALIBRATION_START}")
-    stamps = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(_column(path, "unix_timestamp"),))
+    stamps, _ = cal.load_daily_table(path)
     dates = f"{cal.CALIBRATION_START}..{_day(float(stamps.max()))}"
     returns = cal.log_returns(closes)
     gbm, garch, jump = cal.fit_gbm(returns), cal.fit_garch(returns), cal.fit_jump(returns)
@@ -91,13 +90,6 @@ def daily_rows(path: Path) -> list[Row]:
     rows += [Row("jump", n, getattr(jump, n), getattr(cal.FITTED_JUMP, n), path.name, dates)
              for n in ("mu", "sigma", "jump_rate", "jump_mean", "jump_std")]
     return rows
-
-
-def _column(path: Path, name: str) -> int:
-    header = path.read_text().split("\n", 1)[0].strip().split(",")
-    if name not in header:
-        raise ValueError(f"{path}: missing column {name!r}")
-    return header.index(name)
 
 
 def funding_rows(path: Path) -> list[Row]:
@@ -157,3 +149,46 @@ def to_toml(rows: list[Row]) -> str:
         lines += ["", f"[{group}]", f'source = "{members[0].source}"', f'data = "{members[0].dates}"']
         lines += [f"{r.name} = {r.fitted!r}" for r in members]
     return "\n".join(lines) + "\n"
+
+
+SHIPPED_SOURCES = {
+    "gbm": ("btcusd-1d-2011-2025.csv", "2020-01-01..2025-09-24"),
+    "garch_daily": ("btcusd-1d-2011-2025.csv", "2020-01-01..2025-09-24"),
+    "jump": ("btcusd-1d-2011-2025.csv", "2020-01-01..2025-09-24"),
+    "funding": ("btcusdt-perp-funding-8h-2020-2026.csv", "7,119 rows"),
+    "depth": ("btcusdt-perp-bookdepth-2025-10-10.csv", "2025-10-10..2025-10-10"),
+}
+"""Where each group of shipped constants was fitted from (files of ``shared/data``)."""
+NO_DATA_HINT = ("no data files (../shared/data absent): shown are the shipped constants; fit your own "
+                "with --daily/--funding/--depth, e.g. files from `backstop data download`")
+
+
+def shipped_rows() -> list[Row]:
+    """The shipped constants as rows (``fitted`` = ``shipped``), with their source files."""
+    rows = [Row(group, name, value, value, *SHIPPED_SOURCES[group])
+            for group, fit in (("gbm", cal.FITTED_GBM), ("garch_daily", cal.FITTED_GARCH_DAILY),
+                               ("jump", cal.FITTED_JUMP))
+            for name, value in fit.__dict__.items()]
+    shipped = cal.FITTED_FUNDING
+    rows += [Row("funding", "mean", shipped.mean, shipped.mean, *SHIPPED_SOURCES["funding"]),
+             Row("funding", "std", shipped.std, shipped.std, *SHIPPED_SOURCES["funding"])]
+    for side in ("bid", "ask"):
+        curve = getattr(DAY_MEDIAN_CURVE, f"{side}_btc")
+        rows += [Row("depth", f"{side}_btc_{k + 1}pct", float(curve[k]), float(curve[k]),
+                     *SHIPPED_SOURCES["depth"]) for k in range(5)]
+    return rows
+
+
+def calibrate_command(console: Console, daily: Path | None, funding: Path | None, depth: Path | None,
+                      out: Path | None) -> list[Row]:
+    """Fit what the inputs allow and print the comparison; with no input and no ``shared/data``,
+    print the shipped constants and how to get data. ``out`` gets the TOML of what is shown."""
+    files = resolve_inputs(daily, funding, depth)
+    rows = calibrate_rows(files) if files else shipped_rows()
+    console.print(rows_table(rows))
+    if not files:
+        console.print(NO_DATA_HINT, highlight=False, soft_wrap=True)
+    if out is not None:
+        out.write_text(to_toml(rows))
+        console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+    return rows

@@ -1,8 +1,9 @@
 """``backstop stress --paths N``: Monte Carlo fund adequacy on the vectorised fast path.
 
-:func:`run_paths` draws N seeded paths of one-minute steps from a fitted model (``gbm``,
-``garch`` or ``jump``, constants from :mod:`backstop.sim.calibrate`), a population from
-:mod:`backstop.sim.population`, and runs :func:`backstop.sim.montecarlo.run_montecarlo`.
+:func:`run_paths` draws N seeded paths of one-minute steps from a model: ``crash`` (the
+built-in 2025-10-10 crash, :mod:`backstop.sim.price_sources`, one 180-minute cycle by default)
+or a fitted day of ``gbm``, ``garch`` or ``jump`` (constants from :mod:`backstop.sim.calibrate`),
+a population from :mod:`backstop.sim.population`, and runs :func:`backstop.sim.montecarlo.run_montecarlo`.
 :func:`print_summary` shows the fund-minimum quantiles, P(ADL), P(exhausted), expected
 shortfall and the fund needed for a target ruin probability; :func:`write_table` writes the
 per-path results (Parquet when pyarrow is installed, and always CSV).
@@ -27,18 +28,27 @@ from backstop.sim.impact import CRASH_CURVE, DAY_MEDIAN_CURVE, DepthCurve
 from backstop.sim.montecarlo import FundConfig, Market, MonteCarloResult, run_montecarlo
 from backstop.sim.paths import MINUTE_DAYS, MINUTE_YEARS, garch_paths, gbm_paths, merton_paths
 from backstop.sim.population import Population, PopulationSpec, generate_population
+from backstop.sim.price_sources import CRASH_CYCLE_MINUTES, crash_closes
 
-MODELS = ("gbm", "garch", "jump")
+MODELS = ("crash", "gbm", "garch", "jump")
 CURVES: dict[str, DepthCurve | None] = {"day": DAY_MEDIAN_CURVE, "crash": CRASH_CURVE, "none": None}
 FUND_QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5)
 DEFAULT_S0_USDT = 100_000.0
 DEFAULT_STEPS = 1440  # one day of minutes
+
+
+def default_steps(model: str) -> int:
+    """A path's natural length in minutes: one crash cycle, else one day."""
+    return CRASH_CYCLE_MINUTES if model == "crash" else DEFAULT_STEPS
 MAX_CELLS = 2_000_000_000  # paths × steps × accounts beyond this is refused (memory/time)
 
 
 def generate_prices(model: str, rng: np.random.Generator, n_paths: int, n_steps: int,
                     s0: float = DEFAULT_S0_USDT) -> np.ndarray:
-    """Prices (n_paths, n_steps + 1) in USDT per BTC, one-minute steps, fitted constants."""
+    """Prices (n_paths, n_steps + 1) in USDT per BTC, one-minute steps; ``crash`` starts at its
+    own anchor (``s0`` unused), the fitted models at ``s0``."""
+    if model == "crash":
+        return np.stack([crash_closes(rng, n_steps) for _ in range(n_paths)])
     if model == "gbm":
         return gbm_paths(rng, s0, n_paths, n_steps, MINUTE_YEARS, FITTED_GBM.mu, FITTED_GBM.sigma)
     if model == "garch":
@@ -80,14 +90,16 @@ def ensure_paths_inputs(paths: int, accounts: int, steps: int, fund_usdt: float,
 
 
 def run_paths(paths: int, model: str = "gbm", accounts: int = 10_000, seed: int = 0,
-              fund_usdt: float = 250_000.0, steps: int = DEFAULT_STEPS, curve: str = "day",
+              fund_usdt: float = 250_000.0, steps: int | None = None, curve: str = "day",
               ruin_target: float = 0.01, spec: PopulationSpec | None = None) -> PathsRun:
     """Generate ``paths`` paths and a population of ``accounts`` (seeded), run the fast path.
 
     ``fund_usdt`` is the initial insurance fund; ``curve`` picks the depth curve (``day``,
     ``crash`` or ``none``); ``spec`` overrides the population defaults (its ``n_accounts``
-    is replaced by ``accounts``). Same seed, same result.
+    is replaced by ``accounts``); ``steps`` defaults to :func:`default_steps`. Same seed, same
+    result.
     """
+    steps = default_steps(model) if steps is None else steps
     ensure_paths_inputs(paths, accounts, steps, fund_usdt, ruin_target)
     if curve not in CURVES:
         raise ValueError(f"curve must be one of {', '.join(CURVES)}, got {curve!r}")
@@ -170,7 +182,7 @@ def summary_table(run: PathsRun) -> Table:
 
 def stress_paths_command(paths: int, model: str = "gbm", accounts: int = 10_000, seed: int = 0,
                          out: str | Path | None = None, fund: float = 250_000.0,
-                         steps: int = DEFAULT_STEPS, curve: str = "day", ruin_target: float = 0.01,
+                         steps: int | None = None, curve: str = "day", ruin_target: float = 0.01,
                          spec: PopulationSpec | None = None, console: Console | None = None) -> PathsRun:
     """The CLI hook: run, print the summary, write ``paths.csv``/``paths.parquet`` into ``out``.
 

@@ -1,8 +1,10 @@
 """One stress scenario for the exact engine: a price path, a leveraged population, a maker.
 
 - **Price path.** A kline CSV or Parquet file (Binance layout, :func:`paths.load_klines`;
-  tardis.dev-style trade files also work, :func:`paths.load_trades`), or a generated one-day
-  path of one-minute steps from ``gbm``, ``garch`` or ``jump`` with the fitted constants of
+  tardis.dev-style trade files also work, :func:`paths.load_trades`), or a generated path of
+  one-minute steps: ``crash`` (the default; the built-in 2025-10-10 crash model of
+  :mod:`backstop.sim.price_sources`, 20:30-23:30 UTC, the same one ``backstop serve`` plays),
+  or a day from ``gbm``, ``garch`` or ``jump`` with the fitted constants of
   :mod:`backstop.sim.calibrate`. A kline bar is replayed as up to four index updates, 15 s
   apart: open, the nearer extreme, the other extreme, close (an up bar visits the low first).
   ``schedule`` picks which of them the engine gets (consecutive equal prices are skipped):
@@ -40,21 +42,23 @@ import numpy as np
 
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
+from backstop.engine.queries import cross_figures, isolated_equity
 from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.catalogue import default_catalogue
 from backstop.model.commands import Command, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.instrument import Instrument
-from backstop.sim import calibrate, paths
+from backstop.sim import calibrate, paths, price_sources
 from backstop.sim.impact import load_book_depth
 from backstop.sim.liquidity import REFERENCE_OPEN_INTEREST_BTC, DepthSource, Maker
 from backstop.sim.population import PopulationSpec, generate_population
-from backstop.engine.queries import cross_figures, isolated_equity
 
 INST_ID = "BTC-USDT-SWAP"
 MAKER_UID = 1
 FIRST_TRADER_UID = 1000
-MODELS = ("gbm", "garch", "jump")
+MODELS = ("crash", "gbm", "garch", "jump")
+DEFAULT_MODEL = "crash"
+DAY_MINUTES = 1440
 SCHEDULES = ("ohlc", "bars", "extremes")
 GENERATED_START_MS = 1_760_097_600_000  # 2025-10-10 12:00 UTC, the replay file's start
 SUBSTEP_MS = 15_000
@@ -62,15 +66,16 @@ SUBSTEP_MS = 15_000
 
 @dataclass(frozen=True)
 class ScenarioSpec:
-    """Everything that defines a run. ``prices`` xor ``model``; ``steps`` (minutes) and ``s0``
-    (USDT per BTC) shape a generated path; ``fund_share`` is the default initial fund as a
-    share of the population's gross notional; ``depth_file`` is a Binance bookDepth CSV."""
+    """Everything that defines a run. ``prices`` xor ``model``; ``steps`` (minutes; default a
+    day, or one crash cycle for ``crash``) and ``s0`` (USDT per BTC; not for ``crash``, which
+    starts at its anchor) shape a generated path; ``fund_share`` is the default initial fund
+    as a share of the population's gross notional; ``depth_file`` is a Binance bookDepth CSV."""
 
     prices: Path | None = None
     model: str | None = None
     n_accounts: int = 1000
     seed: int = 0
-    steps: int = 1440
+    steps: int | None = None
     s0: float = 121_500.0
     config: EngineConfig = field(default_factory=EngineConfig)
     population: PopulationSpec | None = None
@@ -88,7 +93,7 @@ class ScenarioSpec:
 def ensure_spec_valid(spec: ScenarioSpec) -> None:
     """Raise ``ValueError`` naming the first impossible parameter."""
     if (spec.prices is None) == (spec.model is None):
-        raise ValueError("give exactly one of --prices FILE or --model gbm|garch|jump")
+        raise ValueError(f"give one of --prices FILE or --model {'|'.join(MODELS)}, not both")
     if spec.model is not None and spec.model not in MODELS:
         raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {spec.model!r}")
     if spec.prices is not None and not Path(spec.prices).is_file():
@@ -99,7 +104,7 @@ def ensure_spec_valid(spec: ScenarioSpec) -> None:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, heartbeat_minutes >= 1")
     if spec.n_accounts < 1:
         raise ValueError(f"--accounts must be >= 1, got {spec.n_accounts}")
-    if spec.steps < 1 or spec.s0 <= 0:
+    if (spec.steps is not None and spec.steps < 1) or spec.s0 <= 0:
         raise ValueError("steps must be >= 1 and s0 > 0")
     if not 0 <= spec.fund_share < 1 or spec.liquidity_multiplier <= 0:
         raise ValueError("fund_share must be in [0, 1) and liquidity_multiplier > 0")
@@ -122,7 +127,8 @@ def build_price_path(spec: ScenarioSpec, inst: Instrument, rng: np.random.Genera
         bars = _load_bars(Path(spec.prices))
     else:
         closes = _generate_closes(spec, rng)
-        times = GENERATED_START_MS + paths.MINUTE_MS * np.arange(closes.size, dtype=np.int64)
+        start = price_sources.SCENARIO_START_MS if spec.model == "crash" else GENERATED_START_MS
+        times = start + paths.MINUTE_MS * np.arange(closes.size, dtype=np.int64)
         bars = paths.Ohlc(times, np.r_[closes[0], closes[:-1]], closes, closes, closes)
     return _scheduled_path(bars, inst, spec.schedule, spec.heartbeat_minutes)
 
@@ -170,16 +176,26 @@ def _bar_visits(bars: paths.Ohlc, i: int, schedule: str, low: float, high: float
     return keep
 
 
+def generated_minutes(spec: ScenarioSpec) -> int:
+    """Length of a generated path: ``spec.steps``, else one crash cycle or one day."""
+    if spec.steps is not None:
+        return spec.steps
+    return price_sources.CRASH_CYCLE_MINUTES if spec.model == "crash" else DAY_MINUTES
+
+
 def _generate_closes(spec: ScenarioSpec, rng: np.random.Generator) -> np.ndarray:
+    steps = generated_minutes(spec)
+    if spec.model == "crash":
+        return price_sources.crash_closes(rng, steps)
     if spec.model == "gbm":
         fit = calibrate.FITTED_GBM
-        out = paths.gbm_paths(rng, spec.s0, 1, spec.steps, paths.MINUTE_YEARS, fit.mu, fit.sigma)
+        out = paths.gbm_paths(rng, spec.s0, 1, steps, paths.MINUTE_YEARS, fit.mu, fit.sigma)
     elif spec.model == "garch":
         params = calibrate.FITTED_GARCH_DAILY.rescaled(paths.MINUTE_DAYS)
-        out = paths.garch_paths(rng, spec.s0, 1, spec.steps, params)
+        out = paths.garch_paths(rng, spec.s0, 1, steps, params)
     else:
         j = calibrate.FITTED_JUMP
-        out = paths.merton_paths(rng, spec.s0, 1, spec.steps, paths.MINUTE_YEARS, j.mu, j.sigma,
+        out = paths.merton_paths(rng, spec.s0, 1, steps, paths.MINUTE_YEARS, j.mu, j.sigma,
                                  j.jump_rate, j.jump_mean, j.jump_std)
     return out[0]
 

@@ -1,4 +1,5 @@
-"""``backstop sweep``: a grid or random search over fund and policy settings, on Ray.
+"""``backstop sweep``: a grid or random search over fund and policy settings, on local
+processes or a Ray cluster.
 
 Every point runs the same small scenario through the **exact engine**
 (:mod:`backstop.sim.agreement`: an isolated BTC-USDT-SWAP population opened against one
@@ -21,15 +22,19 @@ Metrics per point, over its paths: the fund's minimum (worst and mean) and end (
 ``p_adl`` (share of paths with an ADL event or ADL state); bankruptcy loss paid by the fund,
 ADL notional and liquidations (means per path, USDT or count); distinct accounts deleveraged.
 
-Ray: :func:`run_sweep` starts a local Ray (2 CPUs, no dashboard, a 200 MB object store) unless
-``ray_address`` names a cluster (``ray.init(address=...)``); the same remote function serves
-both. A cluster's workers need ``backstop`` installed. Ctrl-C keeps the points already done.
+Where: :func:`run_sweep` runs the points on local processes (one per CPU) by default. With
+``ray_address`` it runs them as Ray tasks (Ray is the optional extra ``backstop[ray]``):
+``"local"`` starts a small local Ray (2 CPUs, no dashboard, a 200 MB object store), anything
+else is a cluster address (``ray.init(address=...)``), whose workers need ``backstop``
+installed. The same :func:`run_point` serves both. Ctrl-C keeps the points already done.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -191,26 +196,34 @@ def run_point(point: dict[str, Any], prices: np.ndarray, accounts: int, seed: in
     }
 
 
-# -- Ray -------------------------------------------------------------------------------------
+# -- where the points run --------------------------------------------------------------------
+
+RAY_HINT = "for a Ray cluster: pip install 'backstop[ray]' and pass --ray-address ADDRESS"
 
 
-def init_ray(address: str | None = None) -> Any:
-    """Connect to ``address`` (a running cluster) or start a small local Ray; returns ``ray``."""
+def init_ray(address: str) -> Any:
+    """Connect to ``address`` (a running cluster) or, for ``"local"``, start a small local Ray;
+    returns ``ray``. Raises ``ValueError`` when Ray is not installed or not reachable."""
     try:
         import ray
-    except ImportError as error:
-        raise ValueError("backstop sweep needs Ray: pip install 'ray[default]'") from error
+    except ImportError:
+        raise ValueError(f"--ray-address needs Ray, which is not installed; {RAY_HINT}") from None
     if ray.is_initialized():
         return ray
-    if address:
-        try:
-            ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ValueError(f"cannot connect to Ray at {address}: {error}".splitlines()[0]) from error
-    else:
+    if address == "local":
         ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
                  log_to_driver=False, configure_logging=False)
+        return ray
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise ValueError(f"cannot connect to Ray at {address}: {error}".splitlines()[0]) from error
     return ray
+
+
+def local_workers(n_points: int) -> int:
+    """Processes for a local sweep: one per CPU, at most one per point."""
+    return max(1, min(n_points, os.cpu_count() or 1))
 
 
 SWEEP_MODELS = ("stress", *MODELS)
@@ -241,16 +254,39 @@ def sweep_prices(model: str, n_paths: int, n_steps: int, seed: int) -> np.ndarra
 def run_sweep(points: list[dict[str, Any]], paths: int = 2, accounts: int = 100, seed: int = 0,
               model: str = "stress", steps: int = 1440, ray_address: str | None = None,
               on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every point as a Ray task; rows come back in point order.
+    """Run every point on local processes, or as Ray tasks when ``ray_address`` is given; rows
+    come back in point order, the same either way.
 
-    Ctrl-C cancels the tasks still running and returns the rows already done.
+    Ctrl-C cancels the points still running and returns the rows already done.
     """
     if not points:
         raise ValueError("no sweep points")
     if paths < 1 or accounts < 1 or steps < 1:
         raise ValueError("--paths, --accounts and steps must be >= 1")
     prices = sweep_prices(model, paths, steps, seed)
-    ray = init_ray(ray_address)
+    if ray_address:
+        return _run_on_ray(init_ray(ray_address), points, prices, accounts, seed, on_result)
+    return _run_on_processes(points, prices, accounts, seed, on_result)
+
+
+def _run_on_processes(points: list[dict[str, Any]], prices: np.ndarray, accounts: int, seed: int,
+                      on_result: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    done: dict[int, dict[str, Any]] = {}
+    with concurrent.futures.ProcessPoolExecutor(local_workers(len(points))) as pool:
+        pending = {pool.submit(run_point, point, prices, accounts, seed): i for i, point in enumerate(points)}
+        try:
+            for future in concurrent.futures.as_completed(pending):
+                i = pending[future]
+                done[i] = {"point": i, **future.result()}
+                if on_result:
+                    on_result(done[i])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return [done[i] for i in sorted(done)]
+
+
+def _run_on_ray(ray: Any, points: list[dict[str, Any]], prices: np.ndarray, accounts: int, seed: int,
+                on_result: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     prices_ref = ray.put(prices)
     task = ray.remote(run_point)
     pending = {task.remote(point, prices_ref, accounts, seed): i for i, point in enumerate(points)}

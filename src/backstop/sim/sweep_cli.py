@@ -13,7 +13,9 @@ from rich.table import Table
 
 from backstop.sim.sweep import (
     METRICS,
+    RAY_HINT,
     grid_points,
+    local_workers,
     parse_grid,
     random_points,
     run_sweep,
@@ -52,15 +54,20 @@ def _fmt(value: Any) -> str:
 
 def sweep_command(console: Console, grid: list[str], random: int, paths: int, accounts: int, seed: int,
                   model: str, out: Path | None, ray_address: str | None) -> list[dict[str, Any]]:
-    """Run the sweep and write ``sweep.csv``, ``sweep.parquet`` and ``sweep.html`` into ``out``."""
+    """Run the sweep (local processes, or Ray with ``ray_address``) and write ``sweep.csv``,
+    ``sweep.parquet`` and ``sweep.html`` into ``out``."""
     points = sweep_points(grid, random, seed)
     out = out or Path("backstop-runs") / f"sweep-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+    if ray_address is None:
+        console.print(f"{len(points)} points on {local_workers(len(points))} local processes; {RAY_HINT}",
+                      markup=False, highlight=False, soft_wrap=True)
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("sweep", total=len(points))
         rows = run_sweep(points, paths, accounts, seed, model, ray_address=ray_address,
                          on_result=lambda _row: progress.advance(bar))
-    _shutdown_ray()
+    if ray_address is not None:
+        _shutdown_ray()
     if not rows:
         raise ValueError("no sweep point finished")
     console.print(results_table(rows))

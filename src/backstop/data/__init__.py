@@ -1,0 +1,1 @@
+"""Real market data on demand: Binance's public archive (``backstop data download``)."""

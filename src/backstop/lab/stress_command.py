@@ -1,0 +1,129 @@
+"""``backstop stress``: flags → scenario → run → outputs. Raises ``ValueError`` on bad input.
+
+Every flag either applies or is refused (:func:`ensure_flags_apply`): the exact engine takes
+``--prices`` or ``--model`` (default ``crash``, the built-in 2025-10-10 model), ``--policy``,
+``--config``, ``--fund`` and ``--compare-adl``; the Monte Carlo (``--paths N``) takes
+``--model`` (not ``crash``... see :data:`backstop.sim.mc_cli.MODELS`), ``--accounts``,
+``--fund``, ``--seed`` and ``--out``, and refuses the flags that only the exact engine reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from rich.console import Console
+
+from backstop.engine.config import EngineConfig, load_config
+from backstop.sim.scenario import (
+    DEFAULT_MODEL,
+    INST_ID,
+    Scenario,
+    ScenarioSpec,
+    find_shared_data,
+    parse_policy,
+)
+from backstop.sim.stress import run_stress
+
+DEPTH_FILE = "btcusdt-perp-bookdepth-2025-10-10.csv"
+PATHS_ONLY_REFUSED = ("prices", "policy", "config", "compare_adl")
+"""Flags of the exact engine that ``--paths`` (the fast path) cannot honour."""
+DEFAULT_MC_FUND_USDT = 250_000.0
+
+
+@dataclass(frozen=True)
+class StressFlags:
+    """The command line of ``backstop stress``, as given (``None``: not given)."""
+
+    prices: Path | None = None
+    model: str | None = None
+    accounts: int = 1000
+    policy: str | None = None
+    config: Path | None = None
+    seed: int = 0
+    out: Path | None = None
+    compare_adl: bool = False
+    paths: int = 0
+    fund: float | None = None
+
+
+def ensure_flags_apply(flags: StressFlags) -> None:
+    """Refuse (``ValueError``) a flag the chosen mode would ignore, or a contradiction."""
+    if flags.paths < 0:
+        raise ValueError(f"--paths must be >= 1, got {flags.paths}")
+    if flags.paths:
+        given = [f"--{name.replace('_', '-')}" for name in PATHS_ONLY_REFUSED if getattr(flags, name)]
+        verb = "applies" if len(given) == 1 else "apply"
+        if given:
+            raise ValueError(f"{', '.join(given)} {verb} to the exact engine, not to --paths (the fast "
+                             "path draws its own paths and models OKX tier-1 isolated margin); drop them "
+                             "or drop --paths")
+    if flags.prices is not None and flags.model is not None:
+        raise ValueError("give --prices FILE or --model NAME, not both")
+    if flags.fund is not None and flags.policy and "insurance_fund.initial" in flags.policy:
+        raise ValueError("--fund and --policy insurance_fund.initial both set the fund; give one")
+
+
+def build_spec(flags: StressFlags) -> ScenarioSpec:
+    """The exact-engine scenario the flags describe; the 2025-10-10 depth file is used when it
+    is found beside the checkout."""
+    base = load_config(flags.config) if flags.config else EngineConfig()
+    engine_config = parse_policy(flags.policy, base) if flags.policy else base
+    if flags.fund is not None:
+        engine_config = engine_config.with_overrides(
+            insurance_fund={"initial": {_family(): _fund_decimal(flags.fund)}})
+    model = flags.model if flags.prices is not None or flags.model else DEFAULT_MODEL
+    return ScenarioSpec(prices=flags.prices, model=None if flags.prices else model,
+                        n_accounts=flags.accounts, seed=flags.seed, config=engine_config,
+                        depth_file=find_shared_data(DEPTH_FILE))
+
+
+def _family() -> str:
+    return INST_ID.rsplit("-", 1)[0]
+
+
+def _fund_decimal(usdt: float) -> Decimal:
+    try:
+        value = Decimal(repr(float(usdt)))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"--fund must be a USDT amount, got {usdt!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"--fund must be a finite amount >= 0 USDT, got {usdt}")
+    return value
+
+
+def run_stress_command(console: Console, flags: StressFlags) -> None:
+    """Check the flags, then run the Monte Carlo (``--paths``) or the exact scenario."""
+    ensure_flags_apply(flags)
+    if flags.paths:
+        from backstop.sim.mc_cli import stress_paths_command
+
+        fund = DEFAULT_MC_FUND_USDT if flags.fund is None else flags.fund
+        stress_paths_command(flags.paths, flags.model or DEFAULT_MODEL, flags.accounts, flags.seed,
+                             flags.out, fund, console=console)
+        return
+    run_exact(console, flags)
+
+
+def run_exact(console: Console, flags: StressFlags) -> None:
+    """One scenario through the exact engine, with ``report.html`` and the event tables."""
+    from backstop.report.adl_compare import compare_adl as run_compare
+    from backstop.report.build import default_out_dir, report
+
+    spec = build_spec(flags)
+    scenario = Scenario(spec)
+    out = flags.out or default_out_dir()
+    show = console.is_terminal
+    if spec.model:
+        console.print(f"scenario: --model {spec.model} ({scenario.n_steps} index updates), "
+                      f"{spec.n_accounts} accounts, seed {spec.seed}", highlight=False)
+    result = run_stress(scenario, progress=show)
+    rows = None
+    if flags.compare_adl and not result.interrupted:
+        console.print("ADL comparison: one run per ranking policy, fund forced small")
+        rows = run_compare(spec, progress=show)
+    report(console, result, out, rows)
+    if result.interrupted:
+        console.print(f"[yellow]interrupted after {result.steps_done} of {scenario.n_steps} steps;"
+                      " the outputs hold what was done[/yellow]")
