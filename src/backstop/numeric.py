@@ -47,7 +47,10 @@ def parse_decimal(text: str | int | Decimal) -> Decimal:
 
 def to_units(value: Decimal, step: Decimal) -> int:
     """``value / step`` as an exact integer; raises :class:`NumericError` if not a multiple."""
-    units, remainder = divmod(value, step)
+    try:
+        units, remainder = divmod(value, step)
+    except InvalidOperation as exc:  # the quotient has more digits than the context holds
+        raise NumericError(f"{value} is out of range for a step of {step}") from exc
     if remainder != 0:
         raise NumericError(f"{value} is not a multiple of {step}")
     return int(units)

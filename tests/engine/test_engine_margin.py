@@ -115,7 +115,7 @@ def test_adjust_margin_needs_an_isolated_position(ex):
 def test_set_leverage_changes_the_im_of_new_orders(ex):
     assert ex.execute(SetLeverage(0, 2, BTC, CROSS, D("20"))) == [LeverageSet(0, 2, BTC, "cross", 2000)]
     ex.execute(order(2, Side.BUY, "1", "100000"))
-    assert ex.state.frozen[(2, "USDT")] == 50_2 * U // 10         # $1,000 at 20x + $0.20 fee
+    assert ex.state.reserved(2, "USDT") == 50_2 * U // 10         # $1,000 at 20x + $0.20 fee
     # 66.66x on a fresh mode is within BTC-USDT's 100x: IM rounds up
     assert ex.execute(SetLeverage(0, 2, BTC, ISO, D("66.66")))[0].lever_cents == 6666
 

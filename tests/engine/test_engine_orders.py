@@ -58,11 +58,11 @@ def test_limit_order_rests_and_freezes_its_im(ex):
     assert (placed.px_ticks, placed.sz_lots, placed.side, placed.ord_type) == (990_000, 100, "buy", "limit")
     assert ex.state.books[BTC].depth(BUY, 1) == [(990_000, 100, 1)]
     # $990 notional at 10x: $99 IM + $0.198 maker fee (0.02%) frozen
-    assert ex.state.frozen[(2, "USDT")] == 99_198 * U // 1000
+    assert ex.state.reserved(2, "USDT") == 99_198 * U // 1000
     # cancelling releases it
     cancelled = ex.execute(CancelOrder(0, 2, BTC, placed.ord_id))
     assert cancelled == [OrderCancelled(0, placed.ord_id, 2, BTC, 100, "user")]
-    assert ex.state.frozen[(2, "USDT")] == 0
+    assert ex.state.reserved(2, "USDT") == 0
     assert ex.state.books[BTC].depth(BUY, 1) == []
 
 
@@ -78,7 +78,7 @@ def test_limit_order_fills_partly_then_rests_the_rest(ex, asks):
     assert events[1].lots == 100 and events[1].px_ticks == 1_000_000
     # 2 contracts rest at 100,000: $2,000 at 10x = $200 IM + $0.40 maker fee frozen
     assert ex.state.books[BTC].depth(BUY, 1) == [(1_000_000, 200, 1)]
-    assert ex.state.frozen[(2, "USDT")] == 200_4 * U // 10
+    assert ex.state.reserved(2, "USDT") == 200_4 * U // 10
 
 
 def test_market_order_sweeps_several_levels(ex, asks):
@@ -117,7 +117,7 @@ def test_ioc_fills_what_it_can_within_its_price_and_cancels_the_rest(ex, asks):
     assert (events[-1].remaining_lots, events[-1].reason) == (300, "ioc")
     assert ex.state.books[BTC].depth(SELL, 5) == [(1_000_002, 200, 1)]   # beyond its limit
     assert ex.state.books[BTC].depth(BUY, 5) == []
-    assert ex.state.frozen.get((2, "USDT"), 0) == 0
+    assert ex.state.reserved(2, "USDT") == 0
 
 
 def test_post_only_that_would_cross_is_placed_then_cancelled(ex, asks):
@@ -128,7 +128,7 @@ def test_post_only_that_would_cross_is_placed_then_cancelled(ex, asks):
     assert events[1].ord_id == events[0].ord_id
     assert ex.state.books[BTC].depth(SELL, 5) == before
     assert ex.state.existing_position(2, BTC, MarginMode.CROSS) is None
-    assert ex.state.frozen.get((2, "USDT"), 0) == 0
+    assert ex.state.reserved(2, "USDT") == 0
 
 
 def test_post_only_that_does_not_cross_rests(ex, asks):
@@ -157,11 +157,11 @@ def test_fok_is_all_or_nothing(ex, asks):
 def test_maker_frozen_margin_released_as_it_fills(ex):
     placed = ex.execute(order(1, Side.SELL, "4", "100000"))[0]
     # $4,000 at 10x = $400 IM, plus the $0.80 maker fee it pays when filled (0.02%)
-    assert ex.state.frozen[(1, "USDT")] == 400_8 * U // 10
+    assert ex.state.reserved(1, "USDT") == 400_8 * U // 10
     ex.execute(order(2, Side.BUY, "1", ord_type=OrderType.MARKET))
-    assert ex.state.frozen[(1, "USDT")] == 300_6 * U // 10  # 3/4 left: $300 + $0.60
+    assert ex.state.reserved(1, "USDT") == 300_6 * U // 10  # 3/4 left: $300 + $0.60
     ex.execute(order(2, Side.BUY, "3", ord_type=OrderType.MARKET))
-    assert ex.state.frozen[(1, "USDT")] == 0
+    assert ex.state.reserved(1, "USDT") == 0
     assert placed.ord_id not in ex.state.open_orders.get(1, {})
 
 
@@ -191,7 +191,7 @@ def test_stp_cancel_both(ex):
     reasons = [(e.ord_id, e.reason) for e in events if isinstance(e, OrderCancelled)]
     assert reasons == [(own.ord_id, "self_trade"), (events[0].ord_id, "self_trade")]
     assert ex.state.books[BTC].orders == {}
-    assert ex.state.frozen[(2, "USDT")] == 0
+    assert ex.state.reserved(2, "USDT") == 0
 
 
 # ----------------------------------------------------------------- fees
@@ -229,5 +229,5 @@ def test_fees_go_to_the_fee_account(ex, inst, sz, px, taker_fee, maker_fee):
 
 
 def test_placed_event_echoes_the_client_id(ex):
-    events = ex.execute(order(2, Side.BUY, "1", "99000", cl_ord_id="bot-7"))
-    assert isinstance(events[0], OrderPlaced) and events[0].cl_ord_id == "bot-7"
+    events = ex.execute(order(2, Side.BUY, "1", "99000", cl_ord_id="bot7"))
+    assert isinstance(events[0], OrderPlaced) and events[0].cl_ord_id == "bot7"

@@ -85,7 +85,7 @@ def test_insufficient_margin_51008(ex):
     # 998 contracts need $99,999.60 — accepted, all of it frozen; 999 need $100,099.80: refused
     _rejected(ex, order(1, Side.BUY, "999", "100000"), "51008")
     assert isinstance(ex.execute(order(1, Side.BUY, "998", "100000"))[0], OrderPlaced)
-    assert ex.state.frozen[(1, "USDT")] == 99_999_60 * 1_000_000
+    assert ex.state.reserved(1, "USDT") == 99_999_60 * 1_000_000
     # $0.40 left is not enough for one more lot at 90,000 ($9 IM + fee)
     _rejected(ex, order(1, Side.BUY, "0.01", "90000"), "51008")
     ex.execute(Deposit(0, 3, "USDT", D("50")))

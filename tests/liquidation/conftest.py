@@ -48,7 +48,10 @@ class LiqMarket:
 
     def __init__(self, config: dict | None = None, index: str | None = "100000",
                  family: str = "BTC-USDT") -> None:
-        self.config = config_from_dict(_merge({"mark": {"smoothing": "0"}}, config or {}))
+        # scenarios build positions at prices far from the mark: a wide price band (the band
+        # itself is tested in tests/engine/test_engine_money_safety.py)
+        base = {"mark": {"smoothing": "0"}, "price_limit": {"band": "0.9"}}
+        self.config = config_from_dict(_merge(base, config or {}))
         self.catalogue = _CATALOGUE
         self.ex = Exchange(self.catalogue, self.config, check_invariants=True)
         self.ts = 0

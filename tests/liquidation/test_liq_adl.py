@@ -120,9 +120,10 @@ def test_engine_ranking_policy(liq_market, ranking):
         # 4,000 / 3,333 / 2,666 and the 1 left to the largest remainder (12's 0.67)
         assert sorted(got) == [(10, 4_000), (11, 3_333), (12, 2_667)]
         return
-    if ranking == "random":
-        start = random.Random(7).randrange(3)
-        queue = winners[start:] + winners[:start]
+    if ranking == "random":  # every short is in the queue; the loser 13 is skipped
+        everyone = [*winners, 13]
+        start = random.Random(7).randrange(4)
+        queue = [u for u in everyone[start:] + everyone[:start] if u != 13]
     else:
         queue = sorted(winners, key=lambda u: -_expected_score(ranking, u, 78_000))
     want, expected = 10_000, []
@@ -136,17 +137,32 @@ def test_engine_ranking_policy(liq_market, ranking):
 
 
 def test_adl_price_mark_versus_bankruptcy(liq_market):
-    # no bids at all: the book takes nothing and ADL closes the position; with adl.price=mark
-    # the trade is at the mark 90,300 (no worse for the fund than the bankruptcy 90,000)
-    for price, px in (("mark", 903_000), ("bankruptcy", 900_000)):
+    # no bids at all: the book takes nothing and ADL closes the position (pos_adl_start: the
+    # fund need not pay, the book cannot absorb). The mark 90,300 is above the bankruptcy
+    # price 90,000, so every policy trades at the mark: a price better for the winners than
+    # the mark would hand them the 300 USDT the trader still has, which goes to the fund.
+    for price in ("mark", "bankruptcy", "auto"):
         m = adl_market(liq_market, {"adl": {"price": price}})
         m.cancel(98, max(m.state.open_orders[98]))
         events = m.index("90300")
+        # the book's volume was the trigger: once nothing is left to liquidate it ends
+        assert [c.adl_type for c in of(events, AdlStateChanged)] == ["pos_adl_start", "adl_end"]
         adl = of(events, AutoDeleveraged)
-        assert {a.px_ticks for a in adl} == {px}
+        assert {a.px_ticks for a in adl} == {903_000}
         assert sum(a.lots for a in adl) == 10_000
-        # at the mark the trader keeps 300 USDT above bankruptcy, which goes to the fund
-        assert m.fund() == (300 * U if price == "mark" else 0)
+        assert m.fund() == 300 * U
+
+
+def test_adl_price_below_bankruptcy_by_policy(liq_market):
+    # at 88,000 (below the bankruptcy price 90,000) with an empty fund: ``bankruptcy`` and
+    # ``auto`` (the fund cannot pay the gap: bal_adl_start) close the winners at 90,000,
+    # ``mark`` at 88,000 with the fund owing the 2,000 gap it does not have (socialized)
+    for price, px in (("bankruptcy", 900_000), ("auto", 900_000), ("mark", 880_000)):
+        m = adl_market(liq_market, {"adl": {"price": price}})
+        m.cancel(98, max(m.state.open_orders[98]))
+        events = m.index("88000")
+        assert [c.adl_type for c in of(events, AdlStateChanged)] == ["bal_adl_start"]
+        assert {a.px_ticks for a in of(events, AutoDeleveraged)} == {px}
 
 
 def test_vault_takes_over_up_to_its_cap_and_adl_takes_the_rest(liq_market):
@@ -215,8 +231,9 @@ def test_rate_adl_mode_sends_next_bankruptcy_to_adl(liq_market):
 
 
 def _cand(uid, upl, margin, equity, notional, mm=0, wallet=None, size=-100, mark=100, entry=(100, 1)):
+    cost = size * entry[0] // entry[1]  # the entry value, signed
     return AdlCandidate(uid, BTC, "isolated", size, upl, margin, equity, notional, mm,
-                        margin if wallet is None else wallet, mark, entry[0], entry[1])
+                        margin if wallet is None else wallet, mark, entry[0], entry[1], cost)
 
 
 CANDS = [
@@ -227,6 +244,7 @@ CANDS = [
     _cand(4, -20, 1000, 980, 6_000, mm=24, size=-60, mark=100, entry=(99, 1)),  # loser
     _cand(5, 100, 1000, 1100, 10_000, mm=40, size=-100, mark=100, entry=(110, 1)),  # ties 1
 ]
+ONE_USDT = 100_000_000  # Binance floors the wallet at 1 unit of the currency
 
 
 def test_rank_scores_by_hand():
@@ -235,12 +253,20 @@ def test_rank_scores_by_hand():
     assert calculate_adl_score("okx", c1) == F(100, 1000) * F(10_000, 1100)   # 0.909
     assert calculate_adl_score("okx", c2) == F(300, 500) * F(4_000, 800)      # 3.0
     assert calculate_adl_score("okx", c3) == F(50, 100) * F(5_000, 150)       # 16.67
-    # bitmex: a loser scores PnL% / EffLev = (−20/1000) / (6,000/980)
-    assert calculate_adl_score("bitmex", c4) == F(-20, 1000) / F(6_000, 980)
-    # binance: upl / wallet × MM / (wallet + upl)
-    assert calculate_adl_score("binance", c1) == F(100, 1000) * F(40, 1100)   # 0.00364
-    assert calculate_adl_score("binance", c2) == F(300, 500) * F(16, 800)     # 0.012
-    assert calculate_adl_score("binance", c3) == F(50, 100) * F(20, 150)      # 0.0667
+    assert calculate_adl_score("okx", c4) == F(-20, 1000) * F(6_000, 980)     # a loser: < 0
+    # bitmex: PnL% = upl / |entry value|, EffLev = |mark value| / equity
+    assert calculate_adl_score("bitmex", c1) == F(100, 11_000) * F(10_000, 1100)
+    assert calculate_adl_score("bitmex", c2) == F(300, 4_300) * F(4_000, 800)
+    # a loser scores PnL% / EffLev = (−20 / 5,940) / (6,000 / 980)
+    assert calculate_adl_score("bitmex", c4) == F(-20, 5_940) / F(6_000, 980)
+    # binance: max(0, upl) / max(1 USDT, wallet) × MM / (wallet + upl)
+    assert calculate_adl_score("binance", c1) == F(100, ONE_USDT) * F(40, 1100)
+    assert calculate_adl_score("binance", c3) == F(50, ONE_USDT) * F(20, 150)
+    assert calculate_adl_score("binance", c4) == 0   # no profit
+    rich = _cand(6, 10 * ONE_USDT, 1000, 0, 0, mm=3 * ONE_USDT, wallet=5 * ONE_USDT)
+    assert calculate_adl_score("binance", rich) == F(10, 5) * F(3, 15)
+    broke = _cand(7, 10, 1000, 0, 0, mm=40, wallet=-20)   # wallet + upl ≤ 0 → margin ratio 0
+    assert calculate_adl_score("binance", broke) == 0
     # hyperliquid, shorts: (entry / mark) × (notional / equity)
     assert calculate_adl_score("hyperliquid", c1) == F(110, 100) * F(10_000, 1100)  # 10.0
     assert calculate_adl_score("hyperliquid", c2) == F(1075, 1000) * F(4_000, 800)  # 5.375
@@ -248,20 +274,22 @@ def test_rank_scores_by_hand():
 
 
 @pytest.mark.parametrize(("ranking", "order"), [
-    ("okx", [3, 2, 1, 5]),           # 16.67, 3.0, 0.909 (tie 1/5 by uid)
-    ("bitmex", [3, 2, 1, 5]),
-    ("binance", [3, 2, 1, 5]),       # 0.0667, 0.012, 0.00364
-    ("hyperliquid", [3, 1, 5, 2]),   # 33.67, 10, 10, 5.375
-    ("pro_rata", [1, 2, 3, 5]),      # every winner, in account order
+    ("okx", [3, 2, 1, 5, 4]),           # 16.67, 3.0, 0.909 (tie 1/5 by uid), the loser last
+    ("bitmex", [2, 3, 1, 5, 4]),        # 0.0698·5 = 0.349, 0.0099·33.3 = 0.330, 0.0826; loser < 0
+    ("binance", [3, 2, 1, 5, 4]),       # 0.0667, 0.012, 0.00364 (× 1e-8), the loser 0
+    ("hyperliquid", [3, 1, 5, 4, 2]),   # 33.67, 10, 10, 6.06, 5.375: the loser ranks
+    ("pro_rata", [1, 2, 3, 4, 5]),      # everyone, in account order
 ])
 def test_rank_candidates_orders_by_formula(ranking, order):
+    # every position is ranked, losers included where the venue's formula ranks them; the
+    # engine closes only profitable ones (test_engine_ranking_policy)
     ranked = rank_candidates(ranking, list(reversed(CANDS)), random.Random(0))
-    assert [c.uid for c in ranked] == order  # 4 (a loser) never appears
+    assert [c.uid for c in ranked] == order
 
 
 def test_rank_random_is_a_seeded_rotation():
-    start = random.Random(42).randrange(4)
-    expected = [1, 2, 3, 5][start:] + [1, 2, 3, 5][:start]
+    start = random.Random(42).randrange(5)
+    expected = [1, 2, 3, 4, 5][start:] + [1, 2, 3, 4, 5][:start]
     assert [c.uid for c in rank_candidates("random", CANDS, random.Random(42))] == expected
 
 

@@ -16,10 +16,10 @@ from backstop.state.invariants import (
     ensure_closed_positions_hold_no_margin,
     ensure_conservation,
     ensure_invariants,
-    ensure_no_negative_free_balance,
+    ensure_no_negative_money,
     ensure_orders_consistent,
 )
-from backstop.state.ledger import cash_key, external_key, fees_key, isolated_key
+from backstop.state.ledger import cash_key, external_key, fees_key, isolated_key, reserved_key
 
 BTC = "BTC-USDT-SWAP"
 
@@ -42,7 +42,7 @@ def healthy(catalogue) -> Exchange:
 
 
 ALL = [ensure_conservation, ensure_books_uncrossed, ensure_orders_consistent,
-       ensure_closed_positions_hold_no_margin, ensure_no_negative_free_balance, ensure_invariants]
+       ensure_closed_positions_hold_no_margin, ensure_no_negative_money, ensure_invariants]
 
 
 @pytest.mark.parametrize("check", ALL)
@@ -112,17 +112,16 @@ def test_book_order_unknown_to_the_engine(healthy):
         ensure_orders_consistent(healthy.state)
 
 
-def test_frozen_total_that_does_not_match_the_orders(healthy):
-    healthy.state.frozen[(2, "USDT")] += 1
-    with pytest.raises(AssertionError, match=r"^Invariant: frozen margin of \(2, 'USDT'\)"):
+def test_reserved_money_that_does_not_match_the_orders(healthy):
+    healthy.state.ledger.transfer(cash_key(2, "USDT"), reserved_key(2, "USDT"), 1)
+    with pytest.raises(AssertionError, match=r"^Invariant: account 2 has \d+ USDT reserved, its orders"):
         ensure_orders_consistent(healthy.state)
 
 
-def test_negative_frozen_margin_on_an_order(healthy):
+def test_order_reserving_less_than_its_lots_need(healthy):
     info = next(iter(healthy.state.open_orders[2].values()))
-    healthy.state.frozen[(2, "USDT")] -= info.frozen + 1
-    info.frozen = -1
-    with pytest.raises(AssertionError, match=r"^Invariant: order \d+ has negative frozen margin"):
+    info.reserved -= 1
+    with pytest.raises(AssertionError, match=r"^Invariant: order \d+ reserves"):
         ensure_orders_consistent(healthy.state)
 
 
@@ -133,21 +132,30 @@ def test_closed_position_holding_margin(healthy):
         ensure_closed_positions_hold_no_margin(healthy.state)
 
 
-def test_negative_equity_outside_liquidation(healthy):
-    # account 3 has no position (so is not liquidatable) and its BTC cash goes below zero
+def test_negative_cash_without_a_position(healthy):
+    # account 3 has no position and its BTC cash goes below zero
     ledger = healthy.state.ledger
     ledger.transfer(cash_key(3, "BTC"), fees_key("BTC"), ledger.balance(cash_key(3, "BTC")) + 1)
-    with pytest.raises(AssertionError, match=r"^Invariant: account 3 has negative equity"):
-        ensure_no_negative_free_balance(healthy.state)
+    with pytest.raises(AssertionError, match=r"^Invariant: cash of 3 is -1 BTC"):
+        ensure_no_negative_money(healthy.state)
 
 
-def test_negative_equity_is_allowed_while_liquidatable(healthy):
-    # account 1 is short 3 contracts cross; crash its cash to just below zero equity: it is then
-    # at or below maintenance, which is the liquidation engine's business, not a breach
+def test_negative_cash_is_not_excused_while_liquidatable(healthy):
+    # account 1 is short 3 contracts cross; push its cash one unit below zero: it is then
+    # liquidatable, and that excuses nothing (the old invariant let it pass)
     state = healthy.state
     ledger = state.ledger
-    ledger.transfer(cash_key(1, "USDT"), fees_key("USDT"), ledger.balance(cash_key(1, "USDT")))
-    ensure_no_negative_free_balance(state)
+    ledger.transfer(cash_key(1, "USDT"), fees_key("USDT"), ledger.balance(cash_key(1, "USDT")) + 1)
+    with pytest.raises(AssertionError, match=r"^Invariant: cash of 1 is -1 USDT"):
+        ensure_no_negative_money(state)
+
+
+def test_negative_isolated_margin(healthy):
+    ledger = healthy.state.ledger
+    key = isolated_key(2, BTC, "USDT")
+    ledger.transfer(key, fees_key("USDT"), ledger.balance(key) + 5)
+    with pytest.raises(AssertionError, match=r"^Invariant: isolated of 2/BTC-USDT-SWAP is -5 USDT"):
+        ensure_no_negative_money(healthy.state)
 
 
 def test_exchange_with_checks_raises_on_the_next_command(healthy):

@@ -1,14 +1,23 @@
 """Auto-deleveraging: close ranked, profitable opposite positions against a bankrupt one.
 
-ADL trades are matched directly (not through the book), at the bankruptcy price or the mark
-(the ``adl.price`` policy), with no fees. Only profitable opposite-side positions take part,
-and never more lots than the liquidated slice needs, so open interest falls by exactly the
-lots closed.
+ADL runs only while the instrument's fund is in a recorded ADL state (the liquidation
+waterfall records the trigger first). Trades are matched directly (not through the book), with
+no fees, and never for more lots than the liquidated slice needs, so open interest falls by
+exactly the lots closed.
+
+ADL haircuts profit, never principal. The liquidation picks a base price between the mark and
+the liquidated position's own bankruptcy price on that instrument
+(:func:`backstop.engine.liquidation.adl_base_price`); each winner then closes at that price
+clamped so that it never passes the winner's own entry price, so it realizes no loss on the
+slice and never gives up margin or cash. Only positions profitable at the mark take part
+(for any other no such price exists). What the winners' profits do not cover stays with the
+liquidated unit's deficit and goes down the waterfall.
 """
 
 from __future__ import annotations
 
 from backstop.engine.config import EngineConfig
+from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.engine.settlement import apply_direct_trade
 from backstop.math.adl import (
     AdlCandidate,
@@ -22,13 +31,14 @@ from backstop.math.values import (
     calculate_avg_px_ticks_num_den,
     calculate_fill_value,
     calculate_notional,
+    calculate_removed_cost,
     calculate_upl,
 )
 from backstop.model.enums import MarginMode
 from backstop.model.events import AutoDeleveraged, Event
 from backstop.model.instrument import Instrument
+from backstop.numeric import div_ceil, div_floor
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.state.positions import Position
 
 FiguresCache = dict[tuple[int, str], CrossFigures]
@@ -63,7 +73,7 @@ def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int,
     entry_num, entry_den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
     return AdlCandidate(pos.uid, pos.inst_id, pos.mgn_mode.value, pos.size_lots, upl, margin, equity,
                         notional, calculate_maintenance_margin(inst, pos.size_lots, mark), wallet,
-                        mark, abs(entry_num), abs(entry_den) or 1)
+                        mark, abs(entry_num), abs(entry_den) or 1, pos.cost)
 
 
 def cached_cross_figures(state: ExchangeState, cache: FiguresCache, uid: int,
@@ -75,16 +85,19 @@ def cached_cross_figures(state: ExchangeState, cache: FiguresCache, uid: int,
 
 
 def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liquidated: Position,
-               lots: int, px_ticks: int, ts: int) -> tuple[int, list[Event]]:
-    """Close up to ``lots`` of ``liquidated`` against ranked counterparties at ``px_ticks``.
+               lots: int, base_ticks: int, ts: int) -> tuple[int, list[Event]]:
+    """Close up to ``lots`` of ``liquidated`` against ranked winners at ``base_ticks``, each
+    clamped to its own entry price.
 
-    Returns the lots closed (less than ``lots`` only when profitable counterparties run out)
-    and the events.
+    Returns the lots closed (less than ``lots`` only when profitable winners run out) and the
+    events.
     """
+    fund = state.funds[state.fund_of[inst.inst_id]]
+    assert fund.adl_state, f"Invariant: ADL on {inst.inst_id} without a recorded ADL state"
     close_side = -1 if liquidated.size_lots > 0 else 1
     queue = _ranked_queue(state, config, inst, close_side)
     if config.adl.ranking == "pro_rata":
-        ranked = [c for c in queue if c.uid != liquidated.uid]
+        ranked = [c for c in queue if _is_closable(state, c, liquidated.uid)]
         sizes = [_live_lots(state, c) for c in ranked]
         wanted = min(lots, sum(sizes))
         takes = allocate_pro_rata(wanted, sizes)
@@ -95,20 +108,30 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
     for cand, take in zip(ranked, takes, strict=True):
         if take:
             events.extend(_adl_trade(state, inst, liquidated.uid, liquidated.mgn_mode, close_side,
-                                     cand, take, px_ticks, ts))
+                                     cand, take, base_ticks, ts))
     return wanted, events
+
+
+def _is_closable(state: ExchangeState, cand: AdlCandidate, exclude_uid: int) -> bool:
+    """A live position of another account, profitable at the mark now."""
+    if cand.uid == exclude_uid:
+        return False
+    pos = state.positions.get((cand.uid, cand.inst_id, MarginMode(cand.mgn_mode)))
+    if pos is None or pos.size_lots * cand.size_lots <= 0:
+        return False
+    inst = state.catalogue.instruments[cand.inst_id]  # type: ignore[index]
+    return calculate_upl(inst, pos.size_lots, pos.cost, state.mark_ticks[cand.inst_id]) > 0
 
 
 def _front_of_queue(state: ExchangeState, queue: list[AdlCandidate], exclude_uid: int,
                     lots: int) -> tuple[list[AdlCandidate], list[int]]:
-    """Walk the queue from the front, taking live lots until ``lots`` are covered."""
+    """Walk the queue from the front, taking closable live lots until ``lots`` are covered."""
     ranked, takes, left = [], [], lots
     for cand in queue:
         if left == 0:
             break
-        live = _live_lots(state, cand) if cand.uid != exclude_uid else 0
-        if live:
-            take = min(live, left)
+        if _is_closable(state, cand, exclude_uid):
+            take = min(_live_lots(state, cand), left)
             ranked.append(cand)
             takes.append(take)
             left -= take
@@ -136,15 +159,39 @@ def _live_lots(state: ExchangeState, cand: AdlCandidate) -> int:
     return abs(pos.size_lots)
 
 
+def calculate_winner_ticks(inst: Instrument, winner: Position, lots: int, base_ticks: int,
+                           mark_ticks: int) -> int:
+    """The price a winner closes ``lots`` at: ``base_ticks``, but never past its entry, so
+    the slice realizes no loss (a short buys back at most at its entry, rounded down; a long
+    sells at least at its entry, rounded up). If a value's rounding would still leave a loss
+    of one unit, the price steps toward the mark, where the winner is in profit."""
+    entry_num, entry_den = calculate_avg_px_ticks_num_den(inst, winner.size_lots, winner.cost)
+    long = winner.size_lots > 0
+    if long:
+        px = max(base_ticks, div_ceil(entry_num, entry_den))
+    else:
+        px = min(base_ticks, div_floor(entry_num, entry_den))
+    removed = calculate_removed_cost(winner.cost, winner.size_lots, lots)
+    sign = 1 if long else -1  # the winner's realized PnL is sign·value(lots, px) − removed cost
+    while px != mark_ticks and sign * calculate_fill_value(inst, lots, px) - removed < 0:
+        px += sign
+    return px
+
+
 def _adl_trade(state: ExchangeState, inst: Instrument, uid: int, mode: MarginMode, close_side: int,
-               cand: AdlCandidate, take: int, px_ticks: int, ts: int) -> list[Event]:
+               cand: AdlCandidate, take: int, base_ticks: int, ts: int) -> list[Event]:
+    winner = state.positions[(cand.uid, cand.inst_id, MarginMode(cand.mgn_mode))]
+    mark = state.mark_ticks[inst.inst_id]
+    px_ticks = calculate_winner_ticks(inst, winner, take, base_ticks, mark)
     # the winner's profit given up against closing at the mark: it trades in ``-close_side``;
     # negative when the ADL price is better for it than the mark
     fill_value = calculate_fill_value(inst, take, px_ticks)
-    mark_value = calculate_fill_value(inst, take, state.mark_ticks[inst.inst_id])
+    mark_value = calculate_fill_value(inst, take, mark)
     upl_taken = close_side * (mark_value - fill_value)
     first, second = apply_direct_trade(state, inst, (uid, mode), close_side,
                                        (cand.uid, MarginMode(cand.mgn_mode)), take, px_ticks, ts)
+    assert second.realized_pnl >= 0, \
+        f"Invariant: ADL made {cand.uid} realize a loss of {-second.realized_pnl} on {inst.inst_id}"
     return [first, second, AutoDeleveraged(ts, cand.uid, inst.inst_id, cand.mgn_mode, take, px_ticks,
                                            uid, upl_taken)]
 

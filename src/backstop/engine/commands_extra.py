@@ -28,7 +28,7 @@ def place_order_unless_frozen(state: ExchangeState, config: EngineConfig,
     if cooling and any(k[0] == cmd.uid for k in cooling):
         return [Rejected(cmd.ts, cmd.uid, "PlaceOrder", errors.ACCOUNT_FROZEN_LIQUIDATION,
                          "Account is being liquidated", cmd.cl_ord_id)]
-    return place_order(state, cmd)
+    return place_order(state, config, cmd)
 
 
 def inject_insurance_fund(state: ExchangeState, config: EngineConfig,

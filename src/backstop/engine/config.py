@@ -15,9 +15,13 @@ One TOML file drives the library, ``serve``, ``stress`` and ``sweep``::
     trading_fee_share = "0"
     initial = { "BTC-USDT" = "5000000" }
 
+    [price_limit]
+    band = "0.05"              # orders lie within 5% of the mark (OKX buyLmt/sellLmt)
+    per_instrument = { "DOGE-USDT-SWAP" = "0.1" }
+
     [adl]
     ranking = "okx"            # okx | bitmex | binance | hyperliquid | random | pro_rata
-    price = "bankruptcy"       # bankruptcy | mark
+    price = "auto"             # auto (mark while the fund can pay the gap) | bankruptcy | mark
     decline_share = "0.30"     # rate_adl_start: fund down 30% from its peak ...
     decline_window_ms = 28800000   # ... within 8 hours
 
@@ -35,10 +39,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from backstop.numeric import PPM
+
 LIQUIDATION_STYLES = ("okx_tiers", "full", "progressive")
 FUND_LAYOUTS = ("per_family", "shared")
 ADL_RANKINGS = ("okx", "bitmex", "binance", "hyperliquid", "random", "pro_rata")
-ADL_PRICES = ("bankruptcy", "mark")
+ADL_PRICES = ("auto", "bankruptcy", "mark")
 WATERFALL_STEPS = ("insurance_fund", "vault", "adl", "socialize")
 
 
@@ -60,9 +66,28 @@ class FundPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceLimitPolicy:
+    """OKX's price limit: every user order lies within ``band`` of the mark (``buyLmt`` =
+    mark·(1 + band), ``sellLmt`` = mark·(1 − band)); ``per_instrument`` overrides it by
+    ``instId``. OKX publishes no single formula, so the width is configuration."""
+
+    band: Decimal = Decimal("0.05")
+    per_instrument: dict[str, Decimal] = field(default_factory=dict)
+
+    def band_ppm(self, inst_id: str) -> int:
+        """The instrument's band in parts per million, rounded down (never wider than set)."""
+        return int(self.per_instrument.get(inst_id, self.band) * PPM)
+
+
+@dataclass(frozen=True, slots=True)
 class AdlPolicy:
+    """``price``: ``auto`` (OKX: the mark while the fund can pay the gap to the bankruptcy
+    price, else the bankruptcy price), ``bankruptcy`` or ``mark``. Either way a winner closes
+    between the mark and the liquidated position's own bankruptcy price, never past its own
+    entry price (see :mod:`backstop.engine.adl`)."""
+
     ranking: str = "okx"
-    price: str = "bankruptcy"
+    price: str = "auto"
     decline_share: Decimal = Decimal("0.30")
     decline_window_ms: int = 8 * 3600 * 1000
     seed: int = 0
@@ -101,6 +126,7 @@ class EngineConfig:
     insurance_fund: FundPolicy = field(default_factory=FundPolicy)
     adl: AdlPolicy = field(default_factory=AdlPolicy)
     waterfall: WaterfallPolicy = field(default_factory=WaterfallPolicy)
+    price_limit: PriceLimitPolicy = field(default_factory=PriceLimitPolicy)
     mark: MarkPolicy = field(default_factory=MarkPolicy)
     risk: RiskPolicy = field(default_factory=RiskPolicy)
 
@@ -170,6 +196,9 @@ def ensure_config_valid(config: EngineConfig) -> None:
     """Raise ``ValueError`` naming the first impossible setting."""
     liq, adl, wf = config.liquidation, config.adl, config.waterfall
     checks = [
+        (all(Decimal(0) < b < 1 for b in (config.price_limit.band,
+                                            *config.price_limit.per_instrument.values())),
+         "price_limit bands must be in (0, 1)"),
         (liq.style in LIQUIDATION_STYLES, f"liquidation.style must be one of {LIQUIDATION_STYLES}"),
         (liq.fee_rate == "taker" or _is_rate(liq.fee_rate), "liquidation.fee_rate: 'taker' or 0..1"),
         (Decimal(0) < liq.price_band < 1, "liquidation.price_band must be in (0, 1)"),

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from backstop.engine import accounts, commands_extra, funding, orders, prices
 from backstop.engine.config import EngineConfig
+from backstop.engine.deficits import apply_cover_deficits
 from backstop.engine.risk_checks import run_risk_checks
 from backstop.engine.screening import UnitFinder
+from backstop.engine.validation import check_command_surface
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, default_catalogue
-from backstop.model.events import Event, MarkPriceUpdated
+from backstop.model.events import Event, MarkPriceUpdated, Rejected
 from backstop.numeric import PPM
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.invariants import ensure_invariants
@@ -44,6 +46,15 @@ _HANDLERS: dict[type, Handler] = {
     c.CheckRisk: lambda state, config, command: [],
 }
 _MOVES_MARK = (c.SetIndexPrice, c.CheckRisk, c.SettleFunding)
+
+
+def _refused(command: object, code: str, msg: str) -> Rejected:
+    """A command refused at the surface; fields are echoed only when they are well typed."""
+    ts = getattr(command, "ts", 0)
+    uid = getattr(command, "uid", 0)
+    cl_ord_id = getattr(command, "cl_ord_id", "")
+    return Rejected(ts if type(ts) is int else 0, uid if type(uid) is int else 0,
+                    type(command).__name__, code, msg, cl_ord_id if isinstance(cl_ord_id, str) else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,24 +87,39 @@ class Exchange:
         self.genesis: tuple[Event, ...] = tuple(commands_extra.apply_genesis(self.state, self.config))
         self.units = UnitFinder(self.catalogue, self.config.risk.screen,
                                 self.config.risk.vectorised_from)
+        self.settle_currencies = frozenset(i.settle_ccy for i in self.catalogue)
 
     def execute(self, command: c.Command) -> list[Event]:
-        """Run one command; return its events (a refusal is a ``Rejected`` event)."""
+        """Run one command; return its events (a refusal is a ``Rejected`` event).
+
+        Every field is checked at the surface first, so bad input is refused, never raised.
+        After the handler (and, for a mark move, the risk pass) any deficit the command left
+        is covered (:mod:`backstop.engine.deficits`)."""
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"not a command: {command!r}")
+        refusal = check_command_surface(command, self.settle_currencies)
+        if refusal is not None:
+            events: list[Event] = [_refused(command, refusal.code, refusal.msg)]
+        else:
+            events = self._run(handler, command)
+        if self.keep_log:
+            self.log.append(LogEntry(len(self.log), command, tuple(events)))
+        if self.check_invariants:
+            ensure_invariants(self.state, events)
+        return events
+
+    def _run(self, handler: Handler, command: c.Command) -> list[Event]:
         events = handler(self.state, self.config, command)
         self.units.note(events)
         if isinstance(command, _MOVES_MARK):
             moved = {e.inst_id for e in events if isinstance(e, MarkPriceUpdated)} \
                 if isinstance(command, c.SetIndexPrice) else None
             events.extend(run_risk_checks(self.state, self.config, self.units, command.ts, moved))
-        if self.keep_log:
-            self.log.append(LogEntry(len(self.log), command, tuple(events)))
-        if self.check_invariants:
-            ensure_invariants(self.state)
+        covered = apply_cover_deficits(self.state, self.config, events, command.ts)
+        self.units.note(covered)
+        events.extend(covered)
         return events
-
     def execute_all(self, commands: Iterable[c.Command]) -> list[Event]:
         """Run commands in order; return all their events."""
         out: list[Event] = []

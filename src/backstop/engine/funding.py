@@ -68,7 +68,7 @@ def _settle_instrument(state: ExchangeState, config: EngineConfig, inst: Instrum
     for pos, amount in [*zip(payers, (-x for x in paid), strict=True), *zip(receivers, owed, strict=True)]:
         wallet = isolated_key(pos.uid, inst.inst_id, ccy) if pos.is_isolated else cash_key(pos.uid, ccy)
         state.ledger.transfer(clearing_key(inst.inst_id, ccy), wallet, amount)
-        pos.funding_paid -= amount
+        pos.apply_funding(amount)
         events.append(FundingPaid(ts, pos.uid, inst.inst_id, pos.mgn_mode.value, amount, rate))
     events.extend(apply_fund_inflow(state, config, fund_for(state, inst.inst_id),
                                     clearing_key(inst.inst_id, ccy), pool - sum(owed),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backstop.engine.config import EngineConfig
+from backstop.engine.queries import fund_balance
 from backstop.model.events import AdlStateChanged, Event, InsuranceFundChanged
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.insurance import InsuranceFund
@@ -11,10 +12,6 @@ from backstop.state.ledger import LedgerKey, fund_key
 
 def fund_for(state: ExchangeState, inst_id: str) -> InsuranceFund:
     return state.funds[state.fund_of[inst_id]]
-
-
-def fund_balance(state: ExchangeState, fund: InsuranceFund) -> int:
-    return state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
 
 
 def apply_fund_inflow(state: ExchangeState, config: EngineConfig, fund: InsuranceFund,

@@ -13,14 +13,19 @@ from decimal import Decimal
 
 from backstop.engine.adl import deleverage
 from backstop.engine.config import EngineConfig
-from backstop.engine.funds import (
-    apply_adl_state,
-    apply_fund_inflow,
-    apply_fund_payout,
+from backstop.engine.funds import apply_adl_state, apply_fund_inflow, apply_fund_payout, fund_for
+from backstop.engine.orders import Taker, apply_cancel_resting, apply_match, next_ord_id
+from backstop.engine.queries import (
+    cross_figures,
+    cross_positions,
     fund_balance,
-    fund_for,
+    instrument_of,
+    is_cross_liquidatable,
+    is_position_liquidatable,
+    isolated_equity,
+    isolated_margin,
+    lever_cents,
 )
-from backstop.engine.orders import Taker, apply_match, apply_remove_order, next_ord_id
 from backstop.engine.socialize import apply_socialized_loss
 from backstop.engine.vault import apply_vault_takeover
 from backstop.math.margin import (
@@ -37,15 +42,8 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_ceil, ratio_to_ppm
 from backstop.state.book import STP_CANCEL_MAKER, MatchPlan
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import (
-    cross_figures,
-    instrument_of,
-    isolated_equity,
-    isolated_margin,
-    lever_cents,
-)
 from backstop.state.insurance import InsuranceFund
-from backstop.state.ledger import cash_key
+from backstop.state.ledger import cash_key, isolated_key
 from backstop.state.positions import Position
 
 Unit = tuple[int, str, str]
@@ -79,16 +77,8 @@ def find_liquidatable_units(state: ExchangeState) -> list[Unit]:
                 units.add((pos.uid, "isolated", pos.inst_id))
         else:
             cross.add((pos.uid, inst.settle_ccy))
-    for uid, ccy in cross:
-        figures = cross_figures(state, uid, ccy)
-        if figures.mm_plus_fee and figures.equity <= figures.mm_plus_fee:
-            units.add((uid, "cross", ccy))
+    units.update((uid, "cross", ccy) for uid, ccy in cross if is_cross_liquidatable(state, uid, ccy))
     return sorted(units)
-
-
-def is_position_liquidatable(state: ExchangeState, pos: Position, inst: Instrument) -> bool:
-    mark = state.mark_ticks[inst.inst_id]
-    return isolated_equity(state, pos, inst) <= calculate_mm_plus_fee(inst, pos.size_lots, mark)
 
 
 def liquidate_unit(state: ExchangeState, config: EngineConfig, unit: Unit, ts: int) -> list[Event]:
@@ -101,37 +91,31 @@ def liquidate_unit(state: ExchangeState, config: EngineConfig, unit: Unit, ts: i
             events.extend(_liquidate_position(state, config, pos, ts, whole_unit=True))
         return events
     for _ in range(len(state.account_positions.get(uid, {}))):
-        figures = cross_figures(state, uid, where)
-        if not figures.mm_plus_fee or figures.equity > figures.mm_plus_fee:
+        if not is_cross_liquidatable(state, uid, where):
             break
         pos = _largest_cross_position(state, uid, where)
         if pos is None:
             break
-        last = len(_cross_positions(state, uid, where)) == 1
+        last = len(cross_positions(state, uid, where)) == 1
         events.extend(_liquidate_position(state, config, pos, ts, whole_unit=last))
     return events
 
 
 def _cancel_orders(state: ExchangeState, uid: int, kind: str, where: str, ts: int) -> list[Event]:
-    """Stage 1: cancel the unit's open orders (isolated: that instrument's isolated orders;
-    cross: every cross order in the currency)."""
+    """Stage 1: cancel every order that draws on the unit's money: for an isolated unit, that
+    instrument's isolated orders; for a cross unit, all of the account's orders in the
+    currency (their reserved money is the cross wallet's)."""
     events: list[Event] = []
     for info in list(state.open_orders.get(uid, {}).values()):
         mine = (info.inst_id == where and info.td_mode is MarginMode.ISOLATED) if kind == "isolated" \
-            else (info.ccy == where and info.td_mode is not MarginMode.ISOLATED)
+            else info.ccy == where
         if mine:
-            resting = state.books[info.inst_id].cancel(info.ord_id)
-            events.append(apply_remove_order(state, info, resting.remaining, ts, "liquidation"))
+            events.append(apply_cancel_resting(state, info, ts, "liquidation"))
     return events
 
 
-def _cross_positions(state: ExchangeState, uid: int, ccy: str) -> list[Position]:
-    return [p for p in state.account_positions.get(uid, {}).values()
-            if not p.is_isolated and p.size_lots and instrument_of(state, p).settle_ccy == ccy]
-
-
 def _largest_cross_position(state: ExchangeState, uid: int, ccy: str) -> Position | None:
-    positions = _cross_positions(state, uid, ccy)
+    positions = cross_positions(state, uid, ccy)
     if not positions:
         return None
     return max(positions, key=lambda p: (calculate_mm_plus_fee(instrument_of(state, p), p.size_lots,
@@ -220,8 +204,6 @@ def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: i
     if in_book:
         events.extend(_fill_in_book(state, cut, plan, ts))  # type: ignore[arg-type]
         remaining -= plan.filled_lots  # type: ignore[union-attr]
-    elif plan is not None and plan.filled_lots and "adl" in config.waterfall.order:
-        events.extend(apply_adl_state(state, fund, "bal_adl_start", ts))
     if remaining:
         remaining, more = _waterfall(state, config, cut, remaining, ts)
         events.extend(more)
@@ -274,9 +256,9 @@ def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int
                ts: int) -> tuple[int, list[Event]]:
     """Lots the book did not take go down the configured steps; returns lots left over.
 
-    Last resort, when the steps leave lots (no vault room, no profitable counterparty): the
-    book at any price; a loss beyond the fund is then socialized, since a fund never goes
-    below zero."""
+    ADL first records its trigger on the fund when none is recorded. Last resort, when the
+    steps leave lots (no vault room, no profitable counterparty): the book at any price; a
+    loss beyond the fund is then socialized, since a fund never goes below zero."""
     events: list[Event] = []
     for step in (*config.waterfall.order, "socialize"):
         if not lots or step == "insurance_fund":
@@ -284,8 +266,9 @@ def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int
         if step == "vault":
             done, more = apply_vault_takeover(state, config, cut, lots, ts)
         elif step == "adl":
-            px = _adl_price(state, config, cut)
-            done, more = deleverage(state, config, cut.inst, cut.pos, lots, px, ts)
+            events.extend(_record_adl_trigger(state, cut, lots, ts))
+            done, more = deleverage(state, config, cut.inst, cut.pos, lots,
+                                    adl_base_ticks(state, config, cut, lots), ts)
         else:  # socialize: close in the book at any price; the loss is spread afterwards
             done, more = _close_at_any_price(state, cut, lots, ts)
         lots -= done
@@ -293,15 +276,56 @@ def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int
     return lots, events
 
 
-def _adl_price(state: ExchangeState, config: EngineConfig, cut: Slice) -> int:
-    """The bankruptcy price, or the mark when that policy is set and the mark is no worse for
-    the fund than the bankruptcy price."""
+def _gap_at_mark(state: ExchangeState, cut: Slice, lots: int, bankruptcy_ticks: int) -> int:
+    """What the fund pays if ``lots`` close at the mark rather than at the bankruptcy price
+    (≥ 0; 0 when the mark is the better price for the fund)."""
     mark = state.mark_ticks[cut.inst.inst_id]
+    diff = calculate_fill_value(cut.inst, lots, bankruptcy_ticks) - calculate_fill_value(cut.inst, lots, mark)
+    return max(0, diff if cut.side > 0 else -diff)
+
+
+def _record_adl_trigger(state: ExchangeState, cut: Slice, lots: int, ts: int) -> list[Event]:
+    """Enter ADL mode on the fund unless it already is: ``bal_adl_start`` when the fund
+    cannot pay the gap of closing the lots at the mark, else ``pos_adl_start`` (the book
+    cannot absorb the liquidation volume)."""
+    fund = fund_for(state, cut.inst.inst_id)
+    if fund.adl_state:
+        return []
+    gap = _gap_at_mark(state, cut, lots, own_bankruptcy_ticks(state, cut))
+    trigger = "bal_adl_start" if fund_balance(state, fund) < gap else "pos_adl_start"
+    return apply_adl_state(state, fund, trigger, ts)
+
+
+def own_bankruptcy_ticks(state: ExchangeState, cut: Slice) -> int:
+    """The liquidated position's own bankruptcy price on its instrument: on its isolated
+    margin, or for a cross position on the account's cushion without this position's upl,
+    floored at 0, so another instrument's losses never move it past the entry price. The
+    mark when no finite price exists."""
+    pos, inst = cut.pos, cut.inst
+    basis = _margin_basis(state, pos, inst)  # now: earlier steps may have closed part of it
+    ticks = calculate_bankruptcy_ticks(inst, pos.size_lots, pos.cost,
+                                       basis if pos.is_isolated else max(0, basis))
+    return state.mark_ticks[inst.inst_id] if ticks is None else ticks
+
+
+def adl_base_ticks(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int) -> int:
+    """The ADL base price, between the mark and :func:`own_bankruptcy_ticks`, never better
+    for the winners than the mark (so the liquidated unit's remaining equity stays with the
+    fund): ``mark``; ``bankruptcy``; or ``auto`` (OKX): the mark while the fund is healthy
+    (ADL started only because the book could not absorb the volume, ``pos_adl_start``) and
+    can pay the gap to the bankruptcy price; else (the fund is exhausted or draining too fast)
+    the bankruptcy price."""
+    mark = state.mark_ticks[cut.inst.inst_id]
+    own = own_bankruptcy_ticks(state, cut)
+    bankruptcy = max(mark, own) if cut.side > 0 else min(mark, own)
     if config.adl.price == "mark":
-        long = cut.pos.size_lots > 0
-        if (long and mark >= cut.bankruptcy_ticks) or (not long and mark <= cut.bankruptcy_ticks):
-            return mark
-    return cut.bankruptcy_ticks
+        return mark
+    if config.adl.price == "bankruptcy":
+        return bankruptcy
+    fund = fund_for(state, cut.inst.inst_id)
+    can_pay = fund.adl_state == "pos_adl_start" and \
+        fund_balance(state, fund) >= _gap_at_mark(state, cut, lots, bankruptcy)
+    return mark if can_pay else bankruptcy
 
 
 def _close_at_any_price(state: ExchangeState, cut: Slice, lots: int, ts: int) -> tuple[int, list[Event]]:
@@ -319,8 +343,10 @@ def _slice_wallet(state: ExchangeState, pos: Position, inst: Instrument) -> int:
 
 def _settle(state: ExchangeState, config: EngineConfig, cut: Slice, fund: InsuranceFund,
             cash_before: int, fee: int, closed: int, ts: int) -> list[Event]:
-    """Stage 5: the slice's money. A whole unit hands everything left to the fund (surplus and
-    fee) or has its deficit paid; a partial cut pays only the fee."""
+    """Stage 5: the slice's money. A deficit is paid where it lies: an isolated position's
+    negative margin, or a whole cross unit's negative cash. Otherwise a whole unit hands
+    everything the slice left to the fund (surplus and fee), and a partial cut pays only the
+    fee."""
     pos, inst = cut.pos, cut.inst
     if not closed:
         return []
@@ -328,14 +354,16 @@ def _settle(state: ExchangeState, config: EngineConfig, cut: Slice, fund: Insura
     whole = cut.is_whole_unit and state.existing_position(pos.uid, inst.inst_id, pos.mgn_mode) is None
     balance = state.ledger.balance(wallet)
     delta = balance - cash_before if pos.is_isolated else balance
+    hole = isolated_key(pos.uid, inst.inst_id, inst.settle_ccy) if pos.is_isolated else wallet
+    deficit = -state.ledger.balance(hole) if pos.is_isolated or whole else 0
     events: list[Event] = []
     to_fund = from_fund = socialized = 0
-    if delta < 0 and (whole or pos.is_isolated):  # the slice is bankrupt: cover its deficit
-        from_fund, paid_events = apply_fund_payout(state, config, fund, wallet, -delta, ts)
+    if deficit > 0:  # the slice is bankrupt: cover its deficit
+        from_fund, paid_events = apply_fund_payout(state, config, fund, hole, deficit, ts)
         events.extend(paid_events)
-        socialized = -delta - from_fund
+        socialized = deficit - from_fund
         if socialized:
-            events.extend(apply_socialized_loss(state, inst, cut.side, wallet, socialized, ts))
+            events.extend(apply_socialized_loss(state, inst, cut.side, hole, socialized, ts))
     elif whole:  # everything left of the unit: surplus and fee
         to_fund = delta
     else:  # a partial cut pays only the fee, from what the slice left
@@ -343,7 +371,7 @@ def _settle(state: ExchangeState, config: EngineConfig, cut: Slice, fund: Insura
     events.extend(apply_fund_inflow(state, config, fund, wallet, to_fund,
                                     "liquidation_balance_deposit", ts))
     fee_taken = min(fee, to_fund)
-    pos.liq_penalty -= fee_taken  # OKX ``liqPenalty``: negative, while the position stays open
+    pos.apply_liquidation_penalty(fee_taken)
     events.append(LiquidationSettled(ts, pos.uid, inst.inst_id, pos.mgn_mode.value, closed,
                                      fee_taken, to_fund, from_fund, socialized))
     return events

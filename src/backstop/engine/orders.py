@@ -2,12 +2,30 @@
 
 Nothing changes until every check has passed; a refusal is a :class:`Rejected` event carrying
 OKX's code.
+
+Money rules:
+- every order lies inside the instrument's price band (``buyLmt``/``sellLmt`` around the
+  mark, :func:`backstop.engine.queries.price_limits`): a limit price outside it is refused
+  with 51006, and a market order fills at most up to it;
+- a resting order's lots are backed by money moved from the account's cash to its
+  ``reserved`` ledger account: per lot, the IM at the order's leverage plus its maker fee,
+  each rounded up, as if every lot opened exposure. A fill releases exactly its lots' share,
+  a cancel the rest, so a maker's fill never needs money the account no longer has;
+- a taker's fills may not leave its unit (isolated position or cross account) with negative
+  equity at the mark: the order is refused with 51008 rather than hand a loss to the fund.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backstop.engine.config import EngineConfig
+from backstop.engine.queries import (
+    cross_figures,
+    isolated_equity,
+    lever_cents,
+    price_limits,
+)
 from backstop.engine.settlement import apply_fill, calculate_fee
 from backstop.engine.validation import parse_lots, parse_ticks
 from backstop.math.margin import calculate_initial_margin, find_tier
@@ -21,7 +39,7 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
 from backstop.state.book import MatchPlan, OrderBook, RestingOrder
 from backstop.state.exchange_state import ExchangeState, OrderInfo
-from backstop.engine.queries import cross_figures, lever_cents
+from backstop.state.ledger import cash_key, reserved_key
 
 _STP = {SelfTradeMode.CANCEL_MAKER: 0, SelfTradeMode.CANCEL_TAKER: 1, SelfTradeMode.CANCEL_BOTH: 2}
 _RESTING_TYPES = (OrderType.LIMIT, OrderType.POST_ONLY)
@@ -29,7 +47,8 @@ _RESTING_TYPES = (OrderType.LIMIT, OrderType.POST_ONLY)
 
 @dataclass(slots=True)
 class OrderContext:
-    """A validated order on its way through the stages."""
+    """A validated order on its way through the stages. ``limit_ticks`` is the price the
+    taker part may trade up to: the order's own, or the band's edge for a market order."""
 
     cmd: PlaceOrder
     inst: Instrument
@@ -37,22 +56,23 @@ class OrderContext:
     side: int
     lots: int
     px_ticks: int | None
+    limit_ticks: int
     lever: int
     position_lots: int
 
 
-def place_order(state: ExchangeState, cmd: PlaceOrder) -> list[Event]:
+def place_order(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> list[Event]:
     """OKX ``trade/order``; returns the events, or one :class:`Rejected`."""
-    ctx = _validate(state, cmd)
+    ctx = _validate(state, config, cmd)
     if isinstance(ctx, Rejection):
         return [_rejected(cmd, ctx)]
     plan = _plan(ctx)
     if plan is None or (cmd.ord_type is OrderType.FOK and plan.filled_lots < ctx.lots):
         return _placed_then_cancelled(state, ctx, "post_only" if plan is None else "fok")
-    margin = _check_margin(state, ctx, plan)
-    if isinstance(margin, Rejection):
-        return [_rejected(cmd, margin)]
-    return _apply(state, ctx, plan, rest_frozen=margin)
+    reserve_per_lot = _check_margin(state, ctx, plan)
+    if isinstance(reserve_per_lot, Rejection):
+        return [_rejected(cmd, reserve_per_lot)]
+    return _apply(state, ctx, plan, reserve_per_lot)
 
 
 def cancel_order(state: ExchangeState, cmd: CancelOrder) -> list[Event]:
@@ -62,35 +82,55 @@ def cancel_order(state: ExchangeState, cmd: CancelOrder) -> list[Event]:
         return [_rejected(cmd, errors.reject(
             errors.CANCEL_FAILED,
             "Cancellation failed as the order has been filled, canceled or does not exist"))]
-    resting = state.books[cmd.inst_id].cancel(cmd.ord_id)
+    return [apply_cancel_resting(state, info, cmd.ts, "user")]
+
+
+def apply_cancel_resting(state: ExchangeState, info: OrderInfo, ts: int, reason: str) -> OrderCancelled:
+    """Take a resting order out of its book and forget it, releasing its reserved money."""
+    resting = state.books[info.inst_id].cancel(info.ord_id)
     assert resting is not None, "open order missing from its book"
-    return [apply_remove_order(state, info, resting.remaining, cmd.ts, "user")]
+    return apply_remove_order(state, info, resting.remaining, ts, reason)
 
 
 def apply_remove_order(state: ExchangeState, info: OrderInfo, remaining: int, ts: int,
                        reason: str) -> OrderCancelled:
-    """Forget an order already taken out of its book; release all its frozen margin."""
-    _release_frozen(state, info, info.frozen)
-    del state.open_orders[info.uid][info.ord_id]
+    """Forget an order already taken out of its book; release all its reserved money."""
+    _forget(state, info)
     return OrderCancelled(ts, info.ord_id, info.uid, info.inst_id, remaining, reason)
 
 
-def _validate(state: ExchangeState, cmd: PlaceOrder) -> OrderContext | Rejection:
+def calculate_reserve_per_lot(inst: Instrument, px_ticks: int, lever: int) -> int:
+    """Money reserved for one resting lot: its IM at ``lever`` plus its maker fee, each
+    rounded up. Per-lot rounding up covers any way the order is split into fills
+    (``⌈a + b⌉ ≤ ⌈a⌉ + ⌈b⌉``)."""
+    one_lot = calculate_notional(inst, 1, px_ticks)
+    return calculate_initial_margin(one_lot, lever) + calculate_fee(inst, 1, px_ticks, inst.maker_fee_ppm)
+
+
+def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> OrderContext | Rejection:
     inst = state.catalogue.get(cmd.inst_id)
     if inst is None:
         return errors.reject(errors.NO_SUCH_INSTRUMENT, "Instrument ID does not exist")
     lots = parse_lots(inst, cmd.sz)
     if isinstance(lots, Rejection):
         return lots
+    if cmd.cl_ord_id and (cmd.uid, cmd.cl_ord_id) in state.live_cl_ord_ids:
+        return errors.reject(errors.DUPLICATE_CL_ORD_ID, "Duplicated clOrdId")
+    side = cmd.side.sign
+    buy_lmt, sell_lmt = price_limits(state, inst, config.price_limit.band_ppm(inst.inst_id))
     px: int | Rejection | None = None
+    limit = buy_lmt if side > 0 else sell_lmt
     if cmd.ord_type is not OrderType.MARKET:
         px = parse_ticks(inst, cmd.px)
         if isinstance(px, Rejection):
             return px
-    side = cmd.side.sign
+        if (side > 0 and px > buy_lmt) or (side < 0 and px < sell_lmt):
+            return errors.reject(errors.PRICE_OUT_OF_LIMIT,
+                                 "Order price is not within the price limit")
+        limit = px
     pos = state.existing_position(cmd.uid, inst.inst_id, cmd.td_mode)
     pos_lots = pos.size_lots if pos else 0
-    if cmd.reduce_only and (pos_lots * side >= 0 or lots > abs(pos_lots)):
+    if cmd.reduce_only and not _fits_reduce_only(state, cmd, side, lots, pos_lots):
         return errors.reject(errors.REDUCE_ONLY_INVALID,
                              "Reduce-only order exceeds the position it would reduce")
     lever = lever_cents(state, cmd.uid, inst, cmd.td_mode)
@@ -98,16 +138,27 @@ def _validate(state: ExchangeState, cmd: PlaceOrder) -> OrderContext | Rejection
     if tier is None or lever > tier.max_lever * 100:
         return errors.reject(errors.OVER_TIER_LIMIT,
                              "Order amount exceeds the current tier limit for this leverage")
-    return OrderContext(cmd, inst, state.books[inst.inst_id], side, lots, px, lever, pos_lots)
+    return OrderContext(cmd, inst, state.books[inst.inst_id], side, lots, px, limit, lever, pos_lots)
+
+
+def _fits_reduce_only(state: ExchangeState, cmd: PlaceOrder, side: int, lots: int, pos_lots: int) -> bool:
+    """A reduce-only order closes the position: opposite side, and together with the
+    account's other resting reduce-only orders on it, no larger than the position."""
+    if pos_lots * side >= 0:
+        return False
+    resting = sum(o.sz_lots for o in state.open_orders.get(cmd.uid, {}).values()
+                  if o.reduce_only and o.inst_id == cmd.inst_id and o.td_mode is cmd.td_mode)
+    return resting + lots <= abs(pos_lots)
 
 
 def _plan(ctx: OrderContext) -> MatchPlan | None:
-    """The match a taker would make; ``None`` for a post-only order that would take."""
+    """The match a taker would make, within the price band; ``None`` for a post-only order
+    that would take."""
     if ctx.cmd.ord_type is OrderType.POST_ONLY:
-        if ctx.book.would_cross(ctx.side, ctx.px_ticks):  # type: ignore[arg-type]
+        if ctx.book.would_cross(ctx.side, ctx.limit_ticks):
             return None
         return MatchPlan()
-    return ctx.book.plan_match(ctx.side, ctx.px_ticks, ctx.lots, ctx.cmd.uid,
+    return ctx.book.plan_match(ctx.side, ctx.limit_ticks, ctx.lots, ctx.cmd.uid,
                                _STP[ctx.cmd.stp_mode])
 
 
@@ -119,28 +170,44 @@ def _opening_lots(position_lots: int, side: int, lots: int) -> int:
 
 
 def _check_margin(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> int | Rejection:
-    """Available ≥ IM of the new exposure + taker fees. Returns the IM to freeze for the
-    resting remainder. Orders that only close are never refused for margin."""
+    """Available ≥ IM of the new exposure + taker fees + the resting remainder's reserve,
+    and the taker's unit keeps equity ≥ 0 at the mark. Returns the reserve per resting lot
+    (0 when nothing rests). Orders that only close need no margin."""
     inst, side = ctx.inst, ctx.side
-    running, open_notional, fees = ctx.position_lots, 0, 0
+    running, open_notional, fees, loss_vs_mark = ctx.position_lots, 0, 0, 0
+    mark = state.mark_ticks[inst.inst_id]
     for _maker, qty, px in plan.fills:
         open_notional += calculate_notional(inst, _opening_lots(running, side, qty), px)
         fees += calculate_fee(inst, qty, px, inst.taker_fee_ppm)
+        # what trading at px costs against trading at the mark; 1 unit of slack per fill
+        # covers the inverse value's rounding
+        gap = calculate_fill_value(inst, qty, px) - calculate_fill_value(inst, qty, mark)
+        loss_vs_mark += side * gap + 1
         running += side * qty
-    rest_frozen = 0
+    per_lot = rest_reserve = 0
     if _rests(ctx, plan):
-        rest_lots = _opening_lots(running, side, ctx.lots - plan.filled_lots)
-        # IM of the resting exposure, plus the maker fee it pays when filled: one lot's fee
-        # (rounded up) per lot covers any way the order is split into fills
-        px = ctx.px_ticks  # a resting order always has a price
-        rest_frozen = (calculate_initial_margin(calculate_notional(inst, rest_lots, px), ctx.lever)  # type: ignore[arg-type]
-                       + rest_lots * calculate_fee(inst, 1, px, inst.maker_fee_ppm))  # type: ignore[arg-type]
-    required = calculate_initial_margin(open_notional, ctx.lever) + rest_frozen + fees
-    if open_notional == 0 and rest_frozen == 0:
-        return 0
-    if required > cross_figures(state, ctx.cmd.uid, inst.settle_ccy).available:
+        per_lot = calculate_reserve_per_lot(inst, ctx.px_ticks, ctx.lever)  # type: ignore[arg-type]
+        rest_reserve = per_lot * (ctx.lots - plan.filled_lots)
+    opening_im = calculate_initial_margin(open_notional, ctx.lever)
+    required = opening_im + rest_reserve + fees
+    figures = cross_figures(state, ctx.cmd.uid, inst.settle_ccy)
+    if (open_notional or rest_reserve) and required > figures.available:
         return errors.reject(errors.INSUFFICIENT_MARGIN, "Insufficient margin")
-    return rest_frozen
+    if plan.fills and _unit_equity_after(state, ctx, figures.equity, opening_im, fees, loss_vs_mark) < 0:
+        return errors.reject(errors.INSUFFICIENT_MARGIN,
+                             "Insufficient margin: the fills would leave the position bankrupt")
+    return per_lot
+
+
+def _unit_equity_after(state: ExchangeState, ctx: OrderContext, cross_equity: int, opening_im: int,
+                       fees: int, loss_vs_mark: int) -> int:
+    """The taker's unit equity at the mark once its fills are done: a cross account pays the
+    fees from its equity; an isolated position gains the IM moved in (fees come from cash)."""
+    if ctx.cmd.td_mode is MarginMode.ISOLATED:
+        pos = state.existing_position(ctx.cmd.uid, ctx.inst.inst_id, MarginMode.ISOLATED)
+        before = isolated_equity(state, pos, ctx.inst) if pos is not None and pos.size_lots else 0
+        return before + opening_im - loss_vs_mark
+    return cross_equity - fees - loss_vs_mark
 
 
 def _rests(ctx: OrderContext, plan: MatchPlan) -> bool:
@@ -149,7 +216,7 @@ def _rests(ctx: OrderContext, plan: MatchPlan) -> bool:
 
 
 def _apply(state: ExchangeState, ctx: OrderContext, plan: MatchPlan,
-           rest_frozen: int) -> list[Event]:
+           reserve_per_lot: int) -> list[Event]:
     cmd = ctx.cmd
     ord_id = next_ord_id(state)
     events: list[Event] = [_order_placed(ctx, ord_id)]
@@ -157,7 +224,7 @@ def _apply(state: ExchangeState, ctx: OrderContext, plan: MatchPlan,
     events.extend(apply_match(state, ctx.inst, taker, plan, cmd.ts))
     remaining = ctx.lots - plan.filled_lots
     if _rests(ctx, plan):
-        _rest(state, ctx, ord_id, remaining, rest_frozen)
+        _rest(state, ctx, ord_id, remaining, reserve_per_lot)
     elif remaining:
         reason = "self_trade" if plan.taker_stp_cancelled else cmd.ord_type.value
         events.append(OrderCancelled(cmd.ts, ord_id, cmd.uid, cmd.inst_id, remaining, reason))
@@ -179,25 +246,50 @@ class Taker:
 
 def apply_match(state: ExchangeState, inst: Instrument, taker: Taker, plan: MatchPlan,
                 ts: int) -> list[Event]:
-    """Carry out a planned match: STP cancels, fills settled for both sides, book updated."""
+    """Carry out a planned match: STP cancels, fills settled for both sides, book updated,
+    then reduce-only orders the fills left too large are cancelled."""
     events: list[Event] = []
     for maker in plan.stp_cancelled:
         events.append(apply_remove_order(state, maker.payload, maker.remaining, ts, "self_trade"))
+    touched = {(taker.uid, taker.mgn_mode)}
     for maker, qty, px in plan.fills:
         events.extend(_apply_one_fill(state, inst, taker, maker, qty, px, ts))
+        touched.add((maker.owner, maker.payload.td_mode))
     state.books[inst.inst_id].apply_plan(plan)
+    for uid, mode in sorted(touched):
+        events.extend(apply_trim_reduce_only(state, uid, inst.inst_id, mode, ts))
+    return events
+
+
+def apply_trim_reduce_only(state: ExchangeState, uid: int, inst_id: str, mode: MarginMode,
+                           ts: int) -> list[Event]:
+    """Cancel the account's reduce-only orders on this position that could no longer only
+    reduce it: those on the wrong side, and the newest ones beyond the position's size."""
+    orders = state.open_orders.get(uid)
+    if not orders:
+        return []
+    pos = state.existing_position(uid, inst_id, mode)
+    left = abs(pos.size_lots) if pos is not None else 0
+    closing_side = "sell" if pos is not None and pos.size_lots > 0 else "buy"
+    events: list[Event] = []
+    for info in sorted((o for o in orders.values()
+                        if o.reduce_only and o.inst_id == inst_id and o.td_mode is mode),
+                       key=lambda o: o.ord_id):
+        resting = state.books[inst_id].orders[info.ord_id].remaining
+        if info.side == closing_side and resting <= left:
+            left -= resting
+        else:
+            events.append(apply_cancel_resting(state, info, ts, "reduce_only"))
     return events
 
 
 def _apply_one_fill(state: ExchangeState, inst: Instrument, taker: Taker, maker: RestingOrder,
                     qty: int, px: int, ts: int) -> list[Event]:
     info: OrderInfo = maker.payload  # type: ignore[assignment]
-    before = maker.remaining  # the book is changed after all fills, by apply_plan
-    if qty == before:
-        _release_frozen(state, info, info.frozen)
-        del state.open_orders[info.uid][info.ord_id]
+    if qty == maker.remaining:  # the book itself is changed after all fills, by apply_plan
+        _forget(state, info)
     else:
-        _release_frozen(state, info, div_floor(info.frozen * qty, before))
+        _release(state, info, info.reserve_per_lot * qty)
     trade_id = state.next_trade_id
     state.next_trade_id += 1
     buyer_value = calculate_fill_value(inst, qty, px)
@@ -224,21 +316,40 @@ def _accrue_fee_share(state: ExchangeState, inst: Instrument, fees: int) -> None
     state.fee_share_accrued[fund_id] = state.fee_share_accrued.get(fund_id, 0) + share
 
 
-def _rest(state: ExchangeState, ctx: OrderContext, ord_id: int, remaining: int, frozen: int) -> None:
+def _rest(state: ExchangeState, ctx: OrderContext, ord_id: int, remaining: int, per_lot: int) -> None:
     cmd, inst = ctx.cmd, ctx.inst
+    reserve = per_lot * remaining
     info = OrderInfo(ord_id, cmd.uid, inst.inst_id, cmd.side.value, cmd.ord_type.value,
                      ctx.px_ticks, ctx.lots, cmd.td_mode, cmd.reduce_only, cmd.cl_ord_id,
-                     inst.settle_ccy, frozen, cmd.ts)  # type: ignore[arg-type]
+                     inst.settle_ccy, reserve, per_lot, cmd.ts)  # type: ignore[arg-type]
     ctx.book.rest(RestingOrder(ord_id, cmd.uid, ctx.side, ctx.px_ticks, remaining, info))  # type: ignore[arg-type]
     state.open_orders.setdefault(cmd.uid, {})[ord_id] = info
-    key = (cmd.uid, inst.settle_ccy)
-    state.frozen[key] = state.frozen.get(key, 0) + frozen
+    if cmd.cl_ord_id:
+        state.live_cl_ord_ids[(cmd.uid, cmd.cl_ord_id)] = ord_id
+    state.ledger.transfer(cash_key(cmd.uid, inst.settle_ccy), reserved_key(cmd.uid, inst.settle_ccy),
+                          reserve)
 
 
-def _release_frozen(state: ExchangeState, info: OrderInfo, amount: int) -> None:
-    info.frozen -= amount
-    key = (info.uid, info.ccy)
-    state.frozen[key] -= amount
+def apply_reserve_change(state: ExchangeState, info: OrderInfo, per_lot: int, remaining: int) -> None:
+    """Re-reserve a resting order at a new per-lot amount (a leverage change); the caller has
+    checked that the account can afford it."""
+    target = per_lot * remaining
+    state.ledger.transfer(cash_key(info.uid, info.ccy), reserved_key(info.uid, info.ccy),
+                          target - info.reserved)
+    info.reserved, info.reserve_per_lot = target, per_lot
+
+
+def _release(state: ExchangeState, info: OrderInfo, amount: int) -> None:
+    info.reserved -= amount
+    state.ledger.transfer(reserved_key(info.uid, info.ccy), cash_key(info.uid, info.ccy), amount)
+
+
+def _forget(state: ExchangeState, info: OrderInfo) -> None:
+    """Release everything the order still reserves and drop it from the account's orders."""
+    _release(state, info, info.reserved)
+    del state.open_orders[info.uid][info.ord_id]
+    if info.cl_ord_id:
+        state.live_cl_ord_ids.pop((info.uid, info.cl_ord_id), None)
 
 
 def next_ord_id(state: ExchangeState) -> int:

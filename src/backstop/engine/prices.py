@@ -7,12 +7,12 @@ Mark = index + basis, where basis is an EMA of the book's (mid − index) in tic
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
-
 from backstop.engine.config import EngineConfig
+from backstop.engine.validation import parse_index_ticks
 from backstop.math.funding import calculate_premium_e8
 from backstop.model import errors
 from backstop.model.commands import SetIndexPrice
+from backstop.model.errors import Rejection
 from backstop.model.events import Event, MarkPriceUpdated, Rejected
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
@@ -26,12 +26,10 @@ def set_index_price(state: ExchangeState, config: EngineConfig, cmd: SetIndexPri
     if not members:
         return [Rejected(cmd.ts, 0, "SetIndexPrice", errors.NO_SUCH_INSTRUMENT,
                          "Instrument family does not exist")]
-    if not isinstance(cmd.px, Decimal) or not cmd.px.is_finite() or cmd.px <= 0:
-        return [Rejected(cmd.ts, 0, "SetIndexPrice", errors.BAD_PARAMETER, "Parameter px error")]
-    indices = [int((cmd.px / i.tick_sz).to_integral_value(rounding=ROUND_HALF_EVEN)) for i in members]
-    if min(indices) <= 0:
-        return [Rejected(cmd.ts, 0, "SetIndexPrice", errors.BAD_PARAMETER,
-                         "Parameter px error: below one tick")]
+    indices = [parse_index_ticks(i, cmd.px) for i in members]
+    for index in indices:
+        if isinstance(index, Rejection):
+            return [Rejected(cmd.ts, 0, "SetIndexPrice", index.code, index.msg)]
     return [_apply_index(state, config, inst, index, cmd.ts) for inst, index in zip(members, indices,
                                                                                     strict=True)]
 

@@ -1,25 +1,46 @@
-"""Account figures the engine and the invariants check: equity, requirements, availability (money units).
+"""The one read-only query module: every figure of an account, a unit or a fund.
 
 OKX single-currency margin (``acctLv`` 2): each settlement currency is margined on its own.
-Cross positions share the currency's cash; an isolated position stands on its own margin.
+Cross positions share the currency's wallet (cash plus the money reserved for resting
+orders); an isolated position stands on its own margin. A *unit* is an isolated position, or
+a cross account in one currency.
+
+The engine's own checks (liquidation, withdrawals, margin changes, order placement), the API,
+the dashboard and the stress lab ask this module and only format what it returns. Money is in
+integer units of 1e-8 of the settlement currency; prices in ticks. Nothing here mutates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from backstop.math.margin import calculate_initial_margin, calculate_mm_plus_fee
-from backstop.math.values import calculate_notional, calculate_upl
+from backstop.math.margin import (
+    calculate_initial_margin,
+    calculate_liquidation_px,
+    calculate_maintenance_margin,
+    calculate_margin_ratio,
+    calculate_mm_plus_fee,
+    find_tier,
+    is_liquidatable,
+)
+from backstop.math.values import calculate_avg_px_ticks_num_den, calculate_notional, calculate_upl
 from backstop.model.enums import MarginMode
 from backstop.model.instrument import Instrument
+from backstop.numeric import PPM, div_ceil, div_floor
 from backstop.state.exchange_state import ExchangeState
-from backstop.state.ledger import cash_key, isolated_key
+from backstop.state.insurance import InsuranceFund
+from backstop.state.ledger import cash_key, fund_key, isolated_key
 from backstop.state.positions import Position
 
 
 @dataclass(frozen=True, slots=True)
 class CrossFigures:
-    """One account's cross figures in one currency."""
+    """One account's cross figures in one currency.
+
+    ``cash`` is the wallet: free cash plus ``order_frozen``, the money reserved for resting
+    orders (held on its own ledger account).
+    """
 
     cash: int
     upl: int
@@ -38,8 +59,14 @@ class CrossFigures:
 
     @property
     def max_withdrawal(self) -> int:
-        """Cash that can leave: never unrealized profit, never below the requirements."""
+        """Cash that can leave: never unrealized profit (free cash at most), never what the
+        cross positions and orders need (available at most), never below 0."""
         return max(0, min(self.cash - self.order_frozen, self.available))
+
+    @property
+    def is_liquidatable(self) -> bool:
+        """Margin ratio at or below 100% with some exposure."""
+        return is_liquidatable(self.equity, self.mm_plus_fee)
 
 
 def instrument_of(state: ExchangeState, pos: Position) -> Instrument:
@@ -62,8 +89,29 @@ def position_im(state: ExchangeState, pos: Position, inst: Instrument,
     return calculate_initial_margin(notional, lever)
 
 
+def position_upl(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    """Unrealized PnL at the mark."""
+    return calculate_upl(inst, pos.size_lots, pos.cost, state.mark_ticks[inst.inst_id])
+
+
+def position_mm_plus_fee(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    """MM + liquidation fee of one position at the mark, rounded up once."""
+    return calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
+
+
+def position_mm(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    """OKX ``mmr`` of one position: MM at the mark, rounded up."""
+    return calculate_maintenance_margin(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
+
+
+def cross_positions(state: ExchangeState, uid: int, ccy: str) -> list[Position]:
+    """The account's open cross positions settled in ``ccy``."""
+    return [p for p in state.account_positions.get(uid, {}).values()
+            if not p.is_isolated and p.size_lots and instrument_of(state, p).settle_ccy == ccy]
+
+
 def cross_figures(state: ExchangeState, uid: int, ccy: str) -> CrossFigures:
-    """Cash, cross upl, cross IM, open-order IM and cross MM + liquidation fee."""
+    """Wallet, cross upl, cross IM, reserved order money and cross MM + liquidation fee."""
     upl = im = mm = 0
     for pos in state.account_positions.get(uid, {}).values():
         if pos.is_isolated or pos.size_lots == 0:
@@ -75,11 +123,12 @@ def cross_figures(state: ExchangeState, uid: int, ccy: str) -> CrossFigures:
         upl += calculate_upl(inst, pos.size_lots, pos.cost, mark)
         im += position_im(state, pos, inst)
         mm += calculate_mm_plus_fee(inst, pos.size_lots, mark)
+    reserved = state.reserved(uid, ccy)
     return CrossFigures(
-        cash=state.ledger.balance(cash_key(uid, ccy)),
+        cash=state.ledger.balance(cash_key(uid, ccy)) + reserved,
         upl=upl,
         position_im=im,
-        order_frozen=state.frozen.get((uid, ccy), 0),
+        order_frozen=reserved,
         mm_plus_fee=mm,
     )
 
@@ -90,45 +139,159 @@ def isolated_margin(state: ExchangeState, pos: Position, inst: Instrument) -> in
 
 def isolated_equity(state: ExchangeState, pos: Position, inst: Instrument) -> int:
     """Margin + upl at mark of an isolated position."""
+    return isolated_margin(state, pos, inst) + position_upl(state, pos, inst)
+
+
+def is_position_liquidatable(state: ExchangeState, pos: Position, inst: Instrument) -> bool:
+    """An isolated position at or below a 100% margin ratio: equity ≤ MM + fee."""
+    return is_liquidatable(isolated_equity(state, pos, inst), position_mm_plus_fee(state, pos, inst))
+
+
+def is_cross_liquidatable(state: ExchangeState, uid: int, ccy: str) -> bool:
+    return cross_figures(state, uid, ccy).is_liquidatable
+
+
+def is_unit_of_position_liquidatable(state: ExchangeState, pos: Position) -> bool:
+    """Whether the unit holding ``pos`` (its isolated self, or its cross account) is at or
+    below a 100% margin ratio."""
+    inst = instrument_of(state, pos)
+    if pos.is_isolated:
+        return is_position_liquidatable(state, pos, inst)
+    return is_cross_liquidatable(state, pos.uid, inst.settle_ccy)
+
+
+def unit_equity_and_requirement(state: ExchangeState, pos: Position) -> tuple[int, int]:
+    """``(equity, MM + fee)`` of the unit holding ``pos``."""
+    inst = instrument_of(state, pos)
+    if pos.is_isolated:
+        return isolated_equity(state, pos, inst), position_mm_plus_fee(state, pos, inst)
+    figures = cross_figures(state, pos.uid, inst.settle_ccy)
+    return figures.equity, figures.mm_plus_fee
+
+
+def margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:
+    """OKX ``mgnRatio`` (display): equity / (MM + fee); ``None`` without exposure."""
+    return calculate_margin_ratio(equity, mm_plus_fee)
+
+
+def max_margin_reduction(state: ExchangeState, pos: Position, inst: Instrument) -> int:
+    """The most margin an isolated position can give back (OKX's margin-balance ``reduce``
+    limit): the margin stays ≥ its IM at the mark and ≥ 0, and a loss counts against it
+    while a profit does not, so no unrealized profit ever leaves. ``margin + min(upl, 0) −
+    IM``, at least 0."""
+    margin = isolated_margin(state, pos, inst)
+    upl = position_upl(state, pos, inst)
+    return max(0, margin + min(upl, 0) - position_im(state, pos, inst))
+
+
+def max_withdrawal(state: ExchangeState, uid: int, ccy: str) -> int:
+    """OKX ``max-withdrawal`` for one currency (see :attr:`CrossFigures.max_withdrawal`)."""
+    return cross_figures(state, uid, ccy).max_withdrawal
+
+
+def price_limits(state: ExchangeState, inst: Instrument, band_ppm: int) -> tuple[int, int]:
+    """OKX ``public/price-limit`` in ticks: ``(buyLmt, sellLmt)``, the mark ± ``band``.
+
+    ``buyLmt = mark · (1 + band)`` rounded down and ``sellLmt = mark · (1 − band)`` rounded
+    up (both toward the mark, so the band is never wider than set), at least one tick."""
     mark = state.mark_ticks[inst.inst_id]
-    return isolated_margin(state, pos, inst) + calculate_upl(inst, pos.size_lots, pos.cost, mark)
+    buy = div_floor(mark * (PPM + band_ppm), PPM)
+    sell = max(1, div_ceil(mark * (PPM - band_ppm), PPM))
+    return max(buy, sell), sell
 
 
-def is_account_liquidatable(state: ExchangeState, uid: int) -> bool:
-    """Whether any of the account's cross books or isolated positions is at or below a margin
-    ratio of 100%."""
-    currencies = set()
-    for pos in state.account_positions.get(uid, {}).values():
-        if pos.size_lots == 0:
-            continue
-        inst = instrument_of(state, pos)
-        if pos.is_isolated:
-            mm = calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
-            if isolated_equity(state, pos, inst) <= mm:
-                return True
-        else:
-            currencies.add(inst.settle_ccy)
-    for ccy in currencies:
-        figures = cross_figures(state, uid, ccy)
-        if figures.equity <= figures.mm_plus_fee:
-            return True
-    return False
+def fund_balance(state: ExchangeState, fund: InsuranceFund) -> int:
+    return state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
 
 
-def account_negative_outside_liquidation(state: ExchangeState) -> int | None:
-    """The first account with negative cross equity or a negative isolated position while not
-    liquidatable, or ``None``."""
-    for uid in sorted(state.account_positions.keys() | state.accounts):
-        if _has_negative_equity(state, uid) and not is_account_liquidatable(state, uid):
-            return uid
-    return None
+def avg_px(inst: Instrument, pos: Position) -> Decimal:
+    """Average open price as a price: the exact fraction of ticks, not rounded."""
+    num, den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
+    return Decimal(num) / Decimal(den) * inst.tick_sz
 
 
-def _has_negative_equity(state: ExchangeState, uid: int) -> bool:
-    currencies = set(state.ledger.cash_currencies.get(str(uid), ()))
-    for pos in state.account_positions.get(uid, {}).values():
-        inst = instrument_of(state, pos)
-        currencies.add(inst.settle_ccy)
-        if pos.is_isolated and pos.size_lots and isolated_equity(state, pos, inst) < 0:
-            return True
-    return any(cross_figures(state, uid, ccy).equity < 0 for ccy in currencies)
+def break_even_px(inst: Instrument, pos: Position) -> Decimal | None:
+    """The price where closing at the taker fee returns the fees paid: upl(P) = fees +
+    |value(P)|·t. Linear P = (cost + fees)/(k·size·(1 − s·t)); inverse
+    P = −k·size·(1 + s·t)/(cost + fees), with s the position's sign, in ticks."""
+    sign = 1 if pos.size_lots > 0 else -1
+    t = Decimal(inst.taker_fee_ppm) / PPM
+    paid = Decimal(pos.cost + pos.fees_paid)
+    k_size = Decimal(inst.value_k * pos.size_lots)
+    if inst.is_linear:
+        ticks = paid / (k_size * (1 - sign * t))
+    else:
+        ticks = -k_size * (1 + sign * t) / paid if paid else Decimal(0)
+    return ticks * inst.tick_sz if ticks > 0 else None
+
+
+def liquidation_ticks(state: ExchangeState, pos: Position) -> int | None:
+    """OKX ``liqPx`` in ticks: the mark at which the engine's own trigger fires for the unit
+    holding ``pos``, with every other price where it is now.
+
+    A long's is the highest mark at which its unit is liquidatable, a short's the lowest, so
+    the figure is on the conservative side of the exact trigger (never looks safer than it
+    is). Found by bisection on the exact predicate: the unit's ``equity − (MM + fee)`` is
+    monotonic in this position's mark. ``None`` when no positive price triggers it (or every
+    price does, within the search range).
+    """
+    inst = instrument_of(state, pos)
+    mark = state.mark_ticks[inst.inst_id]
+    if pos.is_isolated:
+        base_equity, base_requirement = isolated_margin(state, pos, inst), 0
+    else:  # the rest of the cross unit, held where it is
+        figures = cross_figures(state, pos.uid, inst.settle_ccy)
+        base_equity = figures.equity - calculate_upl(inst, pos.size_lots, pos.cost, mark)
+        base_requirement = figures.mm_plus_fee - calculate_mm_plus_fee(inst, pos.size_lots, mark)
+
+    def fires(ticks: int) -> bool:
+        equity = base_equity + calculate_upl(inst, pos.size_lots, pos.cost, ticks)
+        return is_liquidatable(equity, base_requirement + calculate_mm_plus_fee(inst, pos.size_lots, ticks))
+
+    estimate = _formula_estimate_ticks(state, pos, inst)
+    return _bisect_trigger(fires, pos.size_lots > 0, mark, estimate)
+
+
+def _formula_estimate_ticks(state: ExchangeState, pos: Position, inst: Instrument) -> int | None:
+    """OKX's closed-form ``liqPx`` (okx.md) in ticks, as a starting bracket."""
+    tier = find_tier(inst.tiers, pos.size_lots) or inst.tiers[-1]
+    if pos.is_isolated:
+        margin = isolated_margin(state, pos, inst)
+    else:
+        figures = cross_figures(state, pos.uid, inst.settle_ccy)
+        margin = (figures.cash + figures.upl - position_upl(state, pos, inst)
+                  - (figures.mm_plus_fee - position_mm_plus_fee(state, pos, inst)))
+    px = calculate_liquidation_px(inst, pos.size_lots, pos.cost, margin, tier.mmr_ppm)
+    if px is None:
+        return None
+    return max(1, int(px / inst.tick_sz))
+
+
+_MAX_SEARCH_TICKS = 10**15
+
+
+def _bisect_trigger(fires, long: bool, mark: int, estimate: int | None) -> int | None:
+    """The boundary of ``fires`` over ticks: a long's highest firing tick, a short's lowest."""
+    if long:
+        if not fires(1):
+            return None
+        hi = max(mark, estimate or 1) * 2 + 2
+        if fires(hi):
+            return None
+        lo = 1  # fires(lo), not fires(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if fires(mid) else (lo, mid)
+        return lo
+    hi = max(mark, estimate or 1) * 2 + 2
+    while not fires(hi):
+        if hi > _MAX_SEARCH_TICKS:
+            return None
+        hi *= 4
+    if fires(1):
+        return None
+    lo = 1  # not fires(lo), fires(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fires(mid) else (mid, hi)
+    return hi

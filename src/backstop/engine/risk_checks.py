@@ -6,15 +6,18 @@ from decimal import Decimal
 
 from backstop.engine.adl import FiguresCache, cached_cross_figures, refresh_adl_indicators
 from backstop.engine.config import EngineConfig
-from backstop.engine.funds import apply_adl_state, apply_fund_inflow, fund_balance
+from backstop.engine.funds import apply_adl_state, apply_fund_inflow
 from backstop.engine.liquidation import liquidate_unit
+from backstop.engine.queries import (
+    fund_balance,
+    instrument_of,
+    is_unit_of_position_liquidatable,
+    unit_equity_and_requirement,
+)
 from backstop.engine.screening import UnitFinder
-from backstop.math.margin import calculate_mm_plus_fee
 from backstop.model.events import Event, LiquidationWarning
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import cross_figures, instrument_of, isolated_equity
 from backstop.state.ledger import fees_key
-from backstop.state.positions import Position
 
 
 def run_risk_checks(state: ExchangeState, config: EngineConfig, finder: UnitFinder, ts: int,
@@ -44,17 +47,8 @@ def _release_recovered(state: ExchangeState) -> None:
     longer at or below a 100% margin ratio."""
     for key in list(state.liquidation_cooldown):
         pos = state.positions.get(key)
-        if pos is None or not pos.size_lots or not _still_liquidatable(state, pos):
+        if pos is None or not pos.size_lots or not is_unit_of_position_liquidatable(state, pos):
             del state.liquidation_cooldown[key]
-
-
-def _still_liquidatable(state: ExchangeState, pos: Position) -> bool:
-    inst = instrument_of(state, pos)
-    if pos.is_isolated:
-        mm = calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
-        return isolated_equity(state, pos, inst) <= mm
-    figures = cross_figures(state, pos.uid, inst.settle_ccy)
-    return figures.equity <= figures.mm_plus_fee
 
 
 def _sweep_fee_shares(state: ExchangeState, config: EngineConfig, ts: int) -> list[Event]:
@@ -95,9 +89,8 @@ def _unit_ratios(state: ExchangeState, cache: FiguresCache):
             continue
         inst = instrument_of(state, pos)
         if pos.is_isolated:
-            mm = calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
-            yield (pos.uid, pos.inst_id, "isolated"), isolated_equity(state, pos, inst), mm, \
-                inst.settle_ccy
+            equity, requirement = unit_equity_and_requirement(state, pos)
+            yield (pos.uid, pos.inst_id, "isolated"), equity, requirement, inst.settle_ccy
         else:
             cross.add((pos.uid, inst.settle_ccy))
     for uid, ccy in sorted(cross):
@@ -116,8 +109,12 @@ def _maybe_end_adl(state: ExchangeState, config: EngineConfig, finder: UnitFinde
         if not fund.adl_state or pending:
             continue
         balance = fund_balance(state, fund)
-        cleared = balance > 0 if fund.adl_state == "bal_adl_start" else \
-            not fund.is_declining_too_fast(ts, balance, config.adl.decline_share)
+        if fund.adl_state == "bal_adl_start":
+            cleared = balance > 0
+        elif fund.adl_state == "rate_adl_start":
+            cleared = not fund.is_declining_too_fast(ts, balance, config.adl.decline_share)
+        else:  # pos_adl_start: the pending liquidation volume is gone
+            cleared = True
         if cleared:
             events.extend(apply_adl_state(state, fund, "adl_end", ts))
     return events

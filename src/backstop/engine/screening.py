@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from backstop.engine.liquidation import Unit, find_liquidatable_units, is_position_liquidatable
+from backstop.engine.liquidation import Unit, find_liquidatable_units
+from backstop.engine.queries import (
+    cross_figures,
+    instrument_of,
+    is_cross_liquidatable,
+    is_position_liquidatable,
+    isolated_margin,
+)
 from backstop.engine.screen import RiskScreen
 from backstop.model.catalogue import Catalogue
 from backstop.model.enums import MarginMode
 from backstop.model.events import AutoDeleveraged, Event, Filled
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import cross_figures, instrument_of, isolated_margin
 from backstop.state.positions import PositionKey
 
 
@@ -58,10 +64,8 @@ class UnitFinder:
             if pos is not None and pos.size_lots and \
                     is_position_liquidatable(state, pos, instrument_of(state, pos)):
                 units.add((uid, "isolated", inst_id))
-        for uid, ccy in candidates.cross:
-            figures = cross_figures(state, uid, ccy)
-            if figures.mm_plus_fee and figures.equity <= figures.mm_plus_fee:
-                units.add((uid, "cross", ccy))
+        units.update((uid, "cross", ccy) for uid, ccy in candidates.cross
+                     if is_cross_liquidatable(state, uid, ccy))
         return sorted(units)
 
     def _uses_screen(self, state: ExchangeState) -> bool:

@@ -10,6 +10,7 @@ The cost-basis algebra (``realized = −v_close − removed``) keeps
 
 from __future__ import annotations
 
+from backstop.engine.queries import lever_cents
 from backstop.math.margin import calculate_initial_margin, calculate_rate_amount
 from backstop.math.values import calculate_fill_value, calculate_notional, calculate_removed_cost
 from backstop.model.enums import MarginMode
@@ -17,7 +18,6 @@ from backstop.model.events import PositionChanged
 from backstop.model.instrument import Instrument
 from backstop.numeric import div_floor
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import lever_cents
 from backstop.state.ledger import cash_key, clearing_key, fees_key, isolated_key
 from backstop.state.positions import Position
 
@@ -38,8 +38,6 @@ def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: Margi
     pos = state.position(uid, inst.inst_id, mgn_mode)
     ccy = inst.settle_ccy
     ledger = state.ledger
-    if pos.size_lots == 0:
-        pos.open_ts = ts
     closed = _closing_lots(pos.size_lots, signed_lots)
     realized = 0
     if closed:
@@ -48,14 +46,12 @@ def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: Margi
         signed_value -= v_close
     opened = abs(signed_lots) - closed
     if opened:
-        sign = 1 if signed_lots > 0 else -1
-        pos.size_lots += sign * opened
-        pos.cost += signed_value
+        pos.apply_open(opened if signed_lots > 0 else -opened, signed_value, ts)
         if pos.is_isolated:
             im = calculate_initial_margin(calculate_notional(inst, opened, px_ticks), lever)
             ledger.transfer(cash_key(uid, ccy), isolated_key(uid, inst.inst_id, ccy), im)
     ledger.transfer(cash_key(uid, ccy), fees_key(ccy), fee)
-    pos.fees_paid += fee
+    pos.apply_fee(fee)
     event = PositionChanged(ts, uid, inst.inst_id, mgn_mode.value, pos.size_lots, pos.cost,
                             ledger.balance(isolated_key(uid, inst.inst_id, ccy)), realized)
     state.apply_drop_position_if_flat(pos)
@@ -71,20 +67,30 @@ def _closing_lots(size_lots: int, signed_lots: int) -> int:
 
 def _apply_close(state: ExchangeState, inst: Instrument, pos: Position, closed: int,
                  v_close: int) -> int:
-    """Close ``closed`` lots worth ``v_close``; returns the realized PnL paid to cash."""
+    """Close ``closed`` lots worth ``v_close``; returns the realized PnL.
+
+    Cross: the realized PnL moves between the instrument's clearing account and cash.
+    Isolated: the closed lots' share of the margin (rounded down; all of it on a full close)
+    goes back to cash with any profit, but a loss is taken from the position's own margin:
+    cash receives ``max(0, share + loss)``, so an isolated loss never reaches the account's
+    cash. A close beyond the bankruptcy price leaves the margin negative; the engine covers
+    that deficit before the command returns (:mod:`backstop.engine.deficits`).
+    """
     ccy = inst.settle_ccy
     removed = calculate_removed_cost(pos.cost, pos.size_lots, closed)
     realized = -v_close - removed
-    if pos.is_isolated:
-        key = isolated_key(pos.uid, inst.inst_id, ccy)
-        margin = state.ledger.balance(key)
-        release = margin if closed == abs(pos.size_lots) else div_floor(margin * closed,
-                                                                         abs(pos.size_lots))
-        state.ledger.transfer(key, cash_key(pos.uid, ccy), release)
-    state.ledger.transfer(clearing_key(inst.inst_id, ccy), cash_key(pos.uid, ccy), realized)
-    pos.cost -= removed
-    pos.size_lots += closed if pos.size_lots < 0 else -closed
-    pos.realized_pnl += realized
+    cash = cash_key(pos.uid, ccy)
+    if not pos.is_isolated:
+        state.ledger.transfer(clearing_key(inst.inst_id, ccy), cash, realized)
+    else:
+        margin_key = isolated_key(pos.uid, inst.inst_id, ccy)
+        margin = state.ledger.balance(margin_key)
+        size = abs(pos.size_lots)
+        share = max(0, margin if closed == size else div_floor(margin * closed, size))
+        state.ledger.transfer(clearing_key(inst.inst_id, ccy), cash if realized >= 0 else margin_key,
+                              realized)
+        state.ledger.transfer(margin_key, cash, share if realized >= 0 else max(0, share + realized))
+    pos.apply_close(closed, removed, realized)
     return realized
 
 

@@ -29,7 +29,7 @@ def apply_socialized_loss(state: ExchangeState, inst: Instrument, bankrupt_side:
     shares = allocate_pro_rata(amount, [abs(p.size_lots) for p in winners])
     events: list[Event] = []
     for pos, share in zip(winners, shares, strict=True):
-        pos.cost += share
+        pos.apply_cost_shift(share)
         margin = state.ledger.balance(isolated_key(pos.uid, inst.inst_id, inst.settle_ccy))
         events.append(PositionChanged(ts, pos.uid, inst.inst_id, pos.mgn_mode.value, pos.size_lots,
                                       pos.cost, margin, -share))

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backstop.engine.config import EngineConfig
+from backstop.engine.queries import cross_figures, lever_cents
 from backstop.engine.settlement import apply_direct_trade
 from backstop.math.margin import calculate_max_open_lots
 from backstop.model.enums import MarginMode
 from backstop.model.events import Event
 from backstop.numeric import PPM
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import cross_figures, lever_cents
 
 if TYPE_CHECKING:
     from backstop.engine.liquidation import Slice

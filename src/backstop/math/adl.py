@@ -1,14 +1,22 @@
 """ADL ranking: who is deleveraged first. Pure and exact (scores are ``Fraction``).
 
-Only profitable opposite-side positions are candidates. Formulas (``shared/reference/anchors.md``):
+Every opposite-side position is ranked by its venue's published formula, losing ones too where
+the venue ranks them; the engine then deleverages only positions it can close without a loss
+to them (profitable at the mark), so a losing position's rank decides nothing but its display.
 
-- ``okx``: PnL% × effective leverage = (upl / margin) × (notional / equity);
-- ``bitmex``: PnL% × EffLev when PnL% > 0, else PnL% / EffLev, EffLev = notional / equity;
-- ``binance``: max(0, upl) / max(1, wallet) × MM / (wallet + upl);
+- ``okx``: PnL% × effective leverage = (upl / margin) × (notional / equity), where margin is
+  the isolated margin or the cross position's IM (OKX ``uplRatio``) (okx.md, "Auto-deleveraging");
+- ``bitmex``: PnL% × EffLev when PnL% > 0, else PnL% / EffLev, with PnL% = (mark value −
+  entry value) / |entry value| = upl / |cost| and EffLev = |mark value| / (mark value −
+  bankrupt value) = notional / equity (BitMEX, "Auto-Deleveraging",
+  https://www.bitmex.com/app/autoDeleveraging);
+- ``binance``: max(0, upl) / max(1, wallet) × margin ratio, where the margin ratio is
+  MM / (wallet + upl), or 0 when wallet + upl ≤ 0; ``1`` is one unit of the settlement
+  currency (Binance, "What Is Auto-Deleveraging (ADL)", Leverage PnL ranking);
 - ``hyperliquid``: (mark / entry) · (notional / equity) for a long, (entry / mark) · ... for a
-  short;
-- ``random``: dYdX's random start: candidates in account order, rotated to a seeded random start;
-- ``pro_rata``: every candidate shares the cut in proportion to its size.
+  short (Hyperliquid docs, "Auto-deleveraging");
+- ``random``: dYdX's random start: positions in account order, rotated to a seeded random start;
+- ``pro_rata``: every position shares the cut in proportion to its size.
 Ties break by account id then instrument, so the order is total and deterministic.
 """
 
@@ -18,7 +26,7 @@ import random
 from dataclasses import dataclass
 from fractions import Fraction
 
-from backstop.numeric import div_ceil, div_floor
+from backstop.numeric import MONEY_SCALE, div_ceil, div_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +35,8 @@ class AdlCandidate:
 
     ``margin``: the isolated margin, or for a cross position its IM at mark. ``equity``: the
     isolated equity, or the account's cross equity. ``wallet``: isolated margin or cash.
-    ``entry_num/entry_den``: average open price in ticks as a fraction.
+    ``entry_num/entry_den``: average open price in ticks as a fraction. ``cost``: the signed
+    cost basis (the entry value).
     """
 
     uid: int
@@ -43,6 +52,7 @@ class AdlCandidate:
     mark_ticks: int
     entry_num: int
     entry_den: int
+    cost: int = 0
 
     @property
     def sort_key(self) -> tuple[int, str, str]:
@@ -55,11 +65,12 @@ def calculate_adl_score(ranking: str, c: AdlCandidate) -> Fraction:
     if ranking == "okx":
         return Fraction(c.upl, max(c.margin, 1)) * Fraction(c.notional, equity)
     if ranking == "bitmex":
-        pnl_pct, eff_lev = Fraction(c.upl, max(c.margin, 1)), Fraction(c.notional, equity)
+        pnl_pct, eff_lev = Fraction(c.upl, max(abs(c.cost), 1)), Fraction(c.notional, equity)
         return pnl_pct * eff_lev if pnl_pct > 0 else pnl_pct / eff_lev
     if ranking == "binance":
-        return (Fraction(max(0, c.upl), max(1, c.wallet))
-                * Fraction(c.mm, max(c.wallet + c.upl, 1)))
+        wallet_plus_upl = c.wallet + c.upl
+        margin_ratio = Fraction(c.mm, wallet_plus_upl) if wallet_plus_upl > 0 else Fraction(0)
+        return Fraction(max(0, c.upl), max(MONEY_SCALE, c.wallet)) * margin_ratio
     if ranking == "hyperliquid":
         entry = Fraction(c.entry_num, c.entry_den)
         price_ratio = Fraction(c.mark_ticks) / entry if c.size_lots > 0 else entry / c.mark_ticks
@@ -71,16 +82,16 @@ def calculate_adl_score(ranking: str, c: AdlCandidate) -> Fraction:
 
 def rank_candidates(ranking: str, candidates: list[AdlCandidate],
                     rng: random.Random) -> list[AdlCandidate]:
-    """Profitable candidates, first to be deleveraged first."""
-    profitable = sorted((c for c in candidates if c.upl > 0), key=lambda c: c.sort_key)
+    """Every candidate, first to be deleveraged first."""
+    ordered = sorted(candidates, key=lambda c: c.sort_key)
     if ranking == "random":
-        if not profitable:
+        if not ordered:
             return []
-        start = rng.randrange(len(profitable))
-        return profitable[start:] + profitable[:start]
+        start = rng.randrange(len(ordered))
+        return ordered[start:] + ordered[:start]
     if ranking == "pro_rata":
-        return profitable
-    scored = [(calculate_adl_score(ranking, c), c) for c in profitable]
+        return ordered
+    scored = [(calculate_adl_score(ranking, c), c) for c in ordered]
     scored.sort(key=lambda item: (-item[0], item[1].sort_key))
     return [c for _score, c in scored]
 

@@ -184,7 +184,7 @@ class InsuranceFundChanged:
 
 @dataclass(frozen=True, slots=True)
 class AdlStateChanged:
-    """``adl_type``: ``rate_adl_start``, ``bal_adl_start`` or ``adl_end``."""
+    """``adl_type``: ``rate_adl_start``, ``bal_adl_start``, ``pos_adl_start`` or ``adl_end``."""
 
     ts: int
     fund_id: str
@@ -209,6 +209,24 @@ class AutoDeleveraged:
 
 
 @dataclass(frozen=True, slots=True)
+class DeficitCovered:
+    """A hole a command left in an account closed before it returned: ``settled_from_upl``
+    of negative cross cash paid from the account's own unrealized profit, then
+    ``from_fund`` paid by the insurance fund and ``socialized`` spread over the
+    instrument's open positions. ``inst_id`` is empty for a cross deficit; money in 1e-8
+    units of ``ccy``."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    ccy: str
+    settled_from_upl: int
+    from_fund: int
+    socialized: int
+
+
+@dataclass(frozen=True, slots=True)
 class FundingPaid:
     """``amount`` > 0 received, < 0 paid, at ``rate_e8`` (1e-8 units)."""
 
@@ -230,4 +248,4 @@ class FundingRateSet:
 Event = (Deposited | Withdrawn | Rejected | OrderPlaced | OrderCancelled | Filled
          | PositionChanged | LeverageSet | MarginAdjusted | MarkPriceUpdated | LiquidationWarning
          | LiquidationStarted | LiquidationSettled | InsuranceFundChanged | AdlStateChanged
-         | AutoDeleveraged | FundingPaid | FundingRateSet)
+         | AutoDeleveraged | DeficitCovered | FundingPaid | FundingRateSet)

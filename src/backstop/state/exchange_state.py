@@ -10,7 +10,7 @@ from backstop.model.catalogue import Catalogue
 from backstop.model.enums import MarginMode
 from backstop.state.book import OrderBook
 from backstop.state.insurance import InsuranceFund, fund_id_for
-from backstop.state.ledger import Ledger
+from backstop.state.ledger import Ledger, reserved_key
 from backstop.state.positions import Position, PositionKey
 
 
@@ -18,7 +18,9 @@ from backstop.state.positions import Position, PositionKey
 class OrderInfo:
     """The engine's record of a resting order (the book's ``payload``).
 
-    ``frozen`` is the initial margin reserved for it, in settlement-currency money units.
+    ``reserved`` is the money set aside for its remaining lots in the account's ``reserved``
+    ledger account, ``reserve_per_lot`` for each of them (IM at the order's leverage plus its
+    maker fee, each rounded up), in settlement-currency money units.
     """
 
     ord_id: int
@@ -32,7 +34,8 @@ class OrderInfo:
     reduce_only: bool
     cl_ord_id: str
     ccy: str
-    frozen: int
+    reserved: int
+    reserve_per_lot: int
     ts: int
     category: str = "normal"
 
@@ -49,7 +52,8 @@ class ExchangeState:
         self.positions: dict[PositionKey, Position] = {}
         self.account_positions: dict[int, dict[PositionKey, Position]] = {}
         self.open_orders: dict[int, dict[int, OrderInfo]] = {}
-        self.frozen: dict[tuple[int, str], int] = {}
+        self.live_cl_ord_ids: dict[tuple[int, str], int] = {}
+        """``(uid, clOrdId)`` → ``ordId`` of every resting order that has a client id."""
         self.leverage: dict[tuple[int, str, MarginMode], int] = {}
         self.index_ticks: dict[str, int] = {}
         self.mark_ticks: dict[str, int] = {}
@@ -91,6 +95,10 @@ class ExchangeState:
             self.account_positions.setdefault(uid, {})[key] = pos
         return pos
 
+    def reserved(self, uid: int, ccy: str) -> int:
+        """Money set aside for the account's resting orders in ``ccy``."""
+        return self.ledger.balance(reserved_key(uid, ccy))
+
     def existing_position(self, uid: int, inst_id: str, mgn_mode: MarginMode) -> Position | None:
         return self.positions.get((uid, inst_id, mgn_mode))
 
@@ -113,7 +121,6 @@ class ExchangeState:
         yield ("deposited", sorted(self.ledger.deposited.items()))
         yield ("withdrawn", sorted(self.ledger.withdrawn.items()))
         yield ("positions", sorted(p.as_tuple() for p in self.positions.values()))
-        yield ("frozen", sorted((k, v) for k, v in self.frozen.items() if v))
         yield ("leverage", sorted((u, i, m.value, v) for (u, i, m), v in self.leverage.items()))
         yield ("marks", sorted(self.mark_ticks.items()), sorted(self.index_ticks.items()))
         yield ("counters", self.next_ord_id, self.next_trade_id, sorted(self.accounts))

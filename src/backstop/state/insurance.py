@@ -58,7 +58,7 @@ class InsuranceFund:
         self.ccy = ccy
         self.window_ms = window_ms
         self.history: list[FundRecord] = []
-        self.adl_state = ""  # "" | "rate_adl_start" | "bal_adl_start"
+        self.adl_state = ""  # "" | "rate_adl_start" | "bal_adl_start" | "pos_adl_start"
         self._window: deque[tuple[int, int]] = deque()
 
     def apply_record(self, ts: int, kind: str, amt: int, balance: int,
@@ -71,12 +71,23 @@ class InsuranceFund:
         return record
 
     def peak(self, now: int) -> tuple[int, int]:
-        """Highest balance and its time within the trailing window ending at ``now``."""
-        window = self._window
-        while len(window) > 1 and window[0][0] < now - self.window_ms:
+        """Highest balance within the trailing window ``[now − window, now]`` and its time.
+
+        The balance carried into the window (the last record before it starts) counts, as of
+        the window's start: a fund that sat at 1,000 for nine hours and then fell to 600 has
+        a peak of 1,000, not 600.
+        """
+        window, start = self._window, now - self.window_ms
+        while len(window) > 1 and window[1][0] <= start:
             window.popleft()
-        best = max(window, key=lambda item: (item[1], item[0]), default=(now, 0))
-        return best[1], best[0]
+        if not window:
+            return 0, now
+        carried_ts, carried = window[0]
+        best = (carried, max(carried_ts, start))
+        for ts, balance in window:
+            if ts > start and balance >= best[0]:
+                best = (balance, ts)
+        return best
 
     def is_declining_too_fast(self, now: int, balance: int, share: Decimal) -> bool:
         """Whether the balance is more than ``share`` below the window's peak."""

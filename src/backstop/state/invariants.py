@@ -1,24 +1,28 @@
 """Invariants checked after every step in tests and simulations.
 
-Each failure raises ``AssertionError`` with a message starting ``Invariant:``.
+Each failure raises ``AssertionError`` with a message starting ``Invariant:``. None of them
+excuses any special case: an account being liquidatable, a fund in ADL mode or a policy.
+Two further invariants are checked where the money moves, on the way out, because only
+there is the slice visible: an ADL'd winner realizes no loss on the slice closed
+(:mod:`backstop.engine.adl`), and ADL runs only in a recorded ADL state (the same module).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from backstop.model.enums import MarginMode
 from backstop.state.exchange_state import ExchangeState
-from backstop.engine.queries import account_negative_outside_liquidation
-from backstop.state.ledger import isolated_key
+from backstop.state.ledger import isolated_key, reserved_key
 
 
 @dataclass(frozen=True, slots=True)
 class ConservationReport:
     """One currency's audit: ``deposits − withdrawals = accounts + unsettled + funds + fees``.
 
-    ``accounts`` is cash plus isolated margin; ``unsettled`` is the PnL owed between open
+    ``accounts`` is cash, reserved order money and isolated margin; ``unsettled`` is the PnL owed between open
     positions, ``−Σ cost`` (for linear contracts, exactly the sum of every position's upl at
     any common price).
     """
@@ -54,7 +58,8 @@ def conservation_reports(state: ExchangeState) -> list[ConservationReport]:
             ccy=ccy,
             deposits=ledger.deposited.get(ccy, 0),
             withdrawals=ledger.withdrawn.get(ccy, 0),
-            accounts=ledger.total_by_kind("cash", ccy) + ledger.total_by_kind("isolated", ccy),
+            accounts=(ledger.total_by_kind("cash", ccy) + ledger.total_by_kind("reserved", ccy)
+                      + ledger.total_by_kind("isolated", ccy)),
             unsettled=-cost_by_ccy[ccy],
             funds=ledger.total_by_kind("fund", ccy),
             fees=ledger.total_by_kind("fees", ccy),
@@ -81,23 +86,32 @@ def ensure_books_uncrossed(state: ExchangeState) -> None:
 
 
 def ensure_orders_consistent(state: ExchangeState) -> None:
-    """Open orders match the books, and frozen margin totals match the orders."""
-    frozen: defaultdict[tuple[int, str], int] = defaultdict(int)
+    """Open orders match the books, and each account's ``reserved`` ledger balance is
+    exactly what its orders reserve (reserved + free cash = the wallet)."""
+    reserved: defaultdict[tuple[int, str], int] = defaultdict(int)
     for uid, orders in state.open_orders.items():
         for ord_id, info in orders.items():
             resting = state.books[info.inst_id].orders.get(ord_id)
             if resting is None or resting.payload is not info or resting.remaining <= 0:
                 raise AssertionError(f"Invariant: open order {ord_id} of {uid} not in its book")
-            if info.frozen < 0:
-                raise AssertionError(f"Invariant: order {ord_id} has negative frozen margin")
-            frozen[(uid, info.ccy)] += info.frozen
+            if info.reserved != info.reserve_per_lot * resting.remaining or info.reserved < 0:
+                raise AssertionError(f"Invariant: order {ord_id} reserves {info.reserved}, its "
+                                     f"{resting.remaining} lots need {info.reserve_per_lot} each")
+            reserved[(uid, info.ccy)] += info.reserved
     booked = sum(len(b.orders) for b in state.books.values())
     if booked != sum(len(o) for o in state.open_orders.values()):
         raise AssertionError("Invariant: books hold orders the engine does not know")
-    for key, total in state.frozen.items():
-        if total != frozen.get(key, 0):
-            raise AssertionError(f"Invariant: frozen margin of {key} is {total}, orders say "
-                                 f"{frozen.get(key, 0)}")
+    for (kind, owner, ccy), balance in state.ledger.balances.items():
+        if kind == "reserved" and balance != reserved.get((int(owner), ccy), 0):
+            raise AssertionError(f"Invariant: account {owner} has {balance} {ccy} reserved, its "
+                                 f"orders {reserved.get((int(owner), ccy), 0)}")
+    for (uid, ccy), total in reserved.items():
+        if total and state.ledger.balance(reserved_key(uid, ccy)) != total:
+            raise AssertionError(f"Invariant: orders of {uid} reserve {total} {ccy} the ledger lacks")
+    for (uid, cl_ord_id), ord_id in state.live_cl_ord_ids.items():
+        info = state.open_orders.get(uid, {}).get(ord_id)
+        if info is None or info.cl_ord_id != cl_ord_id:
+            raise AssertionError(f"Invariant: clOrdId {cl_ord_id!r} of {uid} names no live order")
 
 
 def ensure_closed_positions_hold_no_margin(state: ExchangeState) -> None:
@@ -111,19 +125,35 @@ def ensure_closed_positions_hold_no_margin(state: ExchangeState) -> None:
                                  f" {ccy} (key {isolated_key(int(uid_text), inst_id, ccy)})")
 
 
-def ensure_no_negative_free_balance(state: ExchangeState) -> None:
-    """Outside a liquidation no account has negative equity: an account with negative cross
-    equity or a negative isolated position must be at or below maintenance (liquidatable)."""
-    uid = account_negative_outside_liquidation(state)
-    if uid is not None:
-        raise AssertionError(f"Invariant: account {uid} has negative equity but is not "
-                             "liquidatable")
+def ensure_no_negative_money(state: ExchangeState) -> None:
+    """No account holds negative cash, reserved money or isolated margin, and no fund is
+    below zero, once a command completes."""
+    for (kind, owner, ccy), value in state.ledger.balances.items():
+        if value < 0 and kind in ("cash", "reserved", "isolated", "fund"):
+            raise AssertionError(f"Invariant: {kind} of {owner} is {value} {ccy} (negative)")
 
 
-def ensure_invariants(state: ExchangeState) -> None:
-    """Every invariant; raises on the first breach."""
+def ensure_adl_recorded(state: ExchangeState, events: Iterable[object]) -> None:
+    """Every ADL trade of the command happened while its fund was in a recorded ADL state:
+    an ``adl`` start record precedes it, in this command or an earlier one."""
+    active = {f.fund_id for f in state.funds.values() if f.adl_state}
+    started: set[str] = set()
+    for event in events:
+        kind = type(event).__name__
+        if kind == "AdlStateChanged":
+            started.add(event.fund_id)  # type: ignore[attr-defined]
+        elif kind == "AutoDeleveraged":
+            fund_id = state.fund_of[event.inst_id]  # type: ignore[attr-defined]
+            if fund_id not in started and fund_id not in active:
+                raise AssertionError(f"Invariant: ADL on {event.inst_id} "  # type: ignore[attr-defined]
+                                     "outside a recorded ADL state")
+
+
+def ensure_invariants(state: ExchangeState, events: Iterable[object] = ()) -> None:
+    """Every invariant; raises on the first breach. ``events`` are the last command's."""
     ensure_conservation(state)
     ensure_books_uncrossed(state)
     ensure_orders_consistent(state)
     ensure_closed_positions_hold_no_margin(state)
-    ensure_no_negative_free_balance(state)
+    ensure_no_negative_money(state)
+    ensure_adl_recorded(state, events)

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections import defaultdict
 
 LedgerKey = tuple[str, str, str]
-"""``(kind, owner, currency)``: kinds are ``cash``, ``isolated``, ``fund``, ``fees``,
-``clearing`` and ``external``."""
+"""``(kind, owner, currency)``: kinds are ``cash``, ``reserved``, ``isolated``, ``fund``,
+``fees``, ``clearing`` and ``external``. ``reserved`` is an account's money set aside for its
+resting orders: it is still the account's (``cash + reserved`` is its wallet), but nothing but
+the orders it backs can spend it."""
 
 
 def cash_key(uid: int, ccy: str) -> LedgerKey:
     return ("cash", str(uid), ccy)
+
+
+def reserved_key(uid: int, ccy: str) -> LedgerKey:
+    return ("reserved", str(uid), ccy)
 
 
 def isolated_key(uid: int, inst_id: str, ccy: str) -> LedgerKey:

@@ -14,7 +14,8 @@ PositionKey = tuple[int, str, MarginMode]
 
 
 class Position:
-    """Mutable position state; only the engine's settlement code changes it."""
+    """Mutable position state. Its fields change only through the ``apply_*`` methods below,
+    which the engine's settlement, funding, liquidation and loss-sharing code call."""
 
     __slots__ = (
         "cost",
@@ -40,6 +41,42 @@ class Position:
         self.funding_paid = 0
         self.liq_penalty = 0
         self.open_ts = 0
+
+    def apply_open(self, signed_lots: int, signed_value: int, ts: int) -> None:
+        """Add exposure in the position's direction (or from flat) at ``signed_value``."""
+        if self.size_lots == 0:
+            self.open_ts = ts
+        self.size_lots += signed_lots
+        self.cost += signed_value
+
+    def apply_close(self, closed_lots: int, removed_cost: int, realized: int) -> None:
+        """Take ``closed_lots`` (> 0) off the position with their share of the cost basis."""
+        self.cost -= removed_cost
+        self.size_lots += closed_lots if self.size_lots < 0 else -closed_lots
+        self.realized_pnl += realized
+
+    def apply_fee(self, fee: int) -> None:
+        """A trading fee paid (≥ 0)."""
+        self.fees_paid += fee
+
+    def apply_funding(self, received: int) -> None:
+        """Funding received (> 0) or paid (< 0)."""
+        self.funding_paid -= received
+
+    def apply_liquidation_penalty(self, fee: int) -> None:
+        """OKX ``liqPenalty``: the liquidation fee taken (≥ 0), kept as a negative figure."""
+        self.liq_penalty -= fee
+
+    def apply_cost_shift(self, amount: int) -> None:
+        """Raise the cost basis by ``amount``: the position's upl falls by exactly that much.
+        Used for a socialized-loss share and for settling realized profit into cash."""
+        self.cost += amount
+
+    def apply_settle_profit(self, amount: int) -> None:
+        """Realize ``amount`` (> 0) of the position's unrealized profit into cash without
+        closing it: the cost basis rises by the amount, so its upl falls by exactly that."""
+        self.cost += amount
+        self.realized_pnl += amount
 
     @property
     def key(self) -> PositionKey:
