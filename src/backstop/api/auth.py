@@ -69,7 +69,7 @@ def authenticate_rest(keys: Mapping[str, ApiKey], headers: Mapping[str, str], me
     if abs(now_ms - parse_iso_ms(timestamp)) > WINDOW_MS:
         raise OkxError("50102", "Timestamp request expired")
     key = keys.get(api_key)
-    if key is None:
+    if key is None or not key.secret_key:
         raise OkxError("50111", "Invalid OK-ACCESS-KEY")
     if not same_text(passphrase, key.passphrase):
         raise OkxError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect")
@@ -94,7 +94,7 @@ def authenticate_ws(keys: Mapping[str, ApiKey], arg: Mapping[str, str], now_ms: 
     if abs(now_ms - ts_ms) > WINDOW_MS:
         raise OkxError("60006", "Timestamp request expired")
     key = keys.get(api_key)
-    if key is None:
+    if key is None or not key.secret_key:
         raise OkxError("60005", "Invalid apiKey")
     if not same_text(passphrase, key.passphrase):
         raise OkxError("60024", "Wrong passphrase")
