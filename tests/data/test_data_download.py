@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from backstop.cli import app
-from backstop.data.binance import parse_request
+from backstop.data.binance import archive_keys, parse_request
 from backstop.sim.calibrate import load_funding_rates
 from backstop.sim.impact import load_book_depth
 from backstop.sim.paths import load_klines
@@ -180,7 +180,7 @@ def test_malformed_rows_are_refused(archive, tmp_path):
     (["--start", "yesterday"], "--start"),
     (["--start", "2025-10-10", "--kind", "trades"], "--kind"),
     (["--start", "2025-10-10", "--kind", "bookDepth", "--interval", "1h"], "--interval applies"),
-    (["--start", "2024-01-01", "--end", "2025-12-31"], "archives"),
+    (["--start", "2024-01-01", "--end", "2025-12-31", "--kind", "bookDepth"], "archives"),
 ])
 def test_bad_requests_are_refused_before_any_fetch(args, words, tmp_path):
     result = _download("http://127.0.0.1:9", tmp_path, *args)  # nothing listens on port 9
@@ -196,3 +196,13 @@ def test_unreachable_server_is_one_line(tmp_path):
 def test_request_layout_matches_binance():
     request = parse_request("btcusdt", "klines", "2025-10-10", None, "1h")
     assert request.symbol == "BTCUSDT" and request.interval == "1h" and request.end == request.start
+
+
+def test_whole_months_of_klines_come_from_the_monthly_archive():
+    keys = archive_keys(parse_request("BTCUSDT", "klines", "2025-09-30", "2025-11-01", "1d"))
+    root = "data/futures/um"
+    assert keys == [f"{root}/daily/klines/BTCUSDT/1d/BTCUSDT-1d-2025-09-30.zip",
+                    f"{root}/monthly/klines/BTCUSDT/1d/BTCUSDT-1d-2025-10.zip",
+                    f"{root}/daily/klines/BTCUSDT/1d/BTCUSDT-1d-2025-11-01.zip"]
+    # Six years of daily closes for `calibrate --daily` fit in one request.
+    assert len(archive_keys(parse_request("BTCUSDT", "klines", "2020-01-01", "2025-09-30", "1d"))) == 69

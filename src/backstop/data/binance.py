@@ -4,7 +4,9 @@ Layout (Binance's ``binance-public-data`` README and download scripts): every ar
 zip holding one CSV, next to a ``<archive>.CHECKSUM`` file whose text is
 ``<sha256 hex>  <archive name>``.
 
-- ``klines``: ``data/futures/um/daily/klines/<SYMBOL>/<interval>/<SYMBOL>-<interval>-<YYYY-MM-DD>.zip``
+- ``klines``: ``data/futures/um/daily/klines/<SYMBOL>/<interval>/<SYMBOL>-<interval>-<YYYY-MM-DD>.zip``;
+  a calendar month wholly inside the range comes from the monthly archive instead
+  (``.../monthly/klines/<SYMBOL>/<interval>/<SYMBOL>-<interval>-<YYYY-MM>.zip``)
 - ``bookDepth``: ``data/futures/um/daily/bookDepth/<SYMBOL>/<SYMBOL>-bookDepth-<YYYY-MM-DD>.zip``
 - ``fundingRate`` (monthly only):
   ``data/futures/um/monthly/fundingRate/<SYMBOL>/<SYMBOL>-fundingRate-<YYYY-MM>.zip``
@@ -100,15 +102,26 @@ def archive_keys(request: Request) -> list[str]:
     """The archive paths under the base URL, in date order."""
     s, kind = request.symbol, request.kind
     if kind == "fundingRate":
-        months = sorted({(d.year, d.month) for d in _days(request.start, request.end)})
         return [f"data/futures/um/monthly/fundingRate/{s}/{s}-fundingRate-{y:04d}-{m:02d}.zip"
-                for y, m in months]
+                for y, m in _by_month(request.start, request.end)]
     if kind == "bookDepth":
         return [f"data/futures/um/daily/bookDepth/{s}/{s}-bookDepth-{d}.zip"
                 for d in _days(request.start, request.end)]
     i = request.interval
-    return [f"data/futures/um/daily/klines/{s}/{i}/{s}-{i}-{d}.zip"
-            for d in _days(request.start, request.end)]
+    keys = []
+    for (y, m), days in _by_month(request.start, request.end).items():
+        if days[0].day == 1 and (days[-1] + dt.timedelta(days=1)).day == 1:
+            keys.append(f"data/futures/um/monthly/klines/{s}/{i}/{s}-{i}-{y:04d}-{m:02d}.zip")
+        else:
+            keys += [f"data/futures/um/daily/klines/{s}/{i}/{s}-{i}-{d}.zip" for d in days]
+    return keys
+
+
+def _by_month(start: dt.date, end: dt.date) -> dict[tuple[int, int], list[dt.date]]:
+    months: dict[tuple[int, int], list[dt.date]] = {}
+    for day in _days(start, end):
+        months.setdefault((day.year, day.month), []).append(day)
+    return months
 
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
