@@ -169,6 +169,8 @@ def stress(
     prices: Annotated[Path | None, typer.Option(help="Kline CSV/Parquet (Binance layout) to replay.")] = None,
     model: Annotated[str | None, typer.Option(
         help="Generated path: crash (built-in 2025-10-10 model; the default), gbm, garch or jump.")] = None,
+    depth: Annotated[Path | None, typer.Option(
+        help="Binance bookDepth CSV for the maker's ladder (default: ../shared/data's 2025-10-10).")] = None,
     accounts: AccountsOption = 1000,
     policy: Annotated[str | None, typer.Option(help="ADL ranking name, or key=value pairs.")] = None,
     config: ConfigOption = None,
@@ -184,9 +186,9 @@ def stress(
     or a Monte Carlo with --paths; write report.html and tables."""
     from backstop.lab.stress_command import StressFlags, run_stress_command
 
-    run_stress_command(console, StressFlags(prices=prices, model=model, accounts=accounts, policy=policy,
-                                            config=config, seed=seed, out=out, compare_adl=compare_adl,
-                                            paths=paths, fund=fund))
+    run_stress_command(console, StressFlags(prices=prices, model=model, depth=depth, accounts=accounts,
+                                            policy=policy, config=config, seed=seed, out=out,
+                                            compare_adl=compare_adl, paths=paths, fund=fund))
 
 
 @app.command()

@@ -1,10 +1,10 @@
 """``backstop stress``: flags → scenario → run → outputs. Raises ``ValueError`` on bad input.
 
 Every flag either applies or is refused (:func:`ensure_flags_apply`): the exact engine takes
-``--prices`` or ``--model`` (default ``crash``, the built-in 2025-10-10 model), ``--policy``,
-``--config``, ``--fund`` and ``--compare-adl``; the Monte Carlo (``--paths N``) takes
-``--model`` (not ``crash``... see :data:`backstop.sim.mc_cli.MODELS`), ``--accounts``,
-``--fund``, ``--seed`` and ``--out``, and refuses the flags that only the exact engine reads.
+``--prices`` or ``--model`` (default ``crash``, the built-in 2025-10-10 model), ``--depth``,
+``--policy``, ``--config``, ``--fund`` and ``--compare-adl``; the Monte Carlo (``--paths N``)
+takes ``--model`` (:data:`backstop.sim.mc_cli.MODELS`), ``--accounts``, ``--fund``, ``--seed``
+and ``--out``, and refuses the flags that only the exact engine reads.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from backstop.sim.scenario import (
 from backstop.sim.stress import run_stress
 
 DEPTH_FILE = "btcusdt-perp-bookdepth-2025-10-10.csv"
-PATHS_ONLY_REFUSED = ("prices", "policy", "config", "compare_adl")
+PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl")
 """Flags of the exact engine that ``--paths`` (the fast path) cannot honour."""
 DEFAULT_MC_FUND_USDT = 250_000.0
 
@@ -38,6 +38,7 @@ class StressFlags:
 
     prices: Path | None = None
     model: str | None = None
+    depth: Path | None = None
     accounts: int = 1000
     policy: str | None = None
     config: Path | None = None
@@ -66,8 +67,8 @@ def ensure_flags_apply(flags: StressFlags) -> None:
 
 
 def build_spec(flags: StressFlags) -> ScenarioSpec:
-    """The exact-engine scenario the flags describe; the 2025-10-10 depth file is used when it
-    is found beside the checkout."""
+    """The exact-engine scenario the flags describe; without ``--depth`` the 2025-10-10 depth
+    file is used when it is found beside the checkout (else the shipped depth curves)."""
     base = load_config(flags.config) if flags.config else EngineConfig()
     engine_config = parse_policy(flags.policy, base) if flags.policy else base
     if flags.fund is not None:
@@ -76,7 +77,7 @@ def build_spec(flags: StressFlags) -> ScenarioSpec:
     model = flags.model if flags.prices is not None or flags.model else DEFAULT_MODEL
     return ScenarioSpec(prices=flags.prices, model=None if flags.prices else model,
                         n_accounts=flags.accounts, seed=flags.seed, config=engine_config,
-                        depth_file=find_shared_data(DEPTH_FILE))
+                        depth_file=flags.depth or find_shared_data(DEPTH_FILE))
 
 
 def _family() -> str:
