@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import ccxt
 import pytest
+
 from conftest import Server, new_account
 
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
@@ -71,7 +72,8 @@ def test_isolated_liquidation_tells_the_story_and_survives_restart(own_server):
     maker, victim = new_account(server, "10000000"), new_account(server, "1000")
     admin = maker
     admin.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})
-    admin.admin("POST", "insurance-fund/inject", {"instType": "SWAP", "instFamily": "BTC-USDT", "amt": "100000"})
+    admin.admin("POST", "insurance-fund/inject",
+                {"instType": "SWAP", "instFamily": "BTC-USDT", "amt": "100000"})
     _order(maker, BTC, "sell", "50", "100000")
     _order(maker, BTC, "buy", "500", "98380")
     _leverage(victim, BTC, "100", "isolated")
@@ -160,8 +162,9 @@ def test_adl_gives_both_sides_an_order_a_fill_and_a_bill(server, account, admin)
     assert admin.admin("GET", "audit")["ok"] is True
 
 
-def test_paging_is_okx_after_before_limit(server, account):
+def test_paging_is_okx_after_before_limit(server, account, admin):
     maker, taker = account(), account()
+    admin.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})
     for i in range(5):
         _order(maker, BTC, "sell", "1", str(100000 + i))
         _order(taker, BTC, "buy", "1")
@@ -183,7 +186,7 @@ def test_paging_is_okx_after_before_limit(server, account):
     assert second == orders[2:4]
     bills = _ok(taker.get("/api/v5/account/bills?limit=100"))
     assert _ok(taker.get(f"/api/v5/account/bills?after={bills[0]['billId']}&limit=1")) == bills[1:2]
-    assert _ok(taker.get(f"/api/v5/account/bills?type=2&limit=100")) == [b for b in bills if b["type"] == "2"]
+    assert _ok(taker.get("/api/v5/account/bills?type=2&limit=100")) == [b for b in bills if b["type"] == "2"]
 
 
 @pytest.mark.parametrize("target, code", [
@@ -200,8 +203,9 @@ def test_history_refuses_bad_parameters_with_okx_codes(server, account, target, 
     assert answer.status_code in (200, 400) and answer.json()["code"] == code
 
 
-def test_an_account_sees_only_its_own_history(server, account):
+def test_an_account_sees_only_its_own_history(server, account, admin):
     maker, taker, stranger = account(), account(), account()
+    admin.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})
     _order(maker, BTC, "sell", "1", "100000")
     _order(taker, BTC, "buy", "1")
     assert _ok(stranger.get("/api/v5/trade/fills")) == []

@@ -21,7 +21,7 @@ from backstop.api.params import (
     optional,
 )
 from backstop.api.rest_history import GET_ROUTES as HISTORY_ROUTES
-from backstop.api.tracker import OrderRecord, amend_cl_ord_id
+from backstop.api.tracker import OrderRecord, amend_cl_ord_id, is_reserved_cl_ord_id
 from backstop.api.wire import OkxError, items_response, ms
 from backstop.model.commands import CancelOrder, Command, PlaceOrder
 from backstop.model.enums import MarginMode, OrderType, SelfTradeMode, Side
@@ -31,6 +31,13 @@ from backstop.numeric import NumericError
 MAX_CL_ORD_ID = 32
 
 
+def _check_cl_ord_id(cl_ord_id: str) -> None:
+    """Up to 32 letters and digits, not starting with the amendment mark (51000)."""
+    if len(cl_ord_id) > MAX_CL_ORD_ID or (not cl_ord_id.isalnum() and cl_ord_id) \
+            or is_reserved_cl_ord_id(cl_ord_id):
+        raise OkxError("51000", "Parameter clOrdId error")
+
+
 def _order_command(ctx: Ctx, item: dict[str, Any]) -> PlaceOrder:
     """A :class:`PlaceOrder` from one request item, or :class:`OkxError`."""
     inst = instrument(ctx.catalogue, item)
@@ -38,8 +45,7 @@ def _order_command(ctx: Ctx, item: dict[str, Any]) -> PlaceOrder:
         raise OkxError("51000", "Parameter posSide error")
     ord_type = enum_param(item, "ordType", OrderType)
     cl_ord_id = optional(item, "clOrdId")
-    if len(cl_ord_id) > MAX_CL_ORD_ID or (not cl_ord_id.isalnum() and cl_ord_id):
-        raise OkxError("51000", "Parameter clOrdId error")
+    _check_cl_ord_id(cl_ord_id)
     live = ctx.service.tracker.order_by_client_id(ctx.uid, cl_ord_id) if cl_ord_id else None
     if live is not None and live.state in ("live", "partially_filled"):
         raise OkxError("51016", "Duplicated clOrdId")
@@ -245,7 +251,7 @@ def _replacement(ctx: Ctx, order: OrderRecord, ticks: int, lots: int) -> PlaceOr
     return PlaceOrder(0, ctx.uid, order.inst_id, Side(order.side), OrderType(order.ord_type),
                       inst.lots_to_sz(lots - order.filled_lots), inst.ticks_to_px(ticks),
                       MarginMode(order.td_mode), order.reduce_only,
-                      amend_cl_ord_id(order.ord_id, order.cl_ord_id))
+                      amend_cl_ord_id(order.ord_id))
 
 
 async def _amend_one(ctx: Ctx, item: dict[str, Any]) -> dict[str, Any]:
@@ -307,8 +313,7 @@ async def close_position(ctx: Ctx) -> Any:
     if optional(body, "posSide", "net") != "net":
         raise OkxError("51000", "Parameter posSide error")
     cl_ord_id = optional(body, "clOrdId")
-    if len(cl_ord_id) > MAX_CL_ORD_ID or (not cl_ord_id.isalnum() and cl_ord_id):
-        raise OkxError("51000", "Parameter clOrdId error")
+    _check_cl_ord_id(cl_ord_id)
     lots = ctx.service.tracker.position_lots.get((ctx.uid, inst.inst_id, mode.value), 0)
     if not lots:
         raise OkxError("51023", "Position does not exist")

@@ -380,7 +380,7 @@ class Tracker:
         """An amendment's replacement: the public order takes the new price and size (its
         filled part kept) and follows the new engine order from now on."""
         order = self.orders.get(public_ord_id)
-        if order is None:
+        if order is None or order.uid != e.uid:
             return
         self.amending.discard(order.live_ord_id)
         if order.state == "canceled":  # replay: the cancel ended it; the replacement revives it
@@ -434,22 +434,28 @@ class Tracker:
             del self.by_cl_ord_id[key]
 
 
-AMEND_MARK = "amend#"
-"""An amendment's replacement order carries ``amend#<public ordId>#<clOrdId>`` as its engine
-``cl_ord_id`` (an account's own ``clOrdId`` is alphanumeric, so it cannot forge one): the log
-then links the replacement to the order it amends, and a replay rebuilds the same orders."""
+AMEND_MARK = "bsamend"
+"""An amendment's replacement order carries ``bsamend<public ordId>`` as its engine
+``cl_ord_id`` (at most 26 letters and digits, as the engine requires): the log then links
+the replacement to the order it amends, and a replay rebuilds the same orders. The public
+order keeps the account's own ``clOrdId``; the API refuses an account's ``clOrdId`` that
+starts with the mark (:func:`is_reserved_cl_ord_id`), so none can be forged."""
 
 
-def amend_cl_ord_id(public_ord_id: int, cl_ord_id: str) -> str:
-    return f"{AMEND_MARK}{public_ord_id}#{cl_ord_id}"
+def amend_cl_ord_id(public_ord_id: int) -> str:
+    return f"{AMEND_MARK}{public_ord_id}"
+
+
+def is_reserved_cl_ord_id(cl_ord_id: str) -> bool:
+    return cl_ord_id.lower().startswith(AMEND_MARK)
 
 
 def amended_ord_id(cl_ord_id: str) -> int | None:
     """The public order an engine ``cl_ord_id`` amends, or ``None``."""
-    if not cl_ord_id.startswith(AMEND_MARK):
+    head = cl_ord_id[len(AMEND_MARK):]
+    if not cl_ord_id.startswith(AMEND_MARK) or not (head.isascii() and head.isdigit()):
         return None
-    head = cl_ord_id[len(AMEND_MARK):].split("#", 1)[0]
-    return int(head) if head.isascii() and head.isdigit() else None
+    return int(head)
 
 
 _HANDLERS: dict[type, Callable[[Tracker, object], None]] = {
