@@ -98,13 +98,25 @@ def run_stress_command(console: Console, flags: StressFlags) -> None:
     """Check the flags, then run the Monte Carlo (``--paths``) or the exact scenario."""
     ensure_flags_apply(flags)
     if flags.paths:
-        from backstop.sim.mc_cli import stress_paths_command
-
-        fund = DEFAULT_MC_FUND_USDT if flags.fund is None else flags.fund
-        stress_paths_command(flags.paths, flags.model or DEFAULT_MODEL, flags.accounts, flags.seed,
-                             flags.out, fund, console=console)
+        run_monte_carlo(console, flags)
         return
     run_exact(console, flags)
+
+
+def run_monte_carlo(console: Console, flags: StressFlags) -> None:
+    """``--paths N``: the fast path, its summary, ``paths.csv``/``.parquet`` and ``report.html``
+    with the verdict (:mod:`backstop.report.montecarlo`)."""
+    from backstop.report.build import default_out_dir
+    from backstop.report.montecarlo import write_mc_report
+    from backstop.sim.mc_cli import stress_paths_command
+
+    fund = DEFAULT_MC_FUND_USDT if flags.fund is None else flags.fund
+    out = flags.out or default_out_dir()
+    run = stress_paths_command(flags.paths, flags.model or DEFAULT_MODEL, flags.accounts, flags.seed,
+                               out, fund, console=console)
+    text = write_mc_report(out / "report.html", run)
+    console.print(text, highlight=False, soft_wrap=True)
+    console.print(f"report: {out / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 def run_exact(console: Console, flags: StressFlags) -> None:
