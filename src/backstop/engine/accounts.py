@@ -93,7 +93,7 @@ def _leverage_shortfall(state: ExchangeState, cmd: SetLeverage, inst: Instrument
                         cents: int, extra_reserve: int) -> int | None:
     """Margin to move into an isolated position for the new leverage (0 if none), or
     ``None`` when the account cannot afford it together with ``extra_reserve`` for orders."""
-    available = cross_figures(state, cmd.uid, inst.settle_ccy).available
+    figures = cross_figures(state, cmd.uid, inst.settle_ccy)
     pos = state.existing_position(cmd.uid, inst.inst_id, cmd.mgn_mode)
     need = 0
     if pos is not None and pos.size_lots and not pos.is_isolated:
@@ -102,13 +102,13 @@ def _leverage_shortfall(state: ExchangeState, cmd: SetLeverage, inst: Instrument
     if pos is not None and pos.size_lots and pos.is_isolated:
         move = max(0, position_im(state, pos, inst, cents) - isolated_equity(state, pos, inst))
     total = need + move + extra_reserve
-    if total > 0 and total > available:
+    if total > 0 and (total > figures.available or move + extra_reserve > figures.spendable):
         return None
     return move
 
 
 def adjust_margin(state: ExchangeState, cmd: AdjustMargin) -> list[Event]:
-    """Add margin to an isolated position from available cash (51008 beyond it), or take
+    """Add margin to an isolated position from spendable cash (51008 beyond it), or take
     it back up to :func:`~backstop.engine.queries.max_margin_reduction`: the margin stays at
     or above its IM at the mark and at or above 0, and never includes unrealized profit
     (51008 otherwise)."""
@@ -121,7 +121,7 @@ def adjust_margin(state: ExchangeState, cmd: AdjustMargin) -> list[Event]:
     pos = state.existing_position(cmd.uid, inst.inst_id, MarginMode.ISOLATED)
     if pos is None or pos.size_lots == 0:
         return [_rejected(cmd, errors.reject(errors.BAD_PARAMETER, "No isolated position to adjust"))]
-    if signed > 0 and signed > cross_figures(state, cmd.uid, inst.settle_ccy).available:
+    if signed > 0 and signed > cross_figures(state, cmd.uid, inst.settle_ccy).spendable:
         return [_rejected(cmd, errors.reject(errors.INSUFFICIENT_MARGIN, "Insufficient margin"))]
     if signed < 0 and -signed > max_margin_reduction(state, pos, inst):
         return [_rejected(cmd, errors.reject(errors.INSUFFICIENT_MARGIN,

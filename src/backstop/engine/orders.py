@@ -191,7 +191,9 @@ def _check_margin(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> i
     opening_im = calculate_initial_margin(open_notional, ctx.lever)
     required = opening_im + rest_reserve + fees
     figures = cross_figures(state, ctx.cmd.uid, inst.settle_ccy)
-    if (open_notional or rest_reserve) and required > figures.available:
+    # money that moves now must be free cash: the reserve, and an isolated position's IM
+    moving = rest_reserve + (opening_im if ctx.cmd.td_mode is MarginMode.ISOLATED else 0)
+    if (open_notional or rest_reserve) and (required > figures.available or moving > figures.spendable):
         return errors.reject(errors.INSUFFICIENT_MARGIN, "Insufficient margin")
     if plan.fills and _unit_equity_after(state, ctx, figures.equity, opening_im, fees, loss_vs_mark) < 0:
         return errors.reject(errors.INSUFFICIENT_MARGIN,

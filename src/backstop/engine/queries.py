@@ -58,10 +58,22 @@ class CrossFigures:
         return self.equity - self.position_im - self.order_frozen
 
     @property
+    def free_cash(self) -> int:
+        """Cash that is neither reserved for orders nor unrealized profit: the only money that
+        can move out of the wallet (into a reserve, an isolated margin, or out)."""
+        return self.cash - self.order_frozen
+
+    @property
+    def spendable(self) -> int:
+        """What a reserve or an isolated margin may take: free cash, within the available
+        equity (never unrealized profit, never what the cross positions need)."""
+        return max(0, min(self.free_cash, self.available))
+
+    @property
     def max_withdrawal(self) -> int:
         """Cash that can leave: never unrealized profit (free cash at most), never what the
         cross positions and orders need (available at most), never below 0."""
-        return max(0, min(self.cash - self.order_frozen, self.available))
+        return self.spendable
 
     @property
     def is_liquidatable(self) -> bool:

@@ -134,19 +134,31 @@ def ensure_no_negative_money(state: ExchangeState) -> None:
 
 
 def ensure_adl_recorded(state: ExchangeState, events: Iterable[object]) -> None:
-    """Every ADL trade of the command happened while its fund was in a recorded ADL state:
-    an ``adl`` start record precedes it, in this command or an earlier one."""
+    """Every ADL trade of the command happened while its fund was in a recorded ADL state.
+
+    The events are replayed in order: a fund is in ADL mode from an ``adl`` start record to
+    its ``adl_end``; at the start of the command it was in the mode its first record in the
+    command leaves (``adl_end`` means it was), or else in the mode it is in now."""
+    events = list(events)
     active = {f.fund_id for f in state.funds.values() if f.adl_state}
-    started: set[str] = set()
+    seen: set[str] = set()
+    for event in events:
+        if type(event).__name__ == "AdlStateChanged" and event.fund_id not in seen:  # type: ignore[attr-defined]
+            seen.add(event.fund_id)  # type: ignore[attr-defined]
+            if event.adl_type == "adl_end":  # type: ignore[attr-defined]
+                active.add(event.fund_id)  # type: ignore[attr-defined]
+            else:
+                active.discard(event.fund_id)  # type: ignore[attr-defined]
     for event in events:
         kind = type(event).__name__
         if kind == "AdlStateChanged":
-            started.add(event.fund_id)  # type: ignore[attr-defined]
-        elif kind == "AutoDeleveraged":
-            fund_id = state.fund_of[event.inst_id]  # type: ignore[attr-defined]
-            if fund_id not in started and fund_id not in active:
-                raise AssertionError(f"Invariant: ADL on {event.inst_id} "  # type: ignore[attr-defined]
-                                     "outside a recorded ADL state")
+            if event.adl_type == "adl_end":  # type: ignore[attr-defined]
+                active.discard(event.fund_id)  # type: ignore[attr-defined]
+            else:
+                active.add(event.fund_id)  # type: ignore[attr-defined]
+        elif kind == "AutoDeleveraged" and state.fund_of[event.inst_id] not in active:  # type: ignore[attr-defined]
+            raise AssertionError(f"Invariant: ADL on {event.inst_id} "  # type: ignore[attr-defined]
+                                 "outside a recorded ADL state")
 
 
 def ensure_invariants(state: ExchangeState, events: Iterable[object] = ()) -> None:
