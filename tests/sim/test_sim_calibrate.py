@@ -130,3 +130,10 @@ def test_loaders_name_the_missing_column(tmp_path):
         calibrate.load_funding_rates(bad)
     with pytest.raises(ValueError, match="unix_timestamp"):
         calibrate.load_daily_closes(bad)
+
+
+def test_shipped_cone_matches_a_refit(daily_returns):
+    cone = calibrate.volatility_cone(daily_returns)
+    assert sorted(cone) == sorted(calibrate.SHIPPED_CONE)
+    for window, vols in cone.items():
+        np.testing.assert_allclose(calibrate.SHIPPED_CONE[window], vols, atol=6e-5)

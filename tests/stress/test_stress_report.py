@@ -9,8 +9,10 @@ from dataclasses import fields
 import pytest
 from rich.console import Console
 
-from backstop.model.events import AutoDeleveraged, LiquidationSettled
+from backstop.model.events import AdlStateChanged, AutoDeleveraged, LiquidationSettled
 from backstop.report.build import report
+from backstop.report.html import cone_figure, timeline_figure
+from backstop.report.summary import headline, verdict
 from backstop.report.tables import read_table
 from backstop.sim.scenario import Scenario, ScenarioSpec
 from backstop.sim.stress import run_stress
@@ -52,7 +54,7 @@ def test_report_plots_hold_data(run):
     assert "plotly.js" in html.lower() or "Plotly" in html  # embedded, no CDN needed
     assert re.search(r"<script[^>]+src=\"https?://", html) is None
     figures = plotly_figures(html)
-    assert len(figures) == 7  # price, fund, liquidations, ADL, margin ratios, cone, ADL compare
+    assert len(figures) == 4  # timeline (price, fund, liquidations, ADL), margin ratios, cone, ADL compare
     for div, traces in figures.items():
         assert traces, f"{div} has no traces"
         assert all(_points(t) > 0 for t in traces), f"{div} has an empty trace"
@@ -76,3 +78,41 @@ def test_parquet_tables_round_trip(run, kind):
     assert events, f"the run produced no {kind.__name__}"
     rebuilt = [kind(**{f.name: table[f.name][i] for f in fields(kind)}) for i in range(len(events))]
     assert rebuilt == events
+
+
+def test_timeline_charts_share_one_time_axis(run):
+    result, _, _, _ = run
+    fig = timeline_figure(result)
+    axes = [name for name in fig.layout if name.startswith("xaxis")]
+    assert len(axes) == 4
+    matches = {name: fig.layout[name].matches for name in axes}
+    free = [name for name, target in matches.items() if target is None]
+    assert len(free) == 1  # every other axis follows the bottom one: zooming one zooms all
+    assert {target for target in matches.values() if target} == {free[0].replace("axis", "")}
+    assert {trace.xaxis for trace in fig.data} == {"x", "x2", "x3", "x4"}
+
+
+def test_verdict_names_the_adl_trigger(run):
+    result, out, h, text = run
+    sentence = verdict(result, h)
+    assert sentence.startswith("The fund did not hold: ADL fired at ")
+    first = next(e for e in result.events if isinstance(e, AdlStateChanged) and e.adl_type != "adl_end")
+    trigger = {"bal_adl_start": "balance trigger", "rate_adl_start": "decline trigger",
+               "pos_adl_start": "position trigger"}[first.adl_type]
+    assert trigger in sentence and f"{h.adl_accounts} accounts" in sentence
+    assert sentence in (out / "report.html").read_text().replace("&#x27;", "'")
+    assert sentence.split(";")[0] in " ".join(text.split())
+
+
+def test_verdict_when_the_fund_holds():
+    spec = ScenarioSpec(model="gbm", n_accounts=30, steps=60, seed=1)
+    result = run_stress(Scenario(spec), progress=False)
+    sentence = verdict(result, headline(result))
+    assert sentence.startswith("The fund held:") and "ADL never fired" in sentence
+
+
+def test_cone_without_history_uses_the_shipped_cone(run):
+    result, _, _, _ = run
+    fig = cone_figure(result, None)
+    assert "shipped" in fig.layout.title.text
+    assert len(fig.data) == 6 and all(len(trace.x) for trace in fig.data)

@@ -1,8 +1,11 @@
 """``report.html``: plotly figures of a stress run, plotly.js embedded (works offline).
 
-Plots: price and mark; insurance fund balance; liquidation notional per minute; ADL events;
-margin-ratio distribution snapshots; the volatility cone of the calibration history with the
-scenario's own realized volatility marked; and the ADL policy comparison when one ran.
+The report opens with the verdict (:func:`backstop.report.summary.verdict`): one sentence on
+whether the fund held and, if not, why ADL fired. Plots: one timeline on a shared time axis
+(price and mark; insurance fund balance; liquidation notional per minute; ADL events), the
+margin-ratio distribution snapshots, the volatility cone (the calibration history when it is
+found, else the shipped cone of :mod:`backstop.sim.calibrate`) with the scenario's own
+realized volatility marked, and the ADL policy comparison when one ran.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from backstop.model.events import AutoDeleveraged, LiquidationStarted, MarkPriceUpdated
 from backstop.numeric import MONEY_SCALE
-from backstop.report.summary import Headline, fund_series, lots_notional, utc
+from backstop.report.summary import Headline, fund_series, lots_notional, utc, verdict
 from backstop.sim import calibrate
 from backstop.sim.stress import StressResult
 
@@ -85,6 +89,26 @@ def adl_figure(result: StressResult) -> go.Figure:
     return _layout(fig, f"ADL events ({len(adl)})", "USDT notional")
 
 
+TIMELINE = (("Index and mark price", "USDT", price_figure),
+            ("Insurance fund balance", "USDT", fund_figure),
+            ("Liquidation notional per minute", "USDT", liquidation_figure),
+            ("ADL events", "USDT notional", adl_figure))
+
+
+def timeline_figure(result: StressResult) -> go.Figure:
+    """The four time series stacked on one shared time axis (zooming one zooms all)."""
+    fig = make_subplots(rows=len(TIMELINE), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        subplot_titles=[title for title, _, _ in TIMELINE])
+    for row, (_, y_title, build) in enumerate(TIMELINE, 1):
+        for trace in build(result).data:
+            fig.add_trace(trace, row=row, col=1)
+        fig.update_yaxes(title_text=y_title, row=row, col=1)
+    fig.update_layout(height=260 * len(TIMELINE), barmode="stack", template="plotly_white",
+                      margin={"l": 70, "r": 30, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.05},
+                      title="Timeline (UTC, one shared time axis)")
+    return fig
+
+
 def margin_ratio_figure(result: StressResult) -> go.Figure:
     fig = go.Figure()
     for label, ratios in result.snapshots.items():
@@ -106,19 +130,23 @@ def realized_vol(result: StressResult) -> tuple[float, float]:
 
 
 def cone_figure(result: StressResult, history: Path | None) -> go.Figure:
+    """The cone of ``history`` (daily closes) when given, else the shipped cone."""
     fig = go.Figure()
     vol, days = realized_vol(result)
     if history is not None:
         cone = calibrate.volatility_cone(calibrate.log_returns(calibrate.load_daily_closes(history)))
-        windows = sorted(cone)
-        for i, pct in enumerate(calibrate.CONE_PERCENTILES):
-            fig.add_scatter(x=windows, y=[100 * cone[w][i] for w in windows], mode="lines+markers",
-                            name=f"p{pct}")
+        title = f"Volatility cone, BTC daily 2020–2025 ({history.name})"
+    else:
+        cone = calibrate.SHIPPED_CONE
+        title = f"Volatility cone, BTC daily 2020–2025 (shipped, {calibrate.SHIPPED_CONE_SOURCE})"
+    windows = sorted(cone)
+    for i, pct in enumerate(calibrate.CONE_PERCENTILES):
+        fig.add_scatter(x=windows, y=[100 * cone[w][i] for w in windows], mode="lines+markers",
+                        name=f"p{pct}")
     fig.add_scatter(x=[max(days, 0.1)], y=[100 * vol], mode="markers+text", name="this scenario",
                     marker={"size": 14, "symbol": "star", "color": "crimson"},
                     text=[f"scenario {100 * vol:.0f}% ({days:.2f} d)"], textposition="top right")
     fig.update_xaxes(type="log", title="window (days)")
-    title = "Volatility cone, BTC daily 2020–2025" if history else "Volatility (history file not found)"
     return _layout(fig, title, "annualized realized volatility %")
 
 
@@ -143,8 +171,7 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
 
 
 def figures(result: StressResult, history: Path | None, adl_rows: list[dict] | None) -> list[go.Figure]:
-    out = [price_figure(result), fund_figure(result), liquidation_figure(result), adl_figure(result),
-           margin_ratio_figure(result), cone_figure(result, history)]
+    out = [timeline_figure(result), margin_ratio_figure(result), cone_figure(result, history)]
     if adl_rows:
         out.append(adl_compare_figure(adl_rows))
     return out
@@ -159,7 +186,8 @@ def write_report(path: Path, result: StressResult, h: Headline, history: Path | 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>backstop stress</title>"
                     f"<style>body{{font-family:sans-serif;max-width:1150px;margin:auto}}"
-                    f"td,th{{padding:2px 10px;text-align:right}}</style></head><body>{body}</body></html>")
+                    f"td,th{{padding:2px 10px;text-align:right}}.verdict{{font-size:1.15em}}</style>"
+                    f"</head><body>{body}</body></html>")
     return path
 
 
@@ -177,7 +205,8 @@ def _header(result: StressResult, h: Headline) -> str:
             ("conservation", f"{h.conservation_checks} step audits, {h.violations} violations")]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return (f"<h1>backstop stress report</h1><p>{source}; {s.population.size} accounts; seed {s.spec.seed};"
-            f" ADL {s.config.adl.ranking}; {result.steps_done} index updates</p><table>{table}</table>")
+            f" ADL {s.config.adl.ranking}; {result.steps_done} index updates</p>"
+            f"<p class='verdict'>{html.escape(verdict(result, h))}</p><table>{table}</table>")
 
 
 def _adl_table(rows: list[dict]) -> str:

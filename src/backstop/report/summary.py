@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backstop.model.events import (
+    AdlStateChanged,
     AutoDeleveraged,
     InsuranceFundChanged,
     LiquidationSettled,
@@ -97,6 +98,38 @@ def headline(result: StressResult) -> Headline:
     )
 
 
+TRIGGERS = {
+    "bal_adl_start": "the balance trigger: the fund could not cover a bankruptcy deficit",
+    "rate_adl_start": ("the decline trigger: the fund fell more than {share:.0%} from its peak "
+                       "within {hours:g} h"),
+    "pos_adl_start": "the position trigger: the book could not absorb the liquidation volume",
+}
+"""Why ADL fired, per ``AdlStateChanged.adl_type`` (OKX's names)."""
+
+
+def verdict(result: StressResult, h: Headline) -> str:
+    """One sentence: whether the fund held, and if not, when ADL fired and on which trigger."""
+    low = f"{money_str(h.fund_min)} USDT at {utc(h.fund_min_ts)} UTC"
+    if not h.adl_events and not h.socialized:
+        return (f"The fund held: it paid {money_str(h.bankruptcy_losses)} USDT of bankruptcy losses on "
+                f"{h.liquidations} liquidations, its lowest balance was {low}, and ADL never fired.")
+    adl = result.scenario.config.adl
+    starts = [e for e in result.events if isinstance(e, AdlStateChanged) and e.adl_type in TRIGGERS]
+    first_trade = next(e for e in result.events if isinstance(e, AutoDeleveraged)) if h.adl_events else None
+    if starts:
+        hours = adl.decline_window_ms / 3_600_000
+        why = TRIGGERS[starts[0].adl_type].format(share=adl.decline_share, hours=hours)
+        when = utc(starts[0].ts)
+    else:
+        why = "the waterfall: the book and the fund could not absorb a liquidation"
+        when = utc(first_trade.ts) if first_trade else utc(h.fund_min_ts)
+    taken = (f"ADL closed {h.adl_events} trades ({h.adl_notional:,.2f} USDT) against {h.adl_accounts} "
+             f"accounts" if h.adl_events else "no ADL trade ran")
+    social = f", and {money_str(h.socialized)} USDT was socialized" if h.socialized else ""
+    return (f"The fund did not hold: ADL fired at {when} UTC on {why}; {taken}{social}; the fund's "
+            f"lowest balance was {low}.")
+
+
 def _max_drawdown(series: list[tuple[int, int]]) -> tuple[int, int]:
     """Largest fall from a running peak, and the time of its trough."""
     peak, worst, worst_ts = series[0][1], 0, series[0][0]
@@ -138,6 +171,7 @@ def print_summary(console: Console, result: StressResult, h: Headline) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    console.print(verdict(result, h), highlight=False, soft_wrap=True, markup=False)
 
 
 def _conservation_text(h: Headline) -> str:

@@ -65,6 +65,17 @@ FITTED_JUMP = JumpFit(mu=0.6854, sigma=0.4785, jump_rate=14.13, jump_mean=0.0064
 FITTED_FUNDING = FundingStats(
     mean=1.089e-04, std=2.122e-04, quantiles={0.05: -5.273e-05, 0.5: 9.582e-05, 0.95: 4.795e-04}
 )
+# Fitted 2026-11-29 from shared/data/btcusd-1d-2011-2025.csv, daily closes 2020-01-01..2025-09-24:
+# annualized realized volatility per window (days) at CONE_PERCENTILES (5, 25, 50, 75, 95).
+SHIPPED_CONE: dict[int, np.ndarray] = {
+    7: np.array([0.1902, 0.3441, 0.4803, 0.6786, 1.0854]),
+    14: np.array([0.2378, 0.3779, 0.5166, 0.6860, 1.0318]),
+    30: np.array([0.2843, 0.4124, 0.5452, 0.6851, 1.0030]),
+    60: np.array([0.3215, 0.4485, 0.5690, 0.6781, 1.0086]),
+    90: np.array([0.3338, 0.4792, 0.5517, 0.6851, 0.9470]),
+    180: np.array([0.3827, 0.4881, 0.5498, 0.6907, 0.9215]),
+}
+SHIPPED_CONE_SOURCE = "btcusd-1d-2011-2025.csv, 2020-01-01..2025-09-24"
 
 
 def load_daily_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
