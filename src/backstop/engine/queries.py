@@ -20,6 +20,7 @@ from backstop.math.margin import (
     calculate_liquidation_px,
     calculate_maintenance_margin,
     calculate_margin_ratio,
+    calculate_max_open_lots,
     calculate_mm_plus_fee,
     find_tier,
     is_liquidatable,
@@ -30,6 +31,7 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_ceil, div_floor
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.insurance import InsuranceFund
+from backstop.state.invariants import ConservationReport, conservation_reports
 from backstop.state.ledger import cash_key, fund_key, isolated_key
 from backstop.state.positions import Position
 
@@ -307,3 +309,98 @@ def _bisect_trigger(fires, long: bool, mark: int, estimate: int | None) -> int |
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if fires(mid) else (mid, hi)
     return hi
+
+
+def adl_indicator(state: ExchangeState, pos: Position) -> int:
+    """OKX's ``adl`` field, 0–5: the quintile the last risk pass ranked the position in, and
+    0 whenever it is not in profit at the mark now (such a position is never deleveraged)."""
+    if pos.size_lots == 0 or position_upl(state, pos, instrument_of(state, pos)) <= 0:
+        return 0
+    return state.adl_rank.get(pos.key, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFigures:
+    """One open position's figures as the API, the dashboard and the lab show them.
+
+    Money in 1e-8 units of ``ccy``; prices in ticks (``avg_px`` and ``break_even_px`` are
+    exact decimal prices). ``margin`` is an isolated position's margin (0 for cross), ``im``
+    a cross position's IM at the mark (0 for isolated); ``unit_equity`` and
+    ``unit_requirement`` (MM + fee) are the unit's: the isolated position's, or the whole
+    cross account's in ``ccy``.
+    """
+
+    uid: int
+    inst_id: str
+    mgn_mode: MarginMode
+    ccy: str
+    size_lots: int
+    avg_px: Decimal
+    mark_ticks: int
+    index_ticks: int
+    upl: int
+    mm: int
+    notional: int
+    lever_cents: int
+    margin: int
+    im: int
+    unit_equity: int
+    unit_requirement: int
+    liq_ticks: int | None
+    break_even_px: Decimal | None
+    adl: int
+    realized_pnl: int
+    fees_paid: int
+    funding_paid: int
+    liq_penalty: int
+    open_ts: int
+
+    @property
+    def margin_ratio(self) -> Decimal | None:
+        return margin_ratio(self.unit_equity, self.unit_requirement)
+
+
+def position_figures(state: ExchangeState, pos: Position) -> PositionFigures:
+    """Every displayed figure of one open position, from the engine's own definitions."""
+    inst = instrument_of(state, pos)
+    mark = state.mark_ticks[inst.inst_id]
+    equity, requirement = unit_equity_and_requirement(state, pos)
+    return PositionFigures(
+        uid=pos.uid, inst_id=pos.inst_id, mgn_mode=pos.mgn_mode, ccy=inst.settle_ccy,
+        size_lots=pos.size_lots, avg_px=avg_px(inst, pos), mark_ticks=mark,
+        index_ticks=state.index_ticks[inst.inst_id], upl=position_upl(state, pos, inst),
+        mm=position_mm(state, pos, inst), notional=calculate_notional(inst, pos.size_lots, mark),
+        lever_cents=lever_cents(state, pos.uid, inst, pos.mgn_mode),
+        margin=isolated_margin(state, pos, inst) if pos.is_isolated else 0,
+        im=0 if pos.is_isolated else position_im(state, pos, inst),
+        unit_equity=equity, unit_requirement=requirement, liq_ticks=liquidation_ticks(state, pos),
+        break_even_px=break_even_px(inst, pos), adl=adl_indicator(state, pos),
+        realized_pnl=pos.realized_pnl, fees_paid=pos.fees_paid, funding_paid=pos.funding_paid,
+        liq_penalty=pos.liq_penalty, open_ts=pos.open_ts)
+
+
+def open_positions(state: ExchangeState, uid: int) -> list[Position]:
+    """The account's open positions, in key order."""
+    return sorted((p for p in state.account_positions.get(uid, {}).values() if p.size_lots),
+                  key=lambda p: p.key)
+
+
+def max_order_lots(state: ExchangeState, uid: int, inst: Instrument, mode: MarginMode, side: int,
+                   px_ticks: int, lever: int | None = None) -> int:
+    """OKX ``max-size`` for one side: the largest order (lots) the engine's margin check
+    accepts at ``px_ticks`` and ``lever`` (the account's when ``None``): it closes the
+    opposite position, then opens what the account's money pays for, IM and taker fee each
+    rounded up and the size rounded down. A cross position opens on the available equity; an
+    isolated one moves its IM out of spendable cash."""
+    cents = lever if lever is not None else lever_cents(state, uid, inst, mode)
+    figures = cross_figures(state, uid, inst.settle_ccy)
+    money = max(0, figures.available) if mode is MarginMode.CROSS else figures.spendable
+    pos = state.existing_position(uid, inst.inst_id, mode)
+    position_lots = pos.size_lots if pos is not None else 0
+    closing = abs(position_lots) if position_lots * side < 0 else 0
+    return closing + calculate_max_open_lots(inst, money, px_ticks, cents, inst.taker_fee_ppm)
+
+
+def conservation_audit(state: ExchangeState) -> list[ConservationReport]:
+    """The exact conservation report per currency (``admin audit``, the lab's summary)."""
+    return conservation_reports(state)

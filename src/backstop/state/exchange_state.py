@@ -107,6 +107,7 @@ class ExchangeState:
         if pos.size_lots == 0:
             self.positions.pop(pos.key, None)
             self.account_positions.get(pos.uid, {}).pop(pos.key, None)
+            self.adl_rank.pop(pos.key, None)
 
     def state_hash(self) -> str:
         """SHA-256 over a canonical rendering of every balance, position, order and price."""
