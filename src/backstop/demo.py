@@ -18,6 +18,7 @@ from rich.table import Table
 
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
+from backstop.engine.queries import cross_figures, isolated_equity, isolated_margin, lever_cents
 from backstop.math.margin import (
     calculate_liquidation_px,
     calculate_margin_ratio,
@@ -32,7 +33,6 @@ from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import LiquidationSettled, LiquidationStarted
 from backstop.model.instrument import Instrument
 from backstop.numeric import money_str
-from backstop.engine.queries import cross_figures, isolated_equity, isolated_margin, lever_cents
 from backstop.state.invariants import conservation_reports
 from backstop.state.positions import Position
 

@@ -1,8 +1,7 @@
 """Read-only OKX views of one account: balance, positions, orders and fills.
 
-Figures come from the engine's state through :mod:`backstop.engine.queries` and the margin
-formulas of :mod:`backstop.math.margin` (display only: nothing here settles). Money is
-1e-8 units of the settlement currency until it is formatted.
+Every figure comes from the engine's one query module, :mod:`backstop.engine.queries`; this
+module only formats. Money is 1e-8 units of the settlement currency until it is formatted.
 """
 
 from __future__ import annotations
@@ -13,55 +12,22 @@ from typing import Any
 from backstop.api.history import BillRecord, PositionRecord, fill_bill_codes
 from backstop.api.tracker import FillRecord, OrderRecord
 from backstop.api.wire import display_px, flag, money, ms, px_str, ratio_str, sz_str
+from backstop.engine import queries
 from backstop.engine.exchange import Exchange
-from backstop.engine.queries import (
-    cross_figures,
-    isolated_equity,
-    isolated_margin,
-    lever_cents,
-    position_im,
-)
-from backstop.math.margin import (
-    calculate_liquidation_px,
-    calculate_maintenance_margin,
-    calculate_margin_ratio,
-    calculate_mm_plus_fee,
-    find_tier,
-)
-from backstop.math.values import calculate_avg_px_ticks_num_den, calculate_notional, calculate_upl
 from backstop.model.enums import MarginMode
-from backstop.model.instrument import Instrument
-from backstop.numeric import PPM, fmt_decimal
-from backstop.state.positions import Position
+from backstop.numeric import fmt_decimal
 
 
 def account_currencies(exchange: Exchange, uid: int) -> list[str]:
     """Currencies the account holds cash, margin or positions in, sorted."""
-    state = exchange.state
-    found = {ccy for (kind, owner, ccy), value in state.ledger.balances.items()
-             if kind == "cash" and owner == str(uid) and value}
-    found |= {ccy for (kind, owner, ccy), value in state.ledger.balances.items()
-              if kind == "isolated" and owner.startswith(f"{uid}/") and value}
-    for pos in state.account_positions.get(uid, {}).values():
-        found.add(state.catalogue.instruments[pos.inst_id].settle_ccy)  # type: ignore[index]
-    return sorted(found)
-
-
-def _positions(exchange: Exchange, uid: int) -> list[tuple[Position, Instrument]]:
-    state = exchange.state
-    return [(pos, state.catalogue.instruments[pos.inst_id])  # type: ignore[index]
-            for pos in state.account_positions.get(uid, {}).values() if pos.size_lots]
+    return queries.account_currencies(exchange.state, uid)
 
 
 def currency_detail(exchange: Exchange, uid: int, ccy: str, now: int) -> dict[str, Any]:
     """``account/balance`` ``details[]`` row. ``cashBal`` includes isolated margin; ``eq`` is
     cash plus all unrealized PnL; ``availEq`` is OKX's cross available equity."""
-    figures = cross_figures(exchange.state, uid, ccy)
-    iso_margin = iso_eq = 0
-    for pos, inst in _positions(exchange, uid):
-        if pos.is_isolated and inst.settle_ccy == ccy:
-            iso_margin += isolated_margin(exchange.state, pos, inst)
-            iso_eq += isolated_equity(exchange.state, pos, inst)
+    figures = queries.cross_figures(exchange.state, uid, ccy)
+    iso_margin, iso_eq = queries.isolated_totals(exchange.state, uid, ccy)
     cash_bal = figures.cash + iso_margin
     eq = figures.equity + iso_eq
     return {
@@ -95,87 +61,39 @@ def balance_view(exchange: Exchange, uid: int, ccys: list[str] | None, now: int)
 
 
 def _ratio(equity: int, mm_plus_fee: int) -> str:
-    return ratio_str(calculate_margin_ratio(equity, mm_plus_fee))
+    return ratio_str(queries.margin_ratio(equity, mm_plus_fee))
 
 
-def avg_px(inst: Instrument, pos: Position) -> Decimal:
-    """Average open price, exact fraction of ticks, as a price."""
-    num, den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
-    return Decimal(num) / Decimal(den) * inst.tick_sz
-
-
-def break_even_px(inst: Instrument, pos: Position) -> Decimal | None:
-    """The price where closing at the taker fee returns the fees paid: upl(P) = fees +
-    |value(P)|·t. Linear P = (cost + fees)/(k·size·(1 − s·t)); inverse
-    P = −k·size·(1 + s·t)/(cost + fees), with s the position's sign, in ticks."""
-    sign = 1 if pos.size_lots > 0 else -1
-    t = Decimal(inst.taker_fee_ppm) / PPM
-    paid = Decimal(pos.cost + pos.fees_paid)
-    k_size = Decimal(inst.value_k * pos.size_lots)
-    if inst.is_linear:
-        ticks = paid / (k_size * (1 - sign * t))
-    else:
-        ticks = -k_size * (1 + sign * t) / paid if paid else Decimal(0)
-    return ticks * inst.tick_sz if ticks > 0 else None
-
-
-def liquidation_px(exchange: Exchange, pos: Position, inst: Instrument) -> Decimal | None:
-    """``liqPx``. Isolated: the engine's formula on the position's margin. Cross: the same
-    formula with the account's cushion as margin: cash + other cross upl − their MM + fee
-    (other positions held at the current mark)."""
-    state = exchange.state
-    mark = state.mark_ticks[inst.inst_id]
-    tier = find_tier(inst.tiers, pos.size_lots) or inst.tiers[-1]
-    if pos.is_isolated:
-        margin = isolated_margin(state, pos, inst)
-    else:
-        figures = cross_figures(state, pos.uid, inst.settle_ccy)
-        own_upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
-        own_mm = calculate_mm_plus_fee(inst, pos.size_lots, mark)
-        margin = figures.cash + (figures.upl - own_upl) - (figures.mm_plus_fee - own_mm)
-    return calculate_liquidation_px(inst, pos.size_lots, pos.cost, margin, tier.mmr_ppm)
-
-
-def position_view(exchange: Exchange, pos: Position, inst: Instrument, now: int) -> dict[str, Any]:
-    """``account/positions`` row (net mode)."""
-    state = exchange.state
-    mark = state.mark_ticks[inst.inst_id]
-    upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
-    mm = calculate_maintenance_margin(inst, pos.size_lots, mark)
-    if pos.is_isolated:
-        margin = isolated_margin(state, pos, inst)
-        ratio = _ratio(isolated_equity(state, pos, inst), calculate_mm_plus_fee(inst, pos.size_lots, mark))
-        imr, margin_text = "", money(margin)
-        basis = margin
-    else:
-        figures = cross_figures(state, pos.uid, inst.settle_ccy)
-        ratio = _ratio(figures.equity, figures.mm_plus_fee)
-        im = position_im(state, pos, inst)
-        imr, margin_text, basis = money(im), "", im
-    lever = Decimal(lever_cents(state, pos.uid, inst, pos.mgn_mode)) / 100
-    notional = calculate_notional(inst, pos.size_lots, mark)
-    adl = state.adl_rank.get(pos.key, 0)
+def position_view(exchange: Exchange, pos: queries.Position, now: int) -> dict[str, Any]:
+    """``account/positions`` row (net mode); every figure is the engine's
+    (:func:`backstop.engine.queries.position_figures`)."""
+    f = queries.position_figures(exchange.state, pos)
+    inst = exchange.catalogue.instruments[f.inst_id]  # type: ignore[index]
+    basis = f.margin if pos.is_isolated else f.im
+    liq = None if f.liq_ticks is None else Decimal(f.liq_ticks) * inst.tick_sz
     return {
-        "instType": inst.inst_type, "instId": inst.inst_id, "mgnMode": pos.mgn_mode.value,
-        "posId": f"{pos.uid}-{inst.inst_id}-{pos.mgn_mode.value}", "posSide": "net",
-        "pos": sz_str(inst, pos.size_lots), "availPos": sz_str(inst, abs(pos.size_lots)),
-        "baseBal": "", "quoteBal": "", "posCcy": "", "ccy": inst.settle_ccy,
-        "avgPx": display_px(inst, avg_px(inst, pos)), "markPx": px_str(inst, mark),
-        "idxPx": px_str(inst, state.index_ticks[inst.inst_id]), "last": px_str(inst, mark),
-        "upl": money(upl), "uplLastPx": money(upl), "uplRatio": ratio_str(_share(upl, basis), 6),
-        "uplRatioLastPx": ratio_str(_share(upl, basis), 6),
-        "lever": fmt_decimal(lever), "liqPx": display_px(inst, liquidation_px(exchange, pos, inst)),
-        "imr": imr, "margin": margin_text, "mgnRatio": ratio, "mmr": money(mm),
-        "notionalUsd": money(notional) if inst.is_linear else "", "adl": str(adl),
-        "bePx": display_px(inst, break_even_px(inst, pos)), "liab": "", "liabCcy": "",
+        "instType": inst.inst_type, "instId": inst.inst_id, "mgnMode": f.mgn_mode.value,
+        "posId": f"{f.uid}-{inst.inst_id}-{f.mgn_mode.value}", "posSide": "net",
+        "pos": sz_str(inst, f.size_lots), "availPos": sz_str(inst, abs(f.size_lots)),
+        "baseBal": "", "quoteBal": "", "posCcy": "", "ccy": f.ccy,
+        "avgPx": display_px(inst, f.avg_px), "markPx": px_str(inst, f.mark_ticks),
+        "idxPx": px_str(inst, f.index_ticks), "last": px_str(inst, f.mark_ticks),
+        "upl": money(f.upl), "uplLastPx": money(f.upl), "uplRatio": ratio_str(_share(f.upl, basis), 6),
+        "uplRatioLastPx": ratio_str(_share(f.upl, basis), 6),
+        "lever": fmt_decimal(Decimal(f.lever_cents) / 100), "liqPx": display_px(inst, liq),
+        "imr": "" if pos.is_isolated else money(f.im),
+        "margin": money(f.margin) if pos.is_isolated else "",
+        "mgnRatio": ratio_str(f.margin_ratio), "mmr": money(f.mm),
+        "notionalUsd": money(f.notional) if inst.is_linear else "", "adl": str(f.adl),
+        "bePx": display_px(inst, f.break_even_px), "liab": "", "liabCcy": "",
         "interest": "", "tradeId": "", "optVal": "", "pendingCloseOrdLiabVal": "",
         "deltaBS": "", "deltaPA": "", "gammaBS": "", "gammaPA": "", "thetaBS": "", "thetaPA": "",
         "vegaBS": "", "vegaPA": "", "spotInUseAmt": "", "spotInUseCcy": "", "clSpotInUseAmt": "",
         "maxSpotInUseAmt": "", "bizRefId": "", "bizRefType": "", "usdPx": "",
-        "realizedPnl": money(pos.realized_pnl - pos.fees_paid), "pnl": money(pos.realized_pnl),
-        "fee": money(-pos.fees_paid), "fundingFee": money(pos.funding_paid),
-        "liqPenalty": money(-pos.liq_penalty), "closeOrderAlgo": [], "nonSettleAvgPx": "",
-        "settledPnl": "", "cTime": ms(pos.open_ts), "uTime": ms(now),
+        "realizedPnl": money(f.realized_pnl - f.fees_paid), "pnl": money(f.realized_pnl),
+        "fee": money(-f.fees_paid), "fundingFee": money(f.funding_paid),
+        "liqPenalty": money(-f.liq_penalty), "closeOrderAlgo": [], "nonSettleAvgPx": "",
+        "settledPnl": "", "cTime": ms(f.open_ts), "uTime": ms(now),
     }
 
 
@@ -185,8 +103,8 @@ def _share(numerator: int, denominator: int) -> Decimal | None:
 
 def position_views(exchange: Exchange, uid: int, inst_ids: set[str] | None,
                    now: int) -> list[dict[str, Any]]:
-    return [position_view(exchange, pos, inst, now) for pos, inst in _positions(exchange, uid)
-            if inst_ids is None or inst.inst_id in inst_ids]
+    return [position_view(exchange, pos, now) for pos in queries.open_positions(exchange.state, uid)
+            if inst_ids is None or pos.inst_id in inst_ids]
 
 
 def order_view(exchange: Exchange, order: OrderRecord) -> dict[str, Any]:
@@ -196,7 +114,7 @@ def order_view(exchange: Exchange, order: OrderRecord) -> dict[str, Any]:
     inst = exchange.catalogue.instruments[order.inst_id]  # type: ignore[index]
     avg = (display_px(inst, Decimal(order.fill_value_ticks) / order.filled_lots * inst.tick_sz)
            if order.filled_lots else "")
-    lever = lever_cents(exchange.state, order.uid, inst, MarginMode(order.td_mode))
+    lever = queries.lever_cents(exchange.state, order.uid, inst, MarginMode(order.td_mode))
     ord_type = "market" if order.is_forced else order.ord_type
     return {
         "instType": inst.inst_type, "instId": inst.inst_id, "tgtCcy": "", "ccy": "",

@@ -10,10 +10,10 @@ from typing import Any
 from backstop.api.context import Ctx, ensure_accepted
 from backstop.api.params import decimal_param, int_param, json_object, optional, required
 from backstop.api.wire import OkxError, money, ms
+from backstop.engine.queries import conservation_audit
 from backstop.model.commands import Deposit, InjectInsuranceFund, SetIndexPrice, SettleFunding, Withdraw
 from backstop.model.events import FundingPaid, FundingRateSet, InsuranceFundChanged
 from backstop.numeric import NumericError, money_from_decimal
-from backstop.state.invariants import conservation_reports
 
 
 def _amount(body: dict[str, Any], name: str) -> Decimal:
@@ -116,7 +116,7 @@ async def audit(ctx: Ctx) -> list[Any]:
     rows = [{"ccy": r.ccy, "ok": r.ok, "deposits": money(r.deposits),
              "withdrawals": money(r.withdrawals), "accounts": money(r.accounts),
              "unsettled": money(r.unsettled), "funds": money(r.funds), "fees": money(r.fees),
-             "difference": money(r.difference)} for r in conservation_reports(ctx.exchange.state)]
+             "difference": money(r.difference)} for r in conservation_audit(ctx.exchange.state)]
     return [{"ok": all(r["ok"] for r in rows), "currencies": rows}]
 
 

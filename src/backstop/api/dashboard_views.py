@@ -14,12 +14,9 @@ from typing import Any
 
 from backstop.api.account_views import position_view
 from backstop.api.wire import money, ms, px_str, sz_str
+from backstop.engine import queries
 from backstop.engine.exchange import Exchange
-from backstop.math.margin import calculate_margin_ratio, calculate_mm_plus_fee
 from backstop.model import events as ev
-from backstop.engine.queries import cross_figures, isolated_equity
-from backstop.state.insurance import InsuranceFund
-from backstop.state.ledger import fund_key
 
 MARGIN_BUCKETS_PCT = (100, 150, 200, 300, 500, 1000)
 """Upper edges (inclusive) of the margin-ratio histogram buckets, in percent; one more
@@ -43,9 +40,9 @@ def margin_bucket(ratio: Decimal) -> int:
     return len(MARGIN_BUCKETS_PCT)
 
 
-def fund_balance(exchange: Exchange, fund: InsuranceFund) -> int:
+def fund_balance(exchange: Exchange, fund: Any) -> int:
     """The fund's ledger balance in 1e-8 units of its currency."""
-    return exchange.state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
+    return queries.fund_balance(exchange.state, fund)
 
 
 def fund_summaries(exchange: Exchange, points: dict[str, list[list[Any]]]) -> list[dict[str, Any]]:
@@ -72,23 +69,25 @@ def open_interest(exchange: Exchange) -> list[dict[str, Any]]:
 def adl_distribution(exchange: Exchange) -> list[dict[str, Any]]:
     """Per instrument: how many open positions show each ``adl`` indicator 0–5."""
     counts: dict[str, list[int]] = {}
-    ranks = exchange.state.adl_rank
-    for pos in exchange.state.positions.values():
+    state = exchange.state
+    for pos in state.positions.values():
         if pos.size_lots:
             row = counts.setdefault(pos.inst_id, [0] * ADL_LEVELS)
-            row[min(max(ranks.get(pos.key, 0), 0), ADL_LEVELS - 1)] += 1
+            row[min(max(queries.adl_indicator(state, pos), 0), ADL_LEVELS - 1)] += 1
     return [{"instId": inst_id, "counts": row} for inst_id, row in sorted(counts.items())]
 
 
 def adl_queue(exchange: Exchange, now: int, rows: int = ADL_QUEUE_ROWS) -> list[dict[str, Any]]:
-    """The positions first in line for ADL: highest indicator first (then largest size)."""
+    """The positions first in line for ADL: highest indicator first (then largest size).
+    The indicator is the engine's (:func:`backstop.engine.queries.adl_indicator`): a
+    position not in profit at the mark shows 0 and is not in the queue."""
     state = exchange.state
-    ranked = [pos for pos in state.positions.values() if pos.size_lots and state.adl_rank.get(pos.key, 0)]
-    ranked.sort(key=lambda p: (-state.adl_rank[p.key], -abs(p.size_lots), p.uid))
+    indicator = {pos.key: queries.adl_indicator(state, pos) for pos in state.positions.values()}
+    ranked = [pos for pos in state.positions.values() if indicator[pos.key]]
+    ranked.sort(key=lambda p: (-indicator[p.key], -abs(p.size_lots), p.uid))
     out = []
     for pos in ranked[:rows]:
-        inst = exchange.catalogue.get(pos.inst_id)
-        view = position_view(exchange, pos, inst, now)
+        view = position_view(exchange, pos, now)
         out.append({"uid": str(pos.uid), "instId": pos.inst_id, "mgnMode": pos.mgn_mode.value,
                     "pos": view["pos"], "adl": view["adl"], "upl": view["upl"],
                     "mgnRatio": view["mgnRatio"], "liqPx": view["liqPx"]})
@@ -99,23 +98,15 @@ def margin_histogram(exchange: Exchange) -> dict[str, Any]:
     """Counts of margin ratios: one per cross account and currency, one per isolated position."""
     state = exchange.state
     counts = [0] * (len(MARGIN_BUCKETS_PCT) + 1)
-    for uid, positions in state.account_positions.items():
-        cross_ccys: set[str] = set()
+    for positions in state.account_positions.values():
+        units: dict[tuple[str, str], tuple[int, int]] = {}
         for pos in positions.values():
-            if not pos.size_lots:
-                continue
-            inst = exchange.catalogue.get(pos.inst_id)
-            if pos.is_isolated:
-                mark = state.mark_ticks[pos.inst_id]
-                ratio = calculate_margin_ratio(isolated_equity(state, pos, inst),
-                                               calculate_mm_plus_fee(inst, pos.size_lots, mark))
-                if ratio is not None:
-                    counts[margin_bucket(ratio)] += 1
-            else:
-                cross_ccys.add(inst.settle_ccy)
-        for ccy in sorted(cross_ccys):
-            figures = cross_figures(state, uid, ccy)
-            ratio = calculate_margin_ratio(figures.equity, figures.mm_plus_fee)
+            if pos.size_lots:
+                ccy = exchange.catalogue.get(pos.inst_id).settle_ccy
+                unit = (pos.inst_id, "") if pos.is_isolated else ("", ccy)
+                units.setdefault(unit, queries.unit_equity_and_requirement(state, pos))
+        for equity, requirement in units.values():
+            ratio = queries.margin_ratio(equity, requirement)
             if ratio is not None:
                 counts[margin_bucket(ratio)] += 1
     return {"labels": margin_bucket_labels(), "counts": counts}
@@ -128,14 +119,14 @@ def aggregates(exchange: Exchange, now: int) -> dict[str, Any]:
             "ts": ms(now)}
 
 
-def fund_event_row(fund: InsuranceFund | None, e: ev.InsuranceFundChanged) -> dict[str, Any]:
+def fund_event_row(fund: Any, e: ev.InsuranceFundChanged) -> dict[str, Any]:
     """A fund-events table row from a fund movement."""
     family = fund.inst_family if fund is not None else e.fund_id
     return {"ts": ms(e.ts), "fundId": e.fund_id, "instFamily": family, "ccy": e.ccy, "type": e.type,
             "amt": money(e.amt), "balance": money(e.balance), "adlType": e.adl_type}
 
 
-def adl_state_row(fund: InsuranceFund | None, e: ev.AdlStateChanged) -> dict[str, Any]:
+def adl_state_row(fund: Any, e: ev.AdlStateChanged) -> dict[str, Any]:
     """A fund-events table row from an ADL trigger starting or ending."""
     family = fund.inst_family if fund is not None else e.fund_id
     ccy = fund.ccy if fund is not None else ""

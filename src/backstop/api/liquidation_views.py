@@ -11,9 +11,9 @@ from backstop.api.market_views import page_by_ts
 from backstop.api.tracker import LiquidationRecord, Tracker
 from backstop.api.wire import money, ms, px_str, sz_str
 from backstop.engine.exchange import Exchange
+from backstop.engine.queries import fund_balance
 from backstop.model.catalogue import Catalogue
 from backstop.numeric import fmt_decimal
-from backstop.state.ledger import fund_key
 
 WARNING_SHARE = Decimal("0.5")
 """A fund is in ``warning`` once it is down from its trailing peak by more than this share of
@@ -65,7 +65,7 @@ def adl_warning_views(exchange: Exchange, now: int,
     for fund in state.funds.values():
         if fund_ids is not None and fund.fund_id not in fund_ids:
             continue
-        balance = state.ledger.balance(fund_key(fund.fund_id, fund.ccy))
+        balance = fund_balance(state, fund)
         peak, peak_ts = fund.peak(now)
         rate = Decimal(peak - balance) / Decimal(peak) if peak > 0 else Decimal(0)
         level = "adl" if fund.adl_state else "warning" if rate > share * WARNING_SHARE else "normal"

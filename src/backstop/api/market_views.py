@@ -10,9 +10,9 @@ from typing import Any
 from backstop.api.tracker import Tracker
 from backstop.api.wire import money, ms, px_str, sz_str
 from backstop.engine.exchange import Exchange
+from backstop.engine.queries import fund_balance
 from backstop.model.instrument import Instrument
 from backstop.numeric import fmt_decimal
-from backstop.state.ledger import fund_key
 
 DAY_MS = 24 * 3600 * 1000
 BUY, SELL = 1, -1
@@ -160,7 +160,7 @@ def insurance_fund_views(exchange: Exchange, inst_type: str, inst_family: str, l
             continue
         records = [r for r in fund.history if not kind or r.type == kind]
         page = page_by_ts(records, lambda r: r.ts, before, after, limit)
-        out.append({"total": money(state.ledger.balance(fund_key(fund.fund_id, fund.ccy))),
+        out.append({"total": money(fund_balance(state, fund)),
                     "instType": fund.inst_type, "instFamily": fund.inst_family,
                     "details": [fund_detail(fund, r) for r in page]})
     return out

@@ -129,8 +129,7 @@ async def max_size(ctx: Ctx) -> list[Any]:
     out = []
     for inst in _instruments(ctx):
         ticks = _price_ticks(ctx, inst)
-        held = ctx.service.tracker.position_lots.get((ctx.uid, inst.inst_id, mode.value), 0)
-        size = sizing.max_size(ctx.exchange, ctx.uid, inst, mode, ticks, lever, held)
+        size = sizing.max_size(ctx.exchange, ctx.uid, inst, mode, ticks, lever)
         out.append({"instId": inst.inst_id, "ccy": inst.settle_ccy, "maxBuy": sz_str(inst, size.buy),
                     "maxSell": sz_str(inst, size.sell)})
     return out

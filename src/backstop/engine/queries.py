@@ -404,3 +404,24 @@ def max_order_lots(state: ExchangeState, uid: int, inst: Instrument, mode: Margi
 def conservation_audit(state: ExchangeState) -> list[ConservationReport]:
     """The exact conservation report per currency (``admin audit``, the lab's summary)."""
     return conservation_reports(state)
+
+
+def account_currencies(state: ExchangeState, uid: int) -> list[str]:
+    """Currencies the account holds cash, reserved money, margin or positions in, sorted."""
+    owner, prefix = str(uid), f"{uid}/"
+    found = {ccy for (kind, key_owner, ccy), value in state.ledger.balances.items()
+             if value and ((kind in ("cash", "reserved") and key_owner == owner)
+                           or (kind == "isolated" and key_owner.startswith(prefix)))}
+    found.update(instrument_of(state, p).settle_ccy for p in state.account_positions.get(uid, {}).values())
+    return sorted(found)
+
+
+def isolated_totals(state: ExchangeState, uid: int, ccy: str) -> tuple[int, int]:
+    """``(margin, equity)`` summed over the account's isolated positions in ``ccy``."""
+    margin = equity = 0
+    for pos in open_positions(state, uid):
+        inst = instrument_of(state, pos)
+        if pos.is_isolated and inst.settle_ccy == ccy:
+            margin += isolated_margin(state, pos, inst)
+            equity += isolated_equity(state, pos, inst)
+    return margin, equity

@@ -12,6 +12,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from backstop.engine.queries import conservation_audit
 from backstop.model.events import (
     AdlStateChanged,
     AutoDeleveraged,
@@ -21,7 +22,6 @@ from backstop.model.events import (
 )
 from backstop.numeric import money_str
 from backstop.sim.stress import StressResult
-from backstop.state.invariants import conservation_reports
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def headline(result: StressResult) -> Headline:
     started = [e for e in ev if isinstance(e, LiquidationStarted)]
     settled = [e for e in ev if isinstance(e, LiquidationSettled)]
     adl = [e for e in ev if isinstance(e, AutoDeleveraged)]
-    reports = conservation_reports(result.scenario.exchange.state)
+    reports = conservation_audit(result.scenario.exchange.state)
     return Headline(
         fund_id=result.scenario.exchange.state.fund_of[result.scenario.inst.inst_id],
         fund_start=start, fund_min=min(low, start), fund_min_ts=low_ts, fund_end=body[-1][1],
@@ -108,7 +108,11 @@ TRIGGERS = {
 
 
 def verdict(result: StressResult, h: Headline) -> str:
-    """One sentence: whether the fund held, and if not, when ADL fired and on which trigger."""
+    """One sentence: whether the fund held, and if not, when ADL fired and on which trigger.
+
+    It held when no ADL trade ran and nothing was socialized; it did not hold when it was
+    exhausted (its balance reached 0, or the balance trigger fired); otherwise ADL fired while
+    the fund still had money (the decline or position trigger), and the sentence says so."""
     low = f"{money_str(h.fund_min)} USDT at {utc(h.fund_min_ts)} UTC"
     if not h.adl_events and not h.socialized:
         return (f"The fund held: it paid {money_str(h.bankruptcy_losses)} USDT of bankruptcy losses on "
@@ -126,7 +130,9 @@ def verdict(result: StressResult, h: Headline) -> str:
     taken = (f"ADL closed {h.adl_events} trades ({h.adl_notional:,.2f} USDT) against {h.adl_accounts} "
              f"accounts" if h.adl_events else "no ADL trade ran")
     social = f", and {money_str(h.socialized)} USDT was socialized" if h.socialized else ""
-    return (f"The fund did not hold: ADL fired at {when} UTC on {why}; {taken}{social}; the fund's "
+    exhausted = h.fund_min <= 0 or (starts and starts[0].adl_type == "bal_adl_start")
+    opening = "The fund did not hold:" if exhausted else "The fund was not exhausted, yet"
+    return (f"{opening} ADL fired at {when} UTC on {why}; {taken}{social}; the fund's "
             f"lowest balance was {low}.")
 
 
