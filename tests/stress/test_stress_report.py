@@ -95,8 +95,10 @@ def test_timeline_charts_share_one_time_axis(run):
 def test_verdict_names_the_adl_trigger(run):
     result, out, h, text = run
     sentence = verdict(result, h)
-    assert sentence.startswith("The fund did not hold: ADL fired at ")
     first = next(e for e in result.events if isinstance(e, AdlStateChanged) and e.adl_type != "adl_end")
+    exhausted = h.fund_min <= 0 or first.adl_type == "bal_adl_start"
+    opening = "The fund did not hold:" if exhausted else "The fund was not exhausted, yet"
+    assert sentence.startswith(f"{opening} ADL fired at ")
     trigger = {"bal_adl_start": "balance trigger", "rate_adl_start": "decline trigger",
                "pos_adl_start": "position trigger"}[first.adl_type]
     assert trigger in sentence and f"{h.adl_accounts} accounts" in sentence
