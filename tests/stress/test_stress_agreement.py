@@ -10,14 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backstop.sim.agreement import (
-    build_scenario,
-    check_agreement,
-    compare,
-    engine_liquidations,
-    ohlc_from_prices,
-    run_engine,
-)
+from backstop.sim.agreement import check_agreement, compare
+from backstop.sim.exact_scenario import build_scenario, engine_liquidations, ohlc_from_prices, run_engine
 from backstop.sim.impact import CRASH_CURVE, DAY_MEDIAN_CURVE
 from backstop.sim.montecarlo import liquidate_path
 from backstop.sim.paths import MINUTE_YEARS, gbm_paths, load_klines, merton_paths

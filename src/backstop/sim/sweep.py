@@ -46,7 +46,7 @@ import numpy as np
 from backstop.engine.config import ADL_RANKINGS, LIQUIDATION_STYLES
 from backstop.model.events import AdlStateChanged, AutoDeleveraged, InsuranceFundChanged, LiquidationSettled
 from backstop.numeric import MONEY_UNIT
-from backstop.sim.agreement import (
+from backstop.sim.exact_scenario import (
     BTC_PER_LOT,
     agreement_config,
     btc_catalogue,
