@@ -38,7 +38,7 @@ from pathlib import Path
 import uvicorn
 
 from backstop.api.app import create_app
-from backstop.api.http_guard import guarded_protocol
+from backstop.api.http_guard import AbortableWebSocketProtocol, guarded_protocol
 from backstop.api.limits import DEFAULT_LIMITS, Limits
 from backstop.api.service import SNAPSHOT_EVERY, Clock, ExchangeService, wall_clock_ms
 from backstop.engine.config import EngineConfig
@@ -263,7 +263,7 @@ def _run_locked(host: str, port: int, db: str | Path, market: str, speed: float,
               f"{told}  market {market}  seed {seed}", flush=True)
         config_ = uvicorn.Config(create_app(service, token, limits=limits), log_level="warning",
                                  http=guarded_protocol(limits.max_connections, limits.header_timeout_s),
-                                 ws="websockets-sansio", ws_max_size=limits.ws_transport_max())
+                                 ws=AbortableWebSocketProtocol, ws_max_size=limits.ws_transport_max())
         _absorb_sigterm()
         asyncio.run(_serve(uvicorn.Server(config_), sock, driver, service))
     finally:

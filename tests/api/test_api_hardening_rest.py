@@ -103,7 +103,7 @@ def test_out_of_range_leverage_gets_51000(server, lever):
     f"/api/v5/trade/orders-pending?instId={BTC}&after={'9' * 5000}",
     f"/api/v5/trade/order?instId={BTC}&ordId={'9' * 5000}",
     f"/api/v5/trade/fills?ordId={2**64}",
-    f"/api/v5/trade/orders-history?instId={BTC}&limit={'9' * 5000}",
+    f"/api/v5/trade/orders-history?instType=SWAP&instId={BTC}&limit={'9' * 5000}",
 ])
 def test_huge_query_integers_get_51000(server, target):
     answer = new_account(server.url).get(target)

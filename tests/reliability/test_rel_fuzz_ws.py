@@ -30,6 +30,8 @@ from serverkit import ServerProcess, new_account, sign
 
 EXAMPLES = int(os.environ.get("BACKSTOP_FUZZ_EXAMPLES", "12"))
 ACKS = {"subscribe", "unsubscribe", "login"}
+TRADE_OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order"}
+"""Answered asynchronously (OKX's ``{"id","op","code","msg","data"}``), maybe after the pong."""
 CHANNELS = ("tickers", "books", "books5", "mark-price", "funding-rate", "liquidation-orders", "adl-warning",
             "orders", "positions", "balance_and_position", "liquidation-warning", "", "TICKERS", "candle1m",
             "tickers ", "😀", "x" * 300)
@@ -97,9 +99,10 @@ class Peer:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 text = ws.recv(timeout=15)
-                if text == "pong":
+                if text == "pong" and (not is_trade_op(frame) or any("op" in m for m in said)):
                     return said
-                said.append(json.loads(text))
+                if text != "pong":
+                    said.append(json.loads(text))
         except ConnectionClosed as exc:
             self.close()
             self.reopened += 1
@@ -112,13 +115,26 @@ class Peer:
         self.ws = self._context = None
 
 
+def is_trade_op(frame: str | bytes) -> bool:
+    try:
+        message = json.loads(frame)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return isinstance(message, dict) and isinstance(message.get("op"), str) and message["op"] in TRADE_OPS
+
+
 def check_answer(frame: str | bytes, said: list[Any]) -> None:
-    """Every event is an ack or an OKX error event; an invalid request got an error event."""
+    """Every event is an ack or an OKX error event; an invalid request got an error event; a
+    trade op got its ``op`` response with a numeric code."""
     events = [m for m in said if isinstance(m, dict) and "event" in m]
     for message in said:
         assert isinstance(message, dict), message
-        if "event" not in message:
+        if "op" in message and "event" not in message:
+            assert str(message.get("code", "")).isdigit(), message
+        elif "event" not in message:
             assert "arg" in message and "data" in message, message
+    if any("op" in m and "event" not in m for m in said):
+        return
     for event in events:
         if event["event"] == "error":
             assert str(event.get("code", "")).isdigit(), event

@@ -10,6 +10,11 @@
 - **malformed HTTP**: a request the parser refuses (bad header bytes, bad request line) is
   answered ``400`` with the envelope ``{"code": "400", "msg": "Bad Request: ...", "data": []}``
   instead of uvicorn's plain text.
+
+:class:`AbortableWebSocketProtocol` (uvicorn's ``websockets-sansio`` protocol) puts the
+connection's ``transport.abort`` in the scope (``extensions["backstop.abort"]["abort"]``), so
+the app can drop a slow consumer whose socket buffers are full, where a close frame could
+never be sent (:mod:`backstop.api.ws`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import asyncio
 import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+ABORT_EXTENSION = "backstop.abort"
 
 
 def _envelope(status: bytes, code: str, msg: str) -> bytes:
@@ -77,3 +85,11 @@ def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[Guar
     """A protocol class for ``uvicorn.Config(http=...)`` with these limits."""
     return type("GuardedHttp", (GuardedHttpToolsProtocol,),
                 {"max_connections": max_connections, "header_timeout_s": header_timeout_s})
+
+
+class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol that lets the app abort its transport."""
+
+    async def run_asgi(self) -> None:
+        self.scope["extensions"][ABORT_EXTENSION] = {"abort": self.transport.abort}
+        await super().run_asgi()

@@ -216,12 +216,23 @@ class WsHub:
             text = await conn.queue.get()
             try:
                 if text is None:
-                    await asyncio.wait_for(conn.socket.close(*SLOW_CONSUMER_CLOSE), CLOSE_WAIT_S)
+                    await WsHub._drop(conn)
                     return
                 conn.queued_bytes -= len(text)
                 await conn.socket.send_text(text)
             except (RuntimeError, WebSocketDisconnect, TimeoutError):
                 return
+
+    @staticmethod
+    async def _drop(conn: Connection) -> None:
+        """Close a slow consumer (1008); if its buffers are too full for the close frame to
+        leave within :data:`CLOSE_WAIT_S`, abort its transport (when the server allows)."""
+        try:
+            await asyncio.wait_for(conn.socket.close(*SLOW_CONSUMER_CLOSE), CLOSE_WAIT_S)
+        except TimeoutError:
+            abort = conn.socket.scope.get("extensions", {}).get("backstop.abort", {}).get("abort")
+            if abort is not None:
+                abort()
 
     def _receive(self, conn: Connection, message: dict[str, Any]) -> None:
         """One frame: text is handled; binary is refused with an error event (60012)."""
