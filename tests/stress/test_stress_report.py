@@ -25,7 +25,8 @@ def run(tmp_path_factory, crash_files):
     spec = ScenarioSpec(prices=klines, n_accounts=120, seed=5, depth_file=depth)
     result = run_stress(Scenario(spec), progress=False)
     rows = [{"policy": "okx", "needed_usdt": 1.0, "taken_usdt": 1.5, "overshoot_usdt": 0.5,
-             "profit_closed_usdt": 2.0, "max_haircut_pct": 3.0, "accounts_touched": 2, "gini": 0.4}]
+             "profit_closed_usdt": 2.0, "max_haircut_pct": 3.0, "accounts_touched": 2, "gini": 0.4,
+             "fund_revenue_usdt": -4.0, "exchange_revenue_usdt": 5.0}]
     console = Console(record=True, width=120)
     headline = report(console, result, out, rows)
     return result, out, headline, console.export_text()

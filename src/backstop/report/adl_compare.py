@@ -14,7 +14,12 @@ Per policy, from the run's events (money in USDT, floats only here, in reporting
 - **max haircut %**: the largest ``taken / equity before`` of one account in one step;
 - **accounts touched**, and the **Gini** of total taken per account over the eligible
   winners: every trader on the deleveraged side still open when ADL first struck (untouched
-  ones count as 0), plus any other account ADL touched (the maker).
+  ones count as 0), plus any other account ADL touched (the maker);
+- **fund revenue**: the net of the scenario's fund movements during the path (surplus and
+  liquidation fees in, bankruptcy losses out, trading-fee shares in);
+- **exchange revenue**: the trading fees of the path's fills that the exchange keeps (all fees
+  charged, less the shares swept into funds). Both leave out the opening of the positions,
+  which is the same for every policy.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from backstop.engine.config import ADL_RANKINGS
 from backstop.model.events import (
     AutoDeleveraged,
     Event,
+    Filled,
+    InsuranceFundChanged,
     LiquidationStarted,
     MarkPriceUpdated,
     PositionChanged,
@@ -39,6 +46,10 @@ from backstop.sim.stress import run_stress
 
 COMPARE_FUND_SHARE = 0.0002
 """The forced-small fund: 0.02 % of the population's gross notional."""
+COMPARE_COLUMNS = ("policy", "needed_usdt", "taken_usdt", "overshoot_usdt", "profit_closed_usdt",
+                   "max_haircut_pct", "accounts_touched", "gini", "fund_revenue_usdt",
+                   "exchange_revenue_usdt")
+"""The comparison's columns, in the order the terminal and the report show them."""
 
 
 @dataclass
@@ -54,6 +65,9 @@ class _Tracker:
     liquidated: set[int] = field(default_factory=set)
     eligible: set[int] | None = None
     positions: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    fund_flow: int = 0
+    fees_charged: int = 0
+    fee_shares: int = 0
 
     def on_step(self, step: int, events: list[Event]) -> None:
         mark = self.scenario.exchange.state.mark_ticks[self.scenario.inst.inst_id]
@@ -68,6 +82,10 @@ class _Tracker:
                 self.liquidated.add(event.uid)
             elif isinstance(event, AutoDeleveraged):
                 self._adl(event, mark, before.get((event.uid, event.mgn_mode), (0, 0)), taken_now)
+            elif isinstance(event, Filled):
+                self.fees_charged += event.taker_fee + event.maker_fee
+            elif isinstance(event, InsuranceFundChanged):
+                self._fund(event)
         for uid, amount in taken_now.items():
             equity_before = self.scenario.account_equity(uid) + amount
             if equity_before > 0:
@@ -89,6 +107,12 @@ class _Tracker:
             upl = self._money(held[0], mark) - held[1]
             self.profit_closed += max(0, upl * event.lots // abs(held[0]))
 
+    def _fund(self, event: InsuranceFundChanged) -> None:
+        if event.type == "platform_revenue":
+            self.fee_shares += event.amt
+        if event.fund_id == self.scenario.exchange.state.fund_of[self.scenario.inst.inst_id]:
+            self.fund_flow += event.amt
+
     def _money(self, lots: int, ticks: int) -> int:
         inst = self.scenario.inst
         return int(inst.lots_to_sz(lots) * inst.ct_val * inst.ticks_to_px(ticks) * MONEY_SCALE)
@@ -107,7 +131,8 @@ class _Tracker:
                 "max_haircut_pct": 100.0 * self.haircut_max,
                 "accounts_touched": sum(1 for v in self.per_account.values() if v),
                 "adl_accounts": len(self.per_account), "gini": gini(amounts),
-                "eligible_winners": len(eligible)}
+                "eligible_winners": len(eligible), "fund_revenue_usdt": self.fund_flow / usdt,
+                "exchange_revenue_usdt": (self.fees_charged - self.fee_shares) / usdt}
 
 
 def gini(values: np.ndarray) -> float:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backstop.report import html, tables
+from backstop.report.adl_compare import COMPARE_COLUMNS
 from backstop.report.summary import Headline, headline, print_summary
 from backstop.sim.scenario import find_shared_data
 from backstop.sim.stress import StressResult
@@ -35,12 +36,10 @@ def write_outputs(result: StressResult, out: Path, adl_rows: list[dict] | None =
 
 def print_adl_table(console: Console, rows: list[dict]) -> None:
     table = Table(title="ADL policy comparison (fund forced small; USDT)")
-    cols = ("policy", "needed_usdt", "taken_usdt", "overshoot_usdt", "profit_closed_usdt",
-            "max_haircut_pct", "accounts_touched", "gini")
-    for c in cols:
+    for c in COMPARE_COLUMNS:
         table.add_column(c.replace("_usdt", ""), justify="right")
     for r in rows:
-        table.add_row(*(f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+        table.add_row(*(f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]) for c in COMPARE_COLUMNS))
     console.print(table)
 
 

@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from backstop.model.events import AutoDeleveraged, LiquidationStarted, MarkPriceUpdated
 from backstop.numeric import MONEY_SCALE
+from backstop.report.adl_compare import COMPARE_COLUMNS
 from backstop.report.summary import Headline, fund_series, lots_notional, utc, verdict
 from backstop.sim import calibrate
 from backstop.sim.stress import StressResult
@@ -210,10 +211,9 @@ def _header(result: StressResult, h: Headline) -> str:
 
 
 def _adl_table(rows: list[dict]) -> str:
-    cols = ("policy", "needed_usdt", "taken_usdt", "overshoot_usdt", "profit_closed_usdt",
-            "max_haircut_pct", "accounts_touched", "gini")
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
+    head = "".join(f"<th>{c}</th>" for c in COMPARE_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in COMPARE_COLUMNS) + "</tr>"
+                   for r in rows)
     return (f"<h2>ADL policy comparison</h2><table><tr>{head}</tr>{body}</table>"
             f"<p><small>{html.escape(CITATIONS)}</small></p>")
 
