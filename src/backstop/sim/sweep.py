@@ -55,7 +55,7 @@ from backstop.sim.exact_scenario import (
     run_engine,
 )
 from backstop.sim.impact import DAY_MEDIAN_CURVE
-from backstop.sim.mc_cli import MODELS, generate_prices, write_table
+from backstop.sim.mc_cli import MODELS, default_steps, generate_prices, write_table
 from backstop.sim.paths import MINUTE_YEARS, merton_paths
 
 TIER1_IMR = Decimal("0.01")
@@ -252,15 +252,17 @@ def sweep_prices(model: str, n_paths: int, n_steps: int, seed: int) -> np.ndarra
 
 
 def run_sweep(points: list[dict[str, Any]], paths: int = 2, accounts: int = 100, seed: int = 0,
-              model: str = "stress", steps: int = 1440, ray_address: str | None = None,
+              model: str = "stress", steps: int | None = None, ray_address: str | None = None,
               on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every point on local processes, or as Ray tasks when ``ray_address`` is given; rows
-    come back in point order, the same either way.
+    come back in point order, the same either way. ``steps`` (minutes per path) defaults to
+    one crash cycle for ``crash`` and a day otherwise.
 
     Ctrl-C cancels the points still running and returns the rows already done.
     """
     if not points:
         raise ValueError("no sweep points")
+    steps = default_steps(model) if steps is None else steps
     if paths < 1 or accounts < 1 or steps < 1:
         raise ValueError("--paths, --accounts and steps must be >= 1")
     prices = sweep_prices(model, paths, steps, seed)
