@@ -206,3 +206,17 @@ def test_whole_months_of_klines_come_from_the_monthly_archive():
                     f"{root}/daily/klines/BTCUSDT/1d/BTCUSDT-1d-2025-11-01.zip"]
     # Six years of daily closes for `calibrate --daily` fit in one request.
     assert len(archive_keys(parse_request("BTCUSDT", "klines", "2020-01-01", "2025-09-30", "1d"))) == 69
+
+
+def test_book_depth_with_epoch_timestamps_is_normalised(archive, tmp_path):
+    base, publish = archive
+    rows = [f"{1_760_054_407 + 30 * k},{pct},{10.0 * abs(pct)},{1e6 * abs(pct)}"
+            for k in range(2) for pct in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)]
+    publish("data/futures/um/daily/bookDepth/BTCUSDT/BTCUSDT-bookDepth-2025-10-10.zip",
+            "timestamp,percentage,depth,notional\n" + "\n".join(rows) + "\n")
+    result = _download(base, tmp_path, "--start", "2025-10-10", "--kind", "bookDepth")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out" / "btcusdt-perp-bookdepth-2025-10-10.csv"
+    assert out.read_text().splitlines()[1].startswith("2025-10-10 00:00:07,-5,")
+    book = load_book_depth(out)
+    np.testing.assert_array_equal(book.time_ms, [1_760_054_407_000, 1_760_054_437_000])

@@ -244,7 +244,8 @@ def csv_lines(archive: Path) -> list[str]:
 
 def _convert(request: Request, archives: list[Path]) -> list[str]:
     """Rows of the converted file: checked field counts; klines sorted by open time without
-    duplicates; funding kept within the requested days."""
+    duplicates; funding kept within the requested days; book-depth times as
+    ``YYYY-MM-DD HH:MM:SS`` UTC (an archive that gives epoch seconds or ms is converted)."""
     width = len(HEADERS[request.kind].split(","))
     timed = request.kind != "bookDepth"
     rows: list[str] = []
@@ -253,6 +254,8 @@ def _convert(request: Request, archives: list[Path]) -> list[str]:
             fields = line.split(",")
             if len(fields) < width or (timed and not fields[0].isdigit()):
                 raise ValueError(f"{archive.name} row {number}: not a {request.kind} row: {line[:60]!r}")
+            if not timed:
+                fields[0] = _depth_time(fields[0])
             rows.append(",".join(fields[:width]))
     if request.kind == "klines":
         by_time = {int(r.split(",", 1)[0]): r for r in rows}
@@ -262,6 +265,16 @@ def _convert(request: Request, archives: list[Path]) -> list[str]:
         hi = _epoch_ms(request.end + dt.timedelta(days=1))
         return [r for r in rows if lo <= int(r.split(",", 1)[0]) < hi]
     return rows
+
+
+def _depth_time(text: str) -> str:
+    """A bookDepth timestamp as ``YYYY-MM-DD HH:MM:SS`` UTC: kept when already so, converted
+    from epoch seconds or milliseconds (13 digits or more) when it is a number."""
+    text = text.strip()
+    if not text.isdigit():
+        return text
+    seconds = int(text) / 1000 if len(text) >= 13 else int(text)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _epoch_ms(day: dt.date) -> int:
