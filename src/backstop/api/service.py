@@ -141,11 +141,11 @@ class ExchangeService:
         self.keys = {}
         self.snapshot_seq = self._restore_snapshot()
         replayed = 0
-        for record in self.log.verified_records():
+        for record in self.log.verified_records(commands_after=self.snapshot_seq):
             if record.kind == "api_key":
                 key = self._key_from_record(record.body)
                 self.keys[key.api_key] = key
-            elif record.kind == "command" and record.seq > self.snapshot_seq:
+            elif record.kind == "command":
                 command = codec.loads(record.body)
                 self.tracker.apply(self._execute(command))
                 self._last_ts = max(self._last_ts, command.ts)

@@ -15,6 +15,7 @@ write that file, and so can anyone who can write the log.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -39,7 +40,13 @@ class Snapshot:
 
 def encode_snapshot(seq: int, log_hash: str, state_hash: str, fingerprint: str, state: Any) -> bytes:
     """The file's bytes (the pickling is done by the caller's thread: it reads live state)."""
-    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        if enabled:
+            gc.enable()
     header = {"seq": seq, "hash": log_hash, "stateHash": state_hash, "fingerprint": fingerprint,
               "sha256": hashlib.sha256(payload).hexdigest()}
     return json.dumps(header).encode() + b"\n" + payload
@@ -66,9 +73,21 @@ def read_snapshot(path: Path) -> Snapshot | None:
         if hashlib.sha256(payload).hexdigest() != header["sha256"]:
             return None
         return Snapshot(int(header["seq"]), str(header["hash"]), str(header["stateHash"]),
-                        str(header["fingerprint"]), pickle.loads(payload))
+                        str(header["fingerprint"]), _loads_without_gc(payload))
     except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, EOFError, AttributeError):
         return None
+
+
+def _loads_without_gc(payload: bytes) -> Any:
+    """Unpickle with the cyclic garbage collector paused: unpickling allocates millions of
+    objects, each allocation counting toward a full collection that would find nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.loads(payload)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def fingerprint(obj: Any) -> str:
