@@ -74,8 +74,8 @@ def build_spec(flags: StressFlags) -> ScenarioSpec:
     if flags.fund is not None:
         engine_config = engine_config.with_overrides(
             insurance_fund={"initial": {_family(): _fund_decimal(flags.fund)}})
-    model = flags.model if flags.prices is not None or flags.model else DEFAULT_MODEL
-    return ScenarioSpec(prices=flags.prices, model=None if flags.prices else model,
+    model = None if flags.prices else (flags.model or DEFAULT_MODEL)
+    return ScenarioSpec(prices=flags.prices, model=model,
                         n_accounts=flags.accounts, seed=flags.seed, config=engine_config,
                         depth_file=flags.depth or find_shared_data(DEPTH_FILE))
 
