@@ -81,7 +81,7 @@ def test_periodic_snapshot_then_tail_replay(tmp_path):
         key = await service.create_account({"USDT": Decimal(1000)})
         for _ in range(25):
             await service.submit(Deposit(0, key.uid, "USDT", Decimal(1)))
-        while service._snapshot_task is not None:
+        while service._snapshot_pid:
             await asyncio.sleep(0.01)
 
     asyncio.run(run())

@@ -22,7 +22,9 @@ run before it in the same request stay acknowledged.
 Start-up verifies the whole log (:meth:`backstop.store.log.CommandLog.verified_records`) and
 starts from the latest state snapshot that matches it, replaying only the records after it.
 A snapshot is written every ``snapshot_every`` records, when no executed command is waiting
-for the log (so the state is exactly the committed log), and at shutdown. API secrets are
+for the log (so the state is exactly the committed log), by a forked child process that
+pickles its copy-on-write view of the state, so the event loop does not wait; and at
+shutdown. API secrets are
 sealed in the log with ``secrets`` (:mod:`backstop.store.secrets`) when it is given.
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -56,7 +59,7 @@ Clock = Callable[[], int]
 """Epoch milliseconds."""
 
 Listener = Callable[[list[Event]], None]
-SNAPSHOT_EVERY = 50_000
+SNAPSHOT_EVERY = 10_000
 """Records between periodic state snapshots."""
 
 
@@ -107,7 +110,8 @@ class ExchangeService:
         self.snapshot_path = snapshot_path
         self.snapshot_every = snapshot_every
         self.snapshot_seq = 0
-        self._snapshot_task: asyncio.Future[None] | None = None
+        self._snapshot_pid = 0
+        """The forked child writing a periodic snapshot (0: none)."""
         self.exchange = make_exchange()
         self.log = log
         self.clock = clock
@@ -177,25 +181,40 @@ class ExchangeService:
 
     def write_snapshot_now(self) -> None:
         """Write a snapshot synchronously (shutdown, after :meth:`drain`)."""
+        if self._snapshot_pid:
+            self._reap(self._snapshot_pid)
         if self.snapshot_path is not None and self.log.next_seq - 1 > self.snapshot_seq:
             write_snapshot(self.snapshot_path, self.snapshot_bytes())
             self.snapshot_seq = self.log.next_seq - 1
 
     def _maybe_snapshot(self) -> None:
-        """Every ``snapshot_every`` records, with nothing queued: pickle now, write in a thread."""
+        """Every ``snapshot_every`` records, with nothing queued: fork; the child pickles and
+        writes the state as of the fork and exits; the parent reaps it in a thread."""
         due = self.log.next_seq - 1 - self.snapshot_seq >= self.snapshot_every
-        busy = self._queue or self._snapshot_task is not None or self.failed
+        busy = self._queue or self._snapshot_pid or self.failed
         if self.snapshot_path is None or not due or busy:
             return
-        data, self.snapshot_seq = self.snapshot_bytes(), self.log.next_seq - 1
-        task = asyncio.get_running_loop().run_in_executor(None, write_snapshot, self.snapshot_path, data)
-        task.add_done_callback(self._snapshot_written)
-        self._snapshot_task = task
+        pid = os.fork()
+        if pid == 0:  # the child: no logging, no event loop, no database; only the file
+            code = 1
+            try:
+                write_snapshot(self.snapshot_path, self.snapshot_bytes())
+                code = 0
+            finally:
+                os._exit(code)
+        self._snapshot_pid, self.snapshot_seq = pid, self.log.next_seq - 1
+        asyncio.get_running_loop().run_in_executor(None, self._reap, pid)
 
-    def _snapshot_written(self, task: asyncio.Future[None]) -> None:
-        self._snapshot_task = None
-        if not task.cancelled() and task.exception() is not None:
-            log.error("state snapshot not written: %s", task.exception())
+    def _reap(self, pid: int) -> None:
+        """Wait for the snapshot child; log if it failed."""
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # already reaped by the other waiter
+            return
+        finally:
+            self._snapshot_pid = 0
+        if status != 0:
+            log.error("state snapshot child exited with status %s", status)
 
     def _key_record(self, key: ApiKey) -> str:
         """The log body of an API key: its secrets sealed when a secrets key is set."""

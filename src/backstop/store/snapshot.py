@@ -40,13 +40,7 @@ class Snapshot:
 
 def encode_snapshot(seq: int, log_hash: str, state_hash: str, fingerprint: str, state: Any) -> bytes:
     """The file's bytes (the pickling is done by the caller's thread: it reads live state)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-    finally:
-        if enabled:
-            gc.enable()
+    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     header = {"seq": seq, "hash": log_hash, "stateHash": state_hash, "fingerprint": fingerprint,
               "sha256": hashlib.sha256(payload).hexdigest()}
     return json.dumps(header).encode() + b"\n" + payload
