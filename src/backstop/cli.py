@@ -197,7 +197,8 @@ def sweep(
     grid: Annotated[list[str] | None, typer.Option(
         help="KEY=V1,V2 (repeatable); keys: fund, liq_fee, mmr_scale, fee_share, adl_threshold, "
              "adl_ranking, liq_style.")] = None,
-    random: Annotated[int, typer.Option(help="Random points instead of a grid (0: use --grid).")] = 0,
+    random: Annotated[int, typer.Option(
+        help="N random points instead of the full grid (drawn from --grid's values if given).")] = 0,
     paths: Annotated[int, typer.Option(help="Paths per point.")] = 2,
     accounts: Annotated[int, typer.Option(help="Accounts per scenario.")] = 100,
     seed: SeedOption = 0,

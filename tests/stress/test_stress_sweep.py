@@ -33,6 +33,11 @@ def test_grid_parsing_and_points() -> None:
     assert len(points) == 4 and {p["adl_ranking"] for p in points} == {"okx", "pro_rata"}
     assert all(p["liq_style"] == "okx_tiers" for p in points)
     assert random_points(3, 1) == random_points(3, 1)
+    # With a grid, random points draw from its values (none is ignored); other keys keep defaults.
+    drawn = random_points(30, 2, parse_grid(["fund=100,200", "adl_ranking=okx,pro_rata"]))
+    assert {p["fund"] for p in drawn} == {100.0, 200.0}
+    assert {p["adl_ranking"] for p in drawn} == {"okx", "pro_rata"}
+    assert all(p["liq_style"] == "okx_tiers" for p in drawn)
     for bad in (["fund"], ["fund=x"], ["mmr_scale=3"], ["adl_ranking=nope"], ["zzz=1"], ["fund=1", "fund=2"]):
         with pytest.raises(ValueError):
             parse_grid(bad)

@@ -133,12 +133,15 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [{**base, **dict(zip(keys, combo, strict=True))} for combo in itertools.product(*grid.values())]
 
 
-def random_points(n: int, seed: int, keys: list[str] | None = None) -> list[dict[str, Any]]:
-    """``n`` points drawing ``keys`` (default: all) at random, seeded; the rest at defaults."""
+def random_points(n: int, seed: int, grid: dict[str, list[Any]] | None = None) -> list[dict[str, Any]]:
+    """``n`` seeded random points. With ``grid``, each of its keys is drawn uniformly from its
+    listed values and the other keys stay at their defaults; without, every key is drawn from
+    its own range (:data:`PARAMS`)."""
     rng = np.random.default_rng(seed)
-    drawn = keys or list(PARAMS)
-    return [{k: (PARAMS[k].draw(rng) if k in drawn else p.default) for k, p in PARAMS.items()}
-            for _ in range(n)]
+    if grid:
+        return [{k: (grid[k][int(rng.integers(len(grid[k])))] if k in grid else p.default)
+                 for k, p in PARAMS.items()} for _ in range(n)]
+    return [{k: p.draw(rng) for k, p in PARAMS.items()} for _ in range(n)]
 
 
 # -- one point through the engine ------------------------------------------------------------

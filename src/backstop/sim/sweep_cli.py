@@ -26,12 +26,13 @@ from backstop.sim.sweep import (
 
 
 def sweep_points(grid: list[str], random: int, seed: int) -> list[dict[str, Any]]:
-    """Points from ``--grid`` specs, or ``random`` seeded draws (of the grid's keys, if any)."""
+    """Points from ``--grid`` specs, or ``random`` seeded draws (from the grid's values, if
+    any: no value given is ignored)."""
     if random < 0:
         raise ValueError(f"--random must be >= 0, got {random}")
     parsed = parse_grid(grid)
     if random:
-        return random_points(random, seed, list(parsed) or None)
+        return random_points(random, seed, parsed or None)
     if not parsed:
         raise ValueError("give --grid KEY=V1,V2 (repeatable) or --random N")
     return grid_points(parsed)
