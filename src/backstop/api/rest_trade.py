@@ -138,11 +138,12 @@ def _own_order(ctx: Ctx, item: dict[str, Any]) -> OrderRecord | None:
 
 
 def _cancel_command(ctx: Ctx, item: dict[str, Any]) -> CancelOrder:
-    """Cancel the caller's order; an unknown or foreign order becomes ord_id 0, which the
-    engine refuses (51400) like any order that is not open."""
+    """Cancel the caller's order (the engine order now carrying it, if it was amended); an
+    unknown or foreign order becomes ord_id 0, which the engine refuses like any order that
+    is not open."""
     inst = instrument(ctx.catalogue, item)
     order = _own_order(ctx, item)
-    return CancelOrder(0, ctx.uid, inst.inst_id, order.ord_id if order is not None else 0)
+    return CancelOrder(0, ctx.uid, inst.inst_id, order.live_ord_id if order is not None else 0)
 
 
 def _cancelled_item(ctx: Ctx, item: dict[str, Any], built: Command | OkxError,
@@ -151,7 +152,8 @@ def _cancelled_item(ctx: Ctx, item: dict[str, Any], built: Command | OkxError,
         return _cancel_item(item, str(item.get("ordId", "")), built.code, built.msg, ctx.now)  # type: ignore[union-attr]
     rejected = rejection_of(events)
     code, msg = (rejected.code, rejected.msg) if rejected else ("0", "")
-    ord_id = built.ord_id or item.get("ordId", "")  # type: ignore[union-attr]
+    engine_id = built.ord_id  # type: ignore[union-attr]
+    ord_id = ctx.service.tracker.aliases.get(engine_id, engine_id) or item.get("ordId", "")
     return _cancel_item(item, str(ord_id), code, msg, ctx.now)
 
 
