@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from backstop.cli import app, one_line_errors
+from shared_data import write_book_depth
 
 
 def _one_line_error(args: list[str]) -> str:
@@ -92,3 +93,16 @@ def test_unexpected_errors_are_one_line_too():
     assert result.exit_code == 1
     assert "internal error (KeyError" in result.stderr and "BACKSTOP_TRACEBACK" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_depth_file_that_the_path_never_reaches_is_refused(tmp_path):
+    morning = write_book_depth(tmp_path / "morning.csv", start="2025-10-10 00:00:07")
+    line = _one_line_error(["--depth", str(morning), "--accounts", "10"])
+    assert "--depth" in line and "2025-10-10 00:00" in line and "20:30" in line
+
+
+def test_depth_file_of_the_crash_hours_applies(tmp_path):
+    evening = write_book_depth(tmp_path / "evening.csv", snapshots=400, start="2025-10-10 20:25:00")
+    args = ["stress", "--depth", str(evening), "--accounts", "10", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output

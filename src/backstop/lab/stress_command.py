@@ -9,6 +9,7 @@ and ``--out``, and refuses the flags that only the exact engine reads.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -94,6 +95,19 @@ def _fund_decimal(usdt: float) -> Decimal:
     return value
 
 
+def ensure_depth_covers_path(scenario: Scenario, depth: Path) -> None:
+    """Refuse a ``--depth`` file whose times the path never reaches: it would be ignored."""
+    start, end = scenario.path.times_ms[0], scenario.path.times_ms[-1]
+    if not scenario.maker.depth.covers(start, end):
+        times = scenario.maker.depth.book.time_ms  # type: ignore[union-attr]
+        raise ValueError(f"--depth {depth} covers {_utc(int(times[0]))}..{_utc(int(times[-1]))} UTC but "
+                         f"the path runs {_utc(start)}..{_utc(end)}; give the book depth of the path's days")
+
+
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def run_stress_command(console: Console, flags: StressFlags) -> None:
     """Check the flags, then run the Monte Carlo (``--paths``) or the exact scenario."""
     ensure_flags_apply(flags)
@@ -126,6 +140,8 @@ def run_exact(console: Console, flags: StressFlags) -> None:
 
     spec = build_spec(flags)
     scenario = Scenario(spec)
+    if flags.depth is not None:
+        ensure_depth_covers_path(scenario, flags.depth)
     out = flags.out or default_out_dir()
     show = console.is_terminal
     if spec.model:

@@ -41,6 +41,9 @@ from backstop.state.exchange_state import ExchangeState
 REFERENCE_OPEN_INTEREST_BTC = 90_000.0
 """Assumed whole-market open interest (BTC) that the real depth curves stand against."""
 
+SNAPSHOT_VALID_MS = 3_600_000
+"""How long after a depth file's last snapshot it still stands for the book (1 h)."""
+
 LADDER_OFFSETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05)
 """Quote offsets from the index (fractions), one order per offset per side."""
 
@@ -52,10 +55,16 @@ class DepthSource:
     book: DepthBook | None = None
     fallback: DepthCurve = DAY_MEDIAN_CURVE
 
+    def covers(self, start_ms: int, end_ms: int) -> bool:
+        """Whether the file's snapshots (each good for up to :data:`SNAPSHOT_VALID_MS` after the
+        last) reach into ``[start_ms, end_ms]``."""
+        return self.book is not None and self.book.time_ms[0] <= end_ms \
+            and start_ms <= self.book.time_ms[-1] + SNAPSHOT_VALID_MS
+
     def curve_at(self, t_ms: int) -> DepthCurve:
         """The real snapshot at ``t_ms`` (epoch ms) when the file covers it, else the fallback."""
-        if self.book is not None and self.book.time_ms[0] <= t_ms <= self.book.time_ms[-1] + 3_600_000:
-            return self.book.curve_at(t_ms)
+        if self.covers(t_ms, t_ms):
+            return self.book.curve_at(t_ms)  # type: ignore[union-attr]
         return self.fallback
 
 
