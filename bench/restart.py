@@ -88,8 +88,8 @@ def main() -> None:
         shutil.copyfile(aside / "snapshot.pickle", data / "snapshot.pickle")
         tail = timed_start(data)
     print(f"{args.commands} commands ({records} records, {args.accounts} accounts) "
-          f"built in {built_s:.1f} s; building the final snapshot (pickle and hashes, on the event loop "
-          f"in a server) took {pickle_s:.2f} s for {snapshot_bytes / 2**20:.1f} MiB\n")
+          f"built in {built_s:.1f} s; building the final snapshot (pickle and hashes; in a running "
+          f"server a forked child does this) took {pickle_s:.2f} s for {snapshot_bytes / 2**20:.1f} MiB\n")
     print("| start | seconds | ratio vs full replay | snapshot seq used | state hash equal |")
     print("|---|---|---|---|---|")
     for name, (seconds, state, used) in (("full replay", full), ("snapshot", snap),
