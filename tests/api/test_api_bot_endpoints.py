@@ -96,7 +96,10 @@ def test_open_interest_funding_history_mark_price_and_limits(server, account, ad
     paid = _ok(taker.get(f"/api/v5/account/bills?type=8&instId={LINK}"))
     assert len(paid) == 1 and paid[0]["subType"] in ("173", "174")  # expense or income
     limit = _ok(taker.get(f"/api/v5/public/price-limit?instId={LINK}"))[0]
-    assert (limit["buyLmt"], limit["sellLmt"], limit["enabled"]) == ("14.42", "13.58", True)  # ±3% of 14
+    assert (limit["buyLmt"], limit["sellLmt"], limit["enabled"]) == ("14.7", "13.3", True)  # ±5% of 14
+    beyond = _order(taker, LINK, "buy", "1", "14.701")
+    assert beyond["data"][0]["sCode"] == "51006"  # the limit is the one the order check applies
+    assert _order(taker, LINK, "buy", "1", limit["buyLmt"])["code"] == "0"
     fee = ex.fetch_trading_fee(symbol)
     assert (fee["maker"], fee["taker"]) == (0.0002, 0.0005)
 

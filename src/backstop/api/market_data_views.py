@@ -5,12 +5,13 @@ ticks, sizes from lots; every number is a string."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from backstop.api.market_history import BARS, BarSpec, Candle, CandleSeries, MarketHistory, PublicTrade
 from backstop.api.market_views import base_volume
 from backstop.api.wire import OkxError, ms, px_str, sz_str
+from backstop.engine import queries
 from backstop.engine.exchange import Exchange
 from backstop.model.instrument import Instrument
 from backstop.numeric import fmt_decimal
@@ -109,14 +110,9 @@ def funding_history_views(history: MarketHistory, inst: Instrument, after: int |
 
 
 def price_limit_view(exchange: Exchange, inst: Instrument, now: int) -> dict[str, Any]:
-    """``public/price-limit``: ``buyLmt`` (highest buy) and ``sellLmt`` (lowest sell).
-
-    Derived here from the engine's liquidation ``price_band`` around the mark, rounded
-    inward to the tick (down for buys, up for sells), until the engine carries its own
-    per-instrument order band."""
-    band = exchange.config.liquidation.price_band
-    mark = inst.ticks_to_px(exchange.state.mark_ticks[inst.inst_id])
-    buy = (mark * (1 + band) / inst.tick_sz).to_integral_value(ROUND_FLOOR) * inst.tick_sz
-    sell = (mark * (1 - band) / inst.tick_sz).to_integral_value(ROUND_CEILING) * inst.tick_sz
-    return {"instType": inst.inst_type, "instId": inst.inst_id, "buyLmt": fmt_decimal(buy),
-            "sellLmt": fmt_decimal(sell), "ts": ms(now), "enabled": True}
+    """``public/price-limit``: ``buyLmt`` (highest buy) and ``sellLmt`` (lowest sell), the
+    engine's order band around the mark (the same limits its order check applies)."""
+    band_ppm = exchange.config.price_limit.band_ppm(inst.inst_id)
+    buy, sell = queries.price_limits(exchange.state, inst, band_ppm)
+    return {"instType": inst.inst_type, "instId": inst.inst_id, "buyLmt": px_str(inst, buy),
+            "sellLmt": px_str(inst, sell), "ts": ms(now), "enabled": True}
