@@ -22,9 +22,9 @@ from backstop.engine.queries import (
     instrument_of,
     is_cross_liquidatable,
     is_position_liquidatable,
-    isolated_equity,
     isolated_margin,
     lever_cents,
+    unit_equity_and_requirement,
 )
 from backstop.engine.socialize import apply_socialized_loss
 from backstop.engine.vault import apply_vault_takeover
@@ -153,7 +153,7 @@ def _size_the_cut(state: ExchangeState, config: EngineConfig, pos: Position, ins
             return None
         share = config.liquidation.progressive_share
         lots = max(inst.min_lots, int(div_ceil(size * int(share * PPM), PPM)))
-        if lots < size and _equity_of(state, pos, inst) > 0:
+        if lots < size and unit_equity_and_requirement(state, pos)[0] > 0:
             category = "partial_liquidation"
             state.liquidation_cooldown[pos.key] = ts + config.liquidation.progressive_cooldown_ms
         else:
@@ -177,16 +177,10 @@ def _okx_tier_cut(state: ExchangeState, pos: Position, inst: Instrument) -> tupl
     mark = state.mark_ticks[inst.inst_id]
     tier1_need = (calculate_rate_amount(calculate_notional(inst, size, mark), inst.tiers[0].mmr_ppm)
                   + calculate_liquidation_fee(inst, size, mark))
-    if _equity_of(state, pos, inst) <= tier1_need:
+    if unit_equity_and_requirement(state, pos)[0] <= tier1_need:
         return size, "full_liquidation"
     target = inst.tiers[tier.tier - 3].max_lots  # the top of the tier two below
     return size - target, "partial_liquidation"
-
-
-def _equity_of(state: ExchangeState, pos: Position, inst: Instrument) -> int:
-    if pos.is_isolated:
-        return isolated_equity(state, pos, inst)
-    return cross_figures(state, pos.uid, inst.settle_ccy).equity
 
 
 def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: int) -> list[Event]:
