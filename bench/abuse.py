@@ -10,10 +10,14 @@ runs two phases of ``--seconds`` each, from one asyncio client:
 2. **abuse**: the same, plus
    - ``--frames`` clients that send the 63 KB frame of 1,300 repeated ``books`` subscriptions
      every 200 ms and never read,
-   - ``--slow`` slow consumers cycling ``books`` subscribe/unsubscribe without reading,
+   - ``--slow`` slow consumers subscribed to ``books``, ``books5`` and ``tickers`` of two
+     instruments that never read,
    - ``--slowloris`` sockets that send a request head one byte per second (reopened when cut),
    - a malformed-batch loop (out-of-range sizes, Unicode digits, duplicate ``clOrdId`` pairs,
-     broken JSON) on one signed account.
+     broken JSON) on one signed account;
+
+   the hostile clients run in a separate process, so that their own CPU use does not show up
+   as bystander latency on the client side.
 
 It reports per phase the bystanders' REST and WebSocket-ping p50/p99 (ms), the p99 ratio
 abuse/baseline, the server's RSS (``/proc/<pid>/status``) sampled each second, HTTP statuses
@@ -27,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -124,19 +129,21 @@ async def frame_sender(ws_url: str, phase: Phase, until: float) -> None:
 
 
 async def slow_consumer(ws_url: str, phase: Phase, until: float) -> None:
-    """Subscribe/unsubscribe ``books`` without reading until the server disconnects it."""
-    frames = [json.dumps({"op": op, "args": [{"channel": "books", "instId": BTC}]})
-              for op in ("subscribe", "unsubscribe")]
-    while time.monotonic() < until:
+    """Subscribe to every busy public channel once and never read; at the end, read to see
+    whether the server had disconnected it (counted) or it is still connected."""
+    args = [{"channel": c, "instId": i} for c in ("books", "books5", "tickers")
+            for i in (BTC, "ETH-USDT-SWAP")]
+    async with websockets.connect(f"{ws_url}/ws/v5/public", max_queue=1, close_timeout=0.5) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "args": args}))
+        await asyncio.sleep(max(0.0, until - time.monotonic()))
         try:
-            async with websockets.connect(f"{ws_url}/ws/v5/public", max_queue=1, close_timeout=0.5) as ws:
-                while time.monotonic() < until:
-                    for frame in frames:
-                        await ws.send(frame)
-                    await asyncio.sleep(0.001)
-        except Exception:
+            async with asyncio.timeout(5):
+                while True:
+                    await ws.recv()
+        except websockets.ConnectionClosed:
             phase.hostile["slow consumers disconnected"] += 1
-            await asyncio.sleep(0.2)
+        except TimeoutError:
+            phase.hostile["slow consumers still connected (queue within bound)"] += 1
 
 
 async def slowloris(port: int, phase: Phase, until: float) -> None:
@@ -191,13 +198,36 @@ async def run_phase(server: ServerProcess, keys: list[dict[str, str]], hostile_k
     ws_url = server.url.replace("http", "ws")
     tasks = [trader(server.url, key, phase, until, n) for n, key in enumerate(keys)]
     tasks += [pinger(ws_url, phase, until), sample_rss(server.proc.pid, phase, until)]
-    if abuse:
-        tasks += [frame_sender(ws_url, phase, until) for _ in range(args.frames)]
-        tasks += [slow_consumer(ws_url, phase, until) for _ in range(args.slow)]
-        tasks += [slowloris(server.port, phase, until) for _ in range(args.slowloris)]
-        tasks += [malformed(server.url, hostile_key, phase, until)]
+    if not abuse:
+        await asyncio.gather(*tasks)
+        return phase
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    attackers = multiprocessing.Process(target=hostile_process, args=(
+        server.url, server.port, hostile_key, seconds, vars(args), results))
+    attackers.start()
     await asyncio.gather(*tasks)
+    phase.hostile, hostile_statuses = await asyncio.to_thread(results.get)
+    phase.statuses.update(hostile_statuses)
+    attackers.join()
     return phase
+
+
+def hostile_process(url: str, port: int, key: dict[str, str], seconds: float, args: dict,
+                    results: multiprocessing.Queue) -> None:
+    """The hostile clients, in their own process (and event loop), so that their load does
+    not slow the bystanders' client side; puts (actions, HTTP statuses) on ``results``."""
+    async def attack() -> Phase:
+        phase, until = Phase(), time.monotonic() + seconds
+        ws_url = url.replace("http", "ws")
+        tasks = [frame_sender(ws_url, phase, until) for _ in range(args["frames"])]
+        tasks += [slow_consumer(ws_url, phase, until) for _ in range(args["slow"])]
+        tasks += [slowloris(port, phase, until) for _ in range(args["slowloris"])]
+        tasks += [malformed(url, key, phase, until)]
+        await asyncio.gather(*tasks)
+        return phase
+
+    phase = asyncio.run(attack())
+    results.put((phase.hostile, phase.statuses))
 
 
 def pct(values: list[float], q: float) -> float:
