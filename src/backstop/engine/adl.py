@@ -16,7 +16,7 @@ liquidated unit's deficit and goes down the waterfall.
 
 from __future__ import annotations
 
-from backstop.engine.config import EngineConfig
+from backstop.engine.config import AdlRanking, EngineConfig
 from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.engine.settlement import apply_direct_trade
 from backstop.math.adl import (
@@ -96,7 +96,7 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
     assert fund.adl_state, f"Invariant: ADL on {inst.inst_id} without a recorded ADL state"
     close_side = -1 if liquidated.size_lots > 0 else 1
     queue = _ranked_queue(state, config, inst, close_side)
-    if config.adl.ranking == "pro_rata":
+    if config.adl.ranking == AdlRanking.PRO_RATA:
         ranked = [c for c in queue if _is_closable(state, c, liquidated.uid)]
         sizes = [_live_lots(state, c) for c in ranked]
         wanted = min(lots, sum(sizes))
@@ -201,7 +201,8 @@ def refresh_adl_indicators(state: ExchangeState, config: EngineConfig, inst: Ins
     """OKX's ``adl`` field per position: 0 when not profitable (never deleveraged), else 1–5
     by quintile of the ranking score among its side's profitable positions (5 is the front).
     Random and pro-rata policies show the OKX score."""
-    ranking = config.adl.ranking if config.adl.ranking not in ("random", "pro_rata") else "okx"
+    queue_only = (AdlRanking.RANDOM, AdlRanking.PRO_RATA)
+    ranking = AdlRanking.OKX if config.adl.ranking in queue_only else config.adl.ranking
     for side in (1, -1):
         everyone = build_candidates(state, inst, side, figures=figures)
         candidates = [c for c in everyone if c.upl > 0]

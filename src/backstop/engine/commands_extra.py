@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from backstop.engine.config import EngineConfig
+from backstop.engine.config import EngineConfig, WaterfallStep
 from backstop.engine.funds import apply_platform_injection
 from backstop.engine.orders import place_order
 from backstop.engine.validation import parse_money
@@ -55,7 +55,7 @@ def apply_genesis(state: ExchangeState, config: EngineConfig) -> list[Event]:
             raise ValueError(f"insurance_fund.initial: no fund {key!r}")
         if amount > 0:
             events.extend(apply_platform_injection(state, fund, money_from_decimal(amount), 0))
-    if "vault" in config.waterfall.order:
+    if WaterfallStep.VAULT in config.waterfall.order:
         for ccy, amount in sorted(config.waterfall.vault_capital.items()):
             if amount > Decimal(0):
                 state.accounts.add(VAULT_UID)

@@ -36,21 +36,64 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from backstop.numeric import PPM
 
-LIQUIDATION_STYLES = ("okx_tiers", "full", "progressive")
-FUND_LAYOUTS = ("per_family", "shared")
-ADL_RANKINGS = ("okx", "bitmex", "binance", "hyperliquid", "random", "pro_rata")
-ADL_PRICES = ("auto", "bankruptcy", "mark")
-WATERFALL_STEPS = ("insurance_fund", "vault", "adl", "socialize")
+
+class LiquidationStyle(StrEnum):
+    """How much of a liquidatable position is cut at once."""
+
+    OKX_TIERS = "okx_tiers"
+    FULL = "full"
+    PROGRESSIVE = "progressive"
+
+
+class FundLayout(StrEnum):
+    PER_FAMILY = "per_family"
+    SHARED = "shared"
+
+
+class AdlRanking(StrEnum):
+    OKX = "okx"
+    BITMEX = "bitmex"
+    BINANCE = "binance"
+    HYPERLIQUID = "hyperliquid"
+    RANDOM = "random"
+    PRO_RATA = "pro_rata"
+
+
+class AdlPrice(StrEnum):
+    AUTO = "auto"
+    BANKRUPTCY = "bankruptcy"
+    MARK = "mark"
+
+
+class WaterfallStep(StrEnum):
+    INSURANCE_FUND = "insurance_fund"
+    VAULT = "vault"
+    ADL = "adl"
+    SOCIALIZE = "socialize"
+
+
+class ScreenMode(StrEnum):
+    AUTO = "auto"
+    EXACT = "exact"
+    VECTORISED = "vectorised"
+
+
+LIQUIDATION_STYLES = tuple(LiquidationStyle)
+FUND_LAYOUTS = tuple(FundLayout)
+ADL_RANKINGS = tuple(AdlRanking)
+ADL_PRICES = tuple(AdlPrice)
+WATERFALL_STEPS = tuple(WaterfallStep)
 
 
 @dataclass(frozen=True, slots=True)
 class LiquidationPolicy:
-    style: str = "okx_tiers"
+    style: LiquidationStyle = LiquidationStyle.OKX_TIERS
     fee_rate: str = "taker"
     warning_ratio: Decimal = Decimal("3.0")
     price_band: Decimal = Decimal("0.03")
@@ -60,7 +103,7 @@ class LiquidationPolicy:
 
 @dataclass(frozen=True, slots=True)
 class FundPolicy:
-    layout: str = "per_family"
+    layout: FundLayout = FundLayout.PER_FAMILY
     trading_fee_share: Decimal = Decimal("0")
     initial: dict[str, Decimal] = field(default_factory=dict)
 
@@ -86,8 +129,8 @@ class AdlPolicy:
     between the mark and the liquidated position's own bankruptcy price, never past its own
     entry price (see :mod:`backstop.engine.adl`)."""
 
-    ranking: str = "okx"
-    price: str = "auto"
+    ranking: AdlRanking = AdlRanking.OKX
+    price: AdlPrice = AdlPrice.AUTO
     decline_share: Decimal = Decimal("0.30")
     decline_window_ms: int = 8 * 3600 * 1000
     seed: int = 0
@@ -95,7 +138,7 @@ class AdlPolicy:
 
 @dataclass(frozen=True, slots=True)
 class WaterfallPolicy:
-    order: tuple[str, ...] = ("insurance_fund", "adl")
+    order: tuple[WaterfallStep, ...] = (WaterfallStep.INSURANCE_FUND, WaterfallStep.ADL)
     vault_capital: dict[str, Decimal] = field(default_factory=dict)
     vault_cap_share: Decimal = Decimal("0.5")
 
@@ -116,7 +159,7 @@ class RiskPolicy:
     (the numpy/numba screen, confirmed exactly), or ``auto`` (vectorised once the book holds
     ``vectorised_from`` open positions). All three liquidate the same units."""
 
-    screen: str = "auto"
+    screen: ScreenMode = ScreenMode.AUTO
     vectorised_from: int = 5000
 
 
@@ -176,6 +219,12 @@ def _coerce_section(name: str, current: Any, values: dict[str, Any]) -> Any:
 
 
 def _coerce(example: Any, value: Any, where: str) -> Any:
+    if isinstance(example, StrEnum):
+        return _choice(type(example), value, where)
+    if isinstance(example, tuple) and example and isinstance(example[0], StrEnum):
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            raise ValueError(f"config {where}: expected a list, got {value!r}")
+        return tuple(_choice(type(example[0]), v, where) for v in value)
     try:
         if isinstance(example, Decimal):
             return Decimal(str(value))
@@ -199,25 +248,25 @@ def ensure_config_valid(config: EngineConfig) -> None:
         (all(Decimal(0) < b < 1 for b in (config.price_limit.band,
                                             *config.price_limit.per_instrument.values())),
          "price_limit bands must be in (0, 1)"),
-        (liq.style in LIQUIDATION_STYLES, f"liquidation.style must be one of {LIQUIDATION_STYLES}"),
+        (isinstance(liq.style, LiquidationStyle), f"liquidation.style must be one of {LIQUIDATION_STYLES}"),
         (liq.fee_rate == "taker" or _is_rate(liq.fee_rate), "liquidation.fee_rate: 'taker' or 0..1"),
         (Decimal(0) < liq.price_band < 1, "liquidation.price_band must be in (0, 1)"),
         (Decimal(0) < liq.progressive_share <= 1, "liquidation.progressive_share in (0, 1]"),
         (liq.progressive_cooldown_ms >= 0, "liquidation.progressive_cooldown_ms must be >= 0"),
-        (config.insurance_fund.layout in FUND_LAYOUTS, f"insurance_fund.layout in {FUND_LAYOUTS}"),
+        (isinstance(config.insurance_fund.layout, FundLayout), f"insurance_fund.layout in {FUND_LAYOUTS}"),
         (Decimal(0) <= config.insurance_fund.trading_fee_share <= 1,
          "insurance_fund.trading_fee_share in [0, 1]"),
         (all(v >= 0 for v in config.insurance_fund.initial.values()),
          "insurance_fund.initial amounts must be >= 0"),
-        (adl.ranking in ADL_RANKINGS, f"adl.ranking must be one of {ADL_RANKINGS}"),
-        (adl.price in ADL_PRICES, f"adl.price must be one of {ADL_PRICES}"),
+        (isinstance(adl.ranking, AdlRanking), f"adl.ranking must be one of {ADL_RANKINGS}"),
+        (isinstance(adl.price, AdlPrice), f"adl.price must be one of {ADL_PRICES}"),
         (Decimal(0) < adl.decline_share <= 1, "adl.decline_share in (0, 1]"),
         (adl.decline_window_ms > 0, "adl.decline_window_ms must be > 0"),
         (Decimal(0) <= config.mark.smoothing <= 1, "mark.smoothing in [0, 1]"),
-        (config.risk.screen in ("auto", "exact", "vectorised"), "risk.screen: auto | exact | vectorised"),
+        (isinstance(config.risk.screen, ScreenMode), "risk.screen: auto | exact | vectorised"),
         (config.risk.vectorised_from >= 0, "risk.vectorised_from must be >= 0"),
         (Decimal(0) <= config.mark.basis_clamp < 1, "mark.basis_clamp in [0, 1)"),
-        (bool(wf.order) and all(s in WATERFALL_STEPS for s in wf.order),
+        (bool(wf.order) and all(isinstance(s, WaterfallStep) for s in wf.order),
          f"waterfall.order steps must be from {WATERFALL_STEPS}"),
         (all(v >= 0 for v in wf.vault_capital.values()) and Decimal(0) < wf.vault_cap_share <= 1,
          "waterfall.vault_capital >= 0 and vault_cap_share in (0, 1]"),
@@ -225,6 +274,15 @@ def ensure_config_valid(config: EngineConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(f"config: {message}")
+
+
+def _choice(kind: type[StrEnum], value: Any, where: str) -> Any:
+    """``value`` as a member of ``kind``; anything else raises ``ValueError`` naming the choices."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        choices = " | ".join(m.value for m in kind)
+        raise ValueError(f"config {where} must be one of {choices}, got {value!r}") from None
 
 
 def _is_rate(text: str) -> bool:

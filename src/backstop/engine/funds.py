@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backstop.engine.config import EngineConfig
+from backstop.engine.config import EngineConfig, WaterfallStep
 from backstop.engine.queries import fund_balance
 from backstop.model.events import AdlStateChanged, Event, InsuranceFundChanged
 from backstop.state.exchange_state import ExchangeState
@@ -53,7 +53,7 @@ def apply_regular_update(state: ExchangeState, fund: InsuranceFund, ts: int) -> 
 
 def maybe_start_rate_adl(state: ExchangeState, config: EngineConfig, fund: InsuranceFund,
                          ts: int) -> list[Event]:
-    if fund.adl_state or "adl" not in config.waterfall.order:
+    if fund.adl_state or WaterfallStep.ADL not in config.waterfall.order:
         return []
     if not fund.is_declining_too_fast(ts, fund_balance(state, fund), config.adl.decline_share):
         return []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from backstop.engine.adl import deleverage
-from backstop.engine.config import EngineConfig
+from backstop.engine.config import AdlPrice, EngineConfig, LiquidationStyle, WaterfallStep
 from backstop.engine.funds import apply_adl_state, apply_fund_inflow, apply_fund_payout, fund_for
 from backstop.engine.orders import Taker, apply_cancel_resting, apply_match, next_ord_id
 from backstop.engine.queries import (
@@ -146,9 +146,9 @@ def _size_the_cut(state: ExchangeState, config: EngineConfig, pos: Position, ins
     size = abs(pos.size_lots)
     style = config.liquidation.style
     lots, category = size, "full_liquidation"
-    if style == "okx_tiers":
+    if style == LiquidationStyle.OKX_TIERS:
         lots, category = _okx_tier_cut(state, pos, inst)
-    elif style == "progressive":
+    elif style == LiquidationStyle.PROGRESSIVE:
         if state.liquidation_cooldown.get(pos.key, -1) > ts:
             return None
         share = config.liquidation.progressive_share
@@ -190,7 +190,7 @@ def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: i
     cash_before = _slice_wallet(state, pos, inst)
     fee = _liquidation_fee(config, inst, cut.lots, state.mark_ticks[inst.inst_id])
     remaining = cut.lots
-    uses_fund = "insurance_fund" in config.waterfall.order and not fund.adl_state
+    uses_fund = WaterfallStep.INSURANCE_FUND in config.waterfall.order and not fund.adl_state
     plan = _plan_liquidation_order(state, config, cut) if uses_fund else None
     shortfall = _projected_shortfall(cut, plan) if plan is not None else 0
     in_book = plan is not None and plan.filled_lots > 0 and shortfall <= fund_balance(state, fund)
@@ -254,12 +254,12 @@ def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int
     steps leave lots (no vault room, no profitable counterparty): the book at any price; a
     loss beyond the fund is then socialized, since a fund never goes below zero."""
     events: list[Event] = []
-    for step in (*config.waterfall.order, "socialize"):
-        if not lots or step == "insurance_fund":
+    for step in (*config.waterfall.order, WaterfallStep.SOCIALIZE):
+        if not lots or step == WaterfallStep.INSURANCE_FUND:
             continue
-        if step == "vault":
+        if step == WaterfallStep.VAULT:
             done, more = apply_vault_takeover(state, config, cut, lots, ts)
-        elif step == "adl":
+        elif step == WaterfallStep.ADL:
             events.extend(_record_adl_trigger(state, cut, lots, ts))
             done, more = deleverage(state, config, cut.inst, cut.pos, lots,
                                     adl_base_ticks(state, config, cut, lots), ts)
@@ -312,9 +312,9 @@ def adl_base_ticks(state: ExchangeState, config: EngineConfig, cut: Slice, lots:
     mark = state.mark_ticks[cut.inst.inst_id]
     own = own_bankruptcy_ticks(state, cut)
     bankruptcy = max(mark, own) if cut.side > 0 else min(mark, own)
-    if config.adl.price == "mark":
+    if config.adl.price == AdlPrice.MARK:
         return mark
-    if config.adl.price == "bankruptcy":
+    if config.adl.price == AdlPrice.BANKRUPTCY:
         return bankruptcy
     fund = fund_for(state, cut.inst.inst_id)
     can_pay = fund.adl_state == "pos_adl_start" and \

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from backstop.math.margin import (
     calculate_initial_margin,
@@ -25,7 +26,7 @@ from backstop.math.margin import (
     find_tier,
     is_liquidatable,
 )
-from backstop.math.values import calculate_avg_px_ticks_num_den, calculate_notional, calculate_upl
+from backstop.math.values import calculate_notional, calculate_upl
 from backstop.model.enums import MarginMode
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_ceil, div_floor
@@ -219,9 +220,14 @@ def fund_balance(state: ExchangeState, fund: InsuranceFund) -> int:
 
 
 def avg_px(inst: Instrument, pos: Position) -> Decimal:
-    """Average open price as a price: the exact fraction of ticks, not rounded."""
-    num, den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
-    return Decimal(num) / Decimal(den) * inst.tick_sz
+    """Average open price (``avgPx``) from the exact fill values, so one fill at 92300 shows
+    92300 (the settled inverse cost basis is floored to 1e-8 and would show 92299.456);
+    a decimal of 28 significant digits. Linear: entry / (size·k); inverse: −size·k / entry."""
+    entry, size_k = Fraction(pos.entry_value), pos.size_lots * inst.value_k
+    if not entry or not size_k:
+        return Decimal(0)
+    ticks = entry / size_k if inst.is_linear else -size_k / entry
+    return Decimal(ticks.numerator) / Decimal(ticks.denominator) * inst.tick_sz
 
 
 def break_even_px(inst: Instrument, pos: Position) -> Decimal | None:
@@ -275,7 +281,8 @@ def _formula_estimate_ticks(state: ExchangeState, pos: Position, inst: Instrumen
         figures = cross_figures(state, pos.uid, inst.settle_ccy)
         margin = (figures.cash + figures.upl - position_upl(state, pos, inst)
                   - (figures.mm_plus_fee - position_mm_plus_fee(state, pos, inst)))
-    px = calculate_liquidation_px(inst, pos.size_lots, pos.cost, margin, tier.mmr_ppm)
+    px = calculate_liquidation_px(inst, pos.size_lots, pos.cost, margin, tier.mmr_ppm,
+                                  tier.mm_deduction_units)
     if px is None:
         return None
     return max(1, int(px / inst.tick_sz))

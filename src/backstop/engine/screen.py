@@ -129,7 +129,7 @@ class RiskScreen:
         self.instruments = list(instruments)
         self.inst_index = {inst.inst_id: i for i, inst in enumerate(self.instruments)}
         self._linear = np.array([inst.is_linear for inst in self.instruments], dtype=bool)
-        classes = [(i, t.mmr_ppm, inst.taker_fee_ppm) for i, inst in enumerate(self.instruments)
+        classes = [(i, t.mmr_ppm, inst.liq_fee_ppm) for i, inst in enumerate(self.instruments)
                    for t in inst.tiers]
         self._cls = {(i, mmr): c for c, (i, mmr, _) in enumerate(classes)}
         self._inst_of_cls = np.array([c[0] for c in classes], dtype=np.int64)
@@ -258,7 +258,7 @@ class RiskScreen:
         """Candidates whose float equity ≤ float (MM + fee) plus a slack; never misses one.
 
         Per position, in float64: ``v = size·k·mark`` (linear) or ``−size·k/mark`` (inverse),
-        ``m = |v|·(mmr + taker)/1e6`` and ``t = v + base − m − ε(|v| + |base| + m) − A``, with
+        ``m = |v|·(mmr + liq fee)/1e6`` and ``t = v + base − m − ε(|v| + |base| + m) − A``, with
         ``base = margin − cost`` (isolated) or ``−cost`` (cross), ε = :data:`EPS_REL`,
         A = :data:`ABS_SLACK_UNITS`. An isolated position is a candidate when ``t ≤ 0``; a cross
         book when ``cash − ε|cash| + Σ t ≤ 0`` (``np.bincount`` over book slots, or a fused
@@ -272,7 +272,9 @@ class RiskScreen:
         differ from the real-valued ones by integer rounding only: inverse value floors (≥ −1),
         MM and fee ceil (< +1 each) on a notional that inverse rounds up (< +rate); A = 16 per
         position covers ≤ 5. Hence exact equity ≤ exact MM+fee implies ``t ≤ 0`` (isolated)
-        or the book's sum ≤ 0 (cross). Extra candidates cost only an exact re-check.
+        or the book's sum ≤ 0 (cross). Extra candidates cost only an exact re-check. A tier's
+        fixed MM deduction (Binance ``cum``) is left out of ``m``: it only lowers the exact
+        requirement, so leaving it out adds candidates and never misses one.
         """
         marks = self._mark_array(mark_ticks_by_instrument).astype(np.float64)
         pm = np.where(self._linear, marks, -1.0 / marks)[self._inst_of_cls]
@@ -480,15 +482,18 @@ def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin:
     degenerate instrument makes the window wider than 4096 ticks, the window's far end is
     returned (still never misses, no longer the extreme).
     """
-    mmr = (find_tier(inst.tiers, size_lots) or inst.tiers[-1]).mmr_ppm
-    r, s_k, b = mmr + inst.taker_fee_ppm, abs(size_lots) * inst.value_k, margin - cost
+    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
+    mmr = tier.mmr_ppm
+    # a tier's MM deduction (Binance cum; 0 at OKX) counts as margin: g = (b + D) + v − ceil(N·r)
+    r, s_k = mmr + inst.liq_fee_ppm, abs(size_lots) * inst.value_k
+    b = margin - cost + tier.mm_deduction_units
     long = size_lots > 0
 
     def liq(px: int) -> bool:
         return is_isolated_liquidatable_at(inst, size_lots, cost, margin, px)
 
     def mmf(notional: int) -> int:
-        return calculate_rate_amount(notional, mmr + inst.taker_fee_ppm)
+        return calculate_rate_amount(notional, r)
 
     if inst.is_linear and long:  # f = b + S·P·(1 − r); largest P with g ≤ 0
         d = PPM - r

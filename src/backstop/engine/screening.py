@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from backstop.engine.config import ScreenMode
 from backstop.engine.liquidation import Unit, find_liquidatable_units
 from backstop.engine.queries import (
     cross_figures,
@@ -69,9 +70,9 @@ class UnitFinder:
         return sorted(units)
 
     def _uses_screen(self, state: ExchangeState) -> bool:
-        if self.mode == "exact":
+        if self.mode == ScreenMode.EXACT:
             return False
-        if self.mode == "vectorised" or self._screen is not None:
+        if self.mode == ScreenMode.VECTORISED or self._screen is not None:
             return True
         return len(state.positions) >= self.vectorised_from
 

@@ -10,6 +10,8 @@ The cost-basis algebra (``realized = −v_close − removed``) keeps
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from backstop.engine.queries import lever_cents
 from backstop.math.margin import calculate_initial_margin, calculate_rate_amount
 from backstop.math.values import calculate_fill_value, calculate_notional, calculate_removed_cost
@@ -25,6 +27,14 @@ from backstop.state.positions import Position
 def calculate_fee(inst: Instrument, lots: int, px_ticks: int, fee_ppm: int) -> int:
     """Trading fee = notional × rate, rounded up (against the account)."""
     return calculate_rate_amount(calculate_notional(inst, lots, px_ticks), fee_ppm)
+
+
+def exact_fill_value(inst: Instrument, signed_lots: int, px_ticks: int) -> Fraction | int:
+    """A fill's value without rounding (:func:`calculate_fill_value` floors the inverse one):
+    the exact cost basis behind ``avgPx``, never settled."""
+    if inst.is_linear:
+        return signed_lots * px_ticks * inst.value_k
+    return Fraction(-signed_lots * inst.value_k, px_ticks)
 
 
 def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: MarginMode,
@@ -46,7 +56,8 @@ def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: Margi
         signed_value -= v_close
     opened = abs(signed_lots) - closed
     if opened:
-        pos.apply_open(opened if signed_lots > 0 else -opened, signed_value, ts)
+        signed_opened = opened if signed_lots > 0 else -opened
+        pos.apply_open(signed_opened, signed_value, ts, exact_fill_value(inst, signed_opened, px_ticks))
         if pos.is_isolated:
             im = calculate_initial_margin(calculate_notional(inst, opened, px_ticks), lever)
             ledger.transfer(cash_key(uid, ccy), isolated_key(uid, inst.inst_id, ccy), im)

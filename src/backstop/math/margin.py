@@ -36,26 +36,29 @@ def calculate_rate_amount(notional: int, rate_ppm: int) -> int:
 
 
 def calculate_maintenance_margin(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """MM = notional at mark × the tier's MMR (tier by position size), rounded up."""
+    """MM = notional at mark × the tier's MMR (tier by position size), rounded up, less the
+    tier's fixed deduction (Binance ``cum``; 0 at OKX), never below 0."""
     if size_lots == 0:
         return 0
     tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
-    return calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), tier.mmr_ppm)
+    mm = calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), tier.mmr_ppm)
+    return max(0, mm - tier.mm_deduction_units)
 
 
 def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """Liquidation fee = notional at mark × taker fee rate, rounded up (okx.md, unconfirmed)."""
-    return calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), inst.taker_fee_ppm)
+    """Liquidation fee = notional at mark × the instrument's liquidation fee rate (OKX: the
+    taker fee, okx.md, unconfirmed), rounded up."""
+    return calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), inst.liq_fee_ppm)
 
 
 def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """The denominator of OKX's margin ratio: notional at mark × (tier MMR + taker fee),
-    rounded up once."""
+    """The denominator of OKX's margin ratio: notional at mark × (tier MMR + liquidation fee
+    rate), rounded up once, less the tier's fixed MM deduction (0 at OKX), never below 0."""
     if size_lots == 0:
         return 0
     tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
     notional = calculate_notional(inst, size_lots, mark_ticks)
-    return calculate_rate_amount(notional, tier.mmr_ppm + inst.taker_fee_ppm)
+    return max(0, calculate_rate_amount(notional, tier.mmr_ppm + inst.liq_fee_ppm) - tier.mm_deduction_units)
 
 
 def calculate_margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:
@@ -89,18 +92,20 @@ def calculate_bankruptcy_ticks(inst: Instrument, size_lots: int, cost: int, marg
 
 
 def calculate_liquidation_px(inst: Instrument, size_lots: int, cost: int, margin: int,
-                             mmr_ppm: int) -> Decimal | None:
+                             mmr_ppm: int, mm_deduction: int = 0) -> Decimal | None:
     """Estimated liquidation price (OKX ``liqPx``) for an isolated position, as a decimal.
 
     With N = ctVal·|pos| and r = mmr + taker fee (okx.md, derived):
     linear long (N·avg − margin)/(N·(1−r)), short (N·avg + margin)/(N·(1+r));
     inverse long N·(1+r)/(margin + N/avg), short N·(1−r)/(N/avg − margin).
-    In this module's terms, the price P where ``margin + upl(P) = |value(P)| · r``.
+    In this module's terms, the price P where ``margin + upl(P) = |value(P)| · r − deduction``
+    (r = mmr + the liquidation fee rate; a tier's MM deduction, money units, acts as margin).
     Not used to settle: display only. ``None`` when no positive price satisfies it.
     """
     if size_lots == 0:
         return None
-    r = Decimal(mmr_ppm + inst.taker_fee_ppm) / PPM
+    margin += mm_deduction
+    r = Decimal(mmr_ppm + inst.liq_fee_ppm) / PPM
     sign = 1 if size_lots > 0 else -1
     size_k = Decimal(size_lots * inst.value_k)
     if inst.is_linear:

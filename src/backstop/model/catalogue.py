@@ -124,6 +124,7 @@ def _build_instrument(spec: Mapping[str, Any]) -> Instrument:
         taker_fee_ppm=ratio_to_ppm(inst.taker_fee),
         is_linear=ct_type is ContractType.LINEAR,
         default_lever_cents=min(1000, int(inst.max_lever * 100)),
+        liq_fee_ppm=ratio_to_ppm(parse_decimal(spec.get("liqFeeRate", spec.get("takerFee", "0.0005")))),
     )
 
 
@@ -131,7 +132,8 @@ def _tiers_from_spec(spec: Mapping[str, Any]) -> list[Tier]:
     if "tiers" in spec:
         return [
             Tier(int(t["tier"]), parse_decimal(t["minSz"]), parse_decimal(t["maxSz"]),
-                 parse_decimal(t["mmr"]), parse_decimal(t["imr"]), parse_decimal(t["maxLever"]))
+                 parse_decimal(t["mmr"]), parse_decimal(t["imr"]), parse_decimal(t["maxLever"]),
+                 mm_deduction=parse_decimal(t.get("mmDeduction", "0")))
             for t in spec["tiers"]
         ]
     ladder = spec["ladder"]

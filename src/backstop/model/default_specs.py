@@ -3,6 +3,7 @@
 Index prices: the seed page's ticker (``shared/reference/seed-market.md``), rounded half-even
 to the tick. BTC/ETH USDT contract specs and tier 1: recorded ``public/instruments`` and
 ``public/position-tiers`` (2025–2026). BTC-USD-SWAP ladder: OKX announcement for 2023-06-15.
+ETH-USD-SWAP tier 1 (mmr 0.008, imr 0.01): implied by OKX's recorded ETH-USD position.
 Every other ladder is reconstructed from OKX's published pattern (three explicit tiers, then
 +0.5% mmr and imr per fixed step) and flagged ``tiersReconstructed``. Fees: OKX Lv1
 perpetuals, maker 0.02%, taker 0.05%.
@@ -109,10 +110,13 @@ ETH_USD_SWAP: dict[str, Any] = {
     "lever": "100",
     "indexPx": "2625.8249",
     "fundingCap": "0.0075",
+    # Tier 1's mmr 0.008 / imr 0.01 (100×) is what OKX applied to a recorded ETH-USD-SWAP
+    # isolated long (okx.md: mgnRatio 11.7317 and liqPx 2352.8497 imply mmr + taker = 0.0085).
+    # Tier 1's size bound and tiers 2+ are reconstructed (OKX's pattern, +0.5% per tier).
     "tiersReconstructed": True,
     "ladder": {
-        "explicit": [("5000", "0.004", "0.008"), ("12500", "0.005", "0.01"),
-                     ("50000", "0.0075", "0.015")],
+        "explicit": [("5000", "0.008", "0.01"), ("12500", "0.01", "0.0125"),
+                     ("50000", "0.015", "0.02")],
         "step": "50000",
     },
 }

@@ -17,7 +17,12 @@ from backstop.numeric import MONEY_UNIT, NumericError, ratio_to_ppm, to_units
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """One row of ``public/position-tiers``: sizes in contracts, rates as decimals."""
+    """One row of ``public/position-tiers``: sizes in contracts, rates as decimals.
+
+    ``mm_deduction`` is a fixed amount (settlement currency) taken off the tier's MM:
+    MM = notional × mmr − deduction. OKX has none (0); Binance calls it the maintenance
+    amount ``cum``, Bybit the "maintenance margin deduction", Hyperliquid the tiers'
+    maintenance deduction. It keeps MM continuous where the rate steps up."""
 
     tier: int
     min_sz: Decimal
@@ -29,6 +34,8 @@ class Tier:
     max_lots: int = 0
     mmr_ppm: int = 0
     imr_ppm: int = 0
+    mm_deduction: Decimal = Decimal(0)
+    mm_deduction_units: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,9 @@ class Instrument:
     """``ct_type is LINEAR``, kept as a field: it is read on every fill."""
     default_lever_cents: int = 1000
     """Leverage of an account that never set one: 10×, capped by ``max_lever``."""
+    liq_fee_ppm: int = 0
+    """The liquidation fee rate (ppm) in the trigger (MM + fee) and charged at liquidation:
+    OKX's taker fee (the catalogue's default); 0 where a venue's trigger has no fee term."""
 
     @property
     def max_position_lots(self) -> int:
@@ -100,6 +110,8 @@ def finish_tier(tier: Tier, lot_sz: Decimal) -> Tier:
         max_lots=to_units(tier.max_sz, lot_sz),
         mmr_ppm=ratio_to_ppm(tier.mmr),
         imr_ppm=ratio_to_ppm(tier.imr),
+        mm_deduction=tier.mm_deduction,
+        mm_deduction_units=to_units(tier.mm_deduction, MONEY_UNIT),
     )
 
 
@@ -133,3 +145,5 @@ def ensure_tiers_valid(tiers: tuple[Tier, ...], inst_id: str) -> None:
     for tier in tiers:
         if not 0 < tier.mmr < tier.imr <= 1:
             raise ValueError(f"{inst_id}: tier {tier.tier} needs 0 < mmr < imr <= 1")
+        if tier.mm_deduction < 0:
+            raise ValueError(f"{inst_id}: tier {tier.tier} needs a maintenance deduction >= 0")

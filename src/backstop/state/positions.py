@@ -7,6 +7,8 @@ its ``isolated`` key, not here.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from backstop.model.enums import MarginMode
 
 PositionKey = tuple[int, str, MarginMode]
@@ -19,6 +21,7 @@ class Position:
 
     __slots__ = (
         "cost",
+        "entry_value",
         "fees_paid",
         "funding_paid",
         "inst_id",
@@ -36,23 +39,32 @@ class Position:
         self.mgn_mode = mgn_mode
         self.size_lots = 0
         self.cost = 0
+        self.entry_value: Fraction | int = 0
+        """The exact (unrounded) sum of the open fills' values, for ``avgPx`` only: ``cost``
+        floors each inverse fill value to 1e-8, this keeps the fill prices exact."""
         self.realized_pnl = 0
         self.fees_paid = 0
         self.funding_paid = 0
         self.liq_penalty = 0
         self.open_ts = 0
 
-    def apply_open(self, signed_lots: int, signed_value: int, ts: int) -> None:
-        """Add exposure in the position's direction (or from flat) at ``signed_value``."""
+    def apply_open(self, signed_lots: int, signed_value: int, ts: int,
+                   exact_value: Fraction | int | None = None) -> None:
+        """Add exposure in the position's direction (or from flat) at ``signed_value``;
+        ``exact_value`` is the same fill's unrounded value (default: ``signed_value``)."""
         if self.size_lots == 0:
             self.open_ts = ts
         self.size_lots += signed_lots
         self.cost += signed_value
+        self.entry_value += signed_value if exact_value is None else exact_value
 
     def apply_close(self, closed_lots: int, removed_cost: int, realized: int) -> None:
-        """Take ``closed_lots`` (> 0) off the position with their share of the cost basis."""
+        """Take ``closed_lots`` (> 0) off the position with their share of the cost basis;
+        the exact entry value keeps its proportion, so the exact average price is unchanged."""
+        size = abs(self.size_lots)
         self.cost -= removed_cost
         self.size_lots += closed_lots if self.size_lots < 0 else -closed_lots
+        self.entry_value = Fraction(self.entry_value) * (size - closed_lots) / size if size else 0
         self.realized_pnl += realized
 
     def apply_fee(self, fee: int) -> None:
