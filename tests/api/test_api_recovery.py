@@ -18,6 +18,7 @@ BTC = "BTC-USDT-SWAP"
 
 def _trade(service, uid_a: int, uid_b: int) -> None:
     async def run() -> None:
+        await service.submit(SetIndexPrice(0, "BTC-USDT", Decimal("100000")))  # the price band
         await service.submit(PlaceOrder(0, uid_a, BTC, Side.BUY, OrderType.LIMIT, Decimal("2"),
                                         Decimal("100000")))
         await service.submit(PlaceOrder(0, uid_b, BTC, Side.SELL, OrderType.MARKET, Decimal("1")))

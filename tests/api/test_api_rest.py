@@ -55,6 +55,7 @@ def test_auth_failures(account, admin):
 
 def test_orders_items_isolation_and_audit(account, admin):
     alice, bob = account(), account()
+    admin.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})  # the band
     order = {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "limit", "sz": "1", "px": "100000"}
     placed = alice.post("/api/v5/trade/order", {**order, "clOrdId": "a1"}).json()
     assert placed["code"] == "0" and placed["data"][0]["sCode"] == "0"

@@ -69,6 +69,7 @@ def test_raw_protocol(server, account):
 
 def test_ccxt_pro_watch_ticker_and_positions(server, account):
     maker, taker = account(), account()
+    maker.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})  # the band
 
     async def run() -> None:
         ex = ccxt.pro.okx({"apiKey": taker.key["apiKey"], "secret": taker.key["secretKey"],

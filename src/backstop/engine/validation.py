@@ -61,7 +61,7 @@ def check_command_surface(cmd: object, settle_currencies: frozenset[str]) -> Rej
         return errors.reject(errors.BAD_PARAMETER, f"Currency {cmd.ccy[:16]!r} is not supported")
     if isinstance(cmd, c.PlaceOrder):
         return _check_order_fields(cmd)
-    if isinstance(cmd, c.CancelOrder) and not is_plain_int(cmd.ord_id, 1):
+    if isinstance(cmd, c.CancelOrder) and not is_plain_int(cmd.ord_id):  # 0: no such order (51400)
         return _bad("ordId")
     if isinstance(cmd, c.SetLeverage) and not isinstance(cmd.mgn_mode, MarginMode):
         return _bad("mgnMode")
