@@ -37,12 +37,12 @@ import numpy as np
 
 from backstop.api.service import ExchangeService
 from backstop.api.wire import OkxError
+from backstop.engine.queries import fund_balance
 from backstop.model.catalogue import Catalogue
 from backstop.model.commands import Command, InjectInsuranceFund, SetIndexPrice, SettleFunding
 from backstop.model.instrument import Instrument
 from backstop.sim import traders as tr
 from backstop.sim.price_sources import BAR_MS, CrashScenario, FamilyPaths, KlineReplay, index_decimal
-from backstop.state.ledger import fund_key
 
 log = logging.getLogger("backstop.market")
 
@@ -189,7 +189,7 @@ class MarketDriver:
         total = sum(w for _, w in self.active) or 1
         for inst, share in self.active:
             fund = state.funds[state.fund_of[inst.inst_id]]
-            if state.ledger.balance(fund_key(fund.fund_id, fund.ccy)):
+            if fund_balance(state, fund):
                 continue
             usd = FUND_SEED_USD_PER_TRADER * max(1, self.settings.population * share // total)
             px = self.last_prices.get(inst.inst_family, 1.0)

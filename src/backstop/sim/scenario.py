@@ -42,8 +42,7 @@ import numpy as np
 
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
-from backstop.engine.queries import cross_figures, isolated_equity
-from backstop.math.margin import calculate_mm_plus_fee
+from backstop.engine.queries import cross_figures, isolated_equity, unit_equity_and_requirement
 from backstop.model.catalogue import default_catalogue
 from backstop.model.commands import Command, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
@@ -284,15 +283,12 @@ class Scenario:
     def margin_ratios(self) -> np.ndarray:
         """Margin ratio (equity / (MM + liquidation fee)) of every trader's open unit, floats
         for the report."""
-        state, inst = self.exchange.state, self.inst
-        mark = state.mark_ticks[inst.inst_id]
+        state = self.exchange.state
         out = []
         for pos in state.positions.values():
             if pos.uid == MAKER_UID or not pos.size_lots:
                 continue
-            need = calculate_mm_plus_fee(inst, pos.size_lots, mark)
-            equity = isolated_equity(state, pos, inst) if pos.is_isolated \
-                else cross_figures(state, pos.uid, inst.settle_ccy).equity
+            equity, need = unit_equity_and_requirement(state, pos)  # the unit's, as the engine
             if need:
                 out.append(equity / need)
         return np.array(out, dtype=np.float64)

@@ -35,6 +35,7 @@ CHEAP_CHECKS: tuple[Callable, ...] = (
     invariants.ensure_books_uncrossed,
     invariants.ensure_orders_consistent,
     invariants.ensure_closed_positions_hold_no_margin,
+    invariants.ensure_no_negative_money,
 )
 SNAPSHOTS = 6
 """Margin-ratio snapshots: the opening, evenly spaced steps, the path's low, the end."""
