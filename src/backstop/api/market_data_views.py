@@ -59,6 +59,23 @@ def price_candle_views(series: CandleSeries | None, inst: Instrument, spec: BarS
     return [[ms(c.start), *_ohlc(inst, c), _confirm(spec, c, now)] for c in rows]
 
 
+def latest_trade_candle(history: MarketHistory, inst: Instrument, spec: BarSpec, now: int) -> list[list[str]]:
+    """The bar in progress (or the last one), as ``market/candles`` shows it; empty without
+    trades."""
+    series = history.trade_candles.get(inst.inst_id)
+    c = series.latest(spec) if series is not None else None
+    return [] if c is None else [[ms(c.start), *_ohlc(inst, c), sz_str(inst, c.lots),
+                                  fmt_decimal(base_volume(inst, c.lots, c.value)),
+                                  fmt_decimal(_quote_volume(inst, c)), _confirm(spec, c, now)]]
+
+
+def latest_price_candle(series: CandleSeries | None, inst: Instrument, spec: BarSpec,
+                        now: int) -> list[list[str]]:
+    """The mark or index bar in progress (or the last one); empty before any price."""
+    c = series.latest(spec) if series is not None else None
+    return [] if c is None else [[ms(c.start), *_ohlc(inst, c), _confirm(spec, c, now)]]
+
+
 def _ohlc(inst: Instrument, c: Candle) -> list[str]:
     return [px_str(inst, c.open), px_str(inst, c.high), px_str(inst, c.low), px_str(inst, c.close)]
 

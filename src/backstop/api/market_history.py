@@ -11,6 +11,7 @@ the 1st. Units: prices in ticks, sizes in lots; a trade candle's ``value`` is
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -113,17 +114,35 @@ class CandleSeries:
 
     def bars(self, spec: BarSpec) -> list[Candle]:
         """The series in bars of ``spec``, oldest first."""
-        out: list[Candle] = []
-        for c in self.by_base[spec.base]:
-            start = spec.start(c.start)
-            if out and out[-1].start == start:
-                last = out[-1]
-                last.high, last.low, last.close = max(last.high, c.high), min(last.low, c.low), c.close
-                last.lots += c.lots
-                last.value += c.value
-            else:
-                out.append(Candle(start, c.open, c.high, c.low, c.close, c.lots, c.value))
-        return out
+        return _aggregate(self.by_base[spec.base], spec)
+
+    def latest(self, spec: BarSpec) -> Candle | None:
+        """The newest bar of ``spec`` (a push): only the base candles inside it are read."""
+        kept = self.by_base[spec.base]
+        if not kept:
+            return None
+        start = spec.start(kept[-1].start)
+        inside = []
+        for c in reversed(kept):
+            if c.start < start:
+                break
+            inside.append(c)
+        return _aggregate(reversed(inside), spec)[0]
+
+
+def _aggregate(candles: Iterable[Candle], spec: BarSpec) -> list[Candle]:
+    """Base candles (oldest first) merged into bars of ``spec``."""
+    out: list[Candle] = []
+    for c in candles:
+        start = spec.start(c.start)
+        if out and out[-1].start == start:
+            last = out[-1]
+            last.high, last.low, last.close = max(last.high, c.high), min(last.low, c.low), c.close
+            last.lots += c.lots
+            last.value += c.value
+        else:
+            out.append(Candle(start, c.open, c.high, c.low, c.close, c.lots, c.value))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

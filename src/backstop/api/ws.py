@@ -351,9 +351,10 @@ class WsHub:
         adl_views = (lv.adl_warning_views(self.service.exchange, self.service.now_ms(), touched.adl_funds)
                      if touched.adl_funds else [])
         changed = ws_bot.changed_by(events)
+        moved = self.bot.prepare(changed)
         for conn in list(self.connections):
             self._push_touched(conn, touched, book_updates)
-            self.bot.push(conn, changed)
+            self.bot.push(conn, changed, moved)
             self._push_liquidations(conn, records)
             for arg in conn.matching("adl-warning"):
                 self._push_adl_warnings(conn, arg, adl_views, True)

@@ -68,82 +68,85 @@ def changed_by(events: list[Any]) -> Changed:
 
 
 class BotFeeds:
-    """Snapshots and pushes of the channels above, for one :class:`~backstop.api.ws.WsHub`."""
+    """Snapshots and pushes of the channels above, for one :class:`~backstop.api.ws.WsHub`.
+
+    A push's data is built once per published command and shared by every subscriber
+    (:meth:`prepare`), and each connection's subscriptions are walked once (:meth:`push`).
+    ``price-limit`` pushes only when an instrument's limits moved (kept per instrument)."""
 
     def __init__(self, hub: WsHub) -> None:
         self.hub = hub
         self.service = hub.service
-        self.last_limits: dict[str, str] = {}
+        self.limits: dict[str, tuple[str, str]] = {}
+        """The last ``(buyLmt, sellLmt)`` of each instrument."""
+        self._data: dict[tuple[str, str], list[Any]] = {}
+        self._fills: dict[str, list[ev.Filled]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def snapshot(self, conn: Connection, arg: dict[str, str]) -> None:
         channel, inst_id = arg["channel"], arg.get("instId", "")
         if channel == "account":
             self._push_account(conn, arg)
-        elif channel in CANDLE_CHANNELS:
-            self._push_candle(conn, arg, channel, inst_id)
-        elif channel in ("open-interest", "price-limit"):
-            self._push_view(conn, arg, channel, inst_id)
+            return
+        data = self._build(channel, inst_id, fresh=True)
+        if data:
+            conn.send({"arg": arg, "data": data})
 
-    def push(self, conn: Connection, changed: Changed) -> None:
-        for inst_id, fills in changed.trades.items():
-            for arg in conn.matching("trades", inst_id):
-                inst = self.service.catalogue.get(inst_id)
-                conn.send({"arg": arg, "data": [{**row, "count": "1"} for row in dv.trade_views(inst, [
-                    _public_trade(e) for e in fills])]})
-        for channel in CANDLE_CHANNELS:
-            if not any(s["channel"] == channel for s in conn.subs):
-                continue
-            moved = changed.marks if channel.startswith("mark-price") else changed.trades.keys()
-            for inst_id in moved:
-                for arg in conn.matching(channel, inst_id):
-                    self._push_candle(conn, arg, channel, inst_id)
-        for inst_id in changed.positions:
-            for arg in conn.matching("open-interest", inst_id):
-                self._push_view(conn, arg, "open-interest", inst_id)
+    def prepare(self, changed: Changed) -> set[tuple[str, str]]:
+        """What this command moved, as ``(channel, instId)`` pairs; clears the shared data."""
+        self._data.clear()
+        moved = {("trades", i) for i in changed.trades} | {("open-interest", i) for i in changed.positions}
+        moved |= {(c, i) for c in CANDLE_CHANNELS if not c.startswith("mark-price") for i in changed.trades}
+        moved |= {(c, i) for c in CANDLE_CHANNELS if c.startswith("mark-price") for i in changed.marks}
         for inst_id in changed.marks:
-            for arg in conn.matching("price-limit", inst_id):
-                if self._limit_moved(conn, inst_id):
-                    self._push_view(conn, arg, "price-limit", inst_id)
-        if conn.uid and (conn.uid in changed.accounts or self._holds(conn.uid, changed.marks)):
-            for arg in conn.matching("account"):
-                self._push_account(conn, arg)
+            inst = self.service.catalogue.get(inst_id)
+            view = dv.price_limit_view(self.service.exchange, inst, 0)
+            limits = (view["buyLmt"], view["sellLmt"])
+            if self.limits.get(inst_id) != limits:
+                self.limits[inst_id] = limits
+                moved.add(("price-limit", inst_id))
+        self._fills = changed.trades
+        return moved
 
-    def _holds(self, uid: int, marks: set[str]) -> bool:
-        return bool(marks) and any(p.inst_id in marks for p in
-                                   self.service.exchange.state.account_positions.get(uid, {}).values())
+    def push(self, conn: Connection, changed: Changed, moved: set[tuple[str, str]]) -> None:
+        for arg in conn.subs:
+            channel, inst_id = arg["channel"], arg.get("instId", "")
+            if channel == "account":
+                if conn.uid in changed.accounts or self._holds(conn.uid, changed.marks):
+                    self._push_account(conn, arg)
+            elif (channel, inst_id) in moved:
+                data = self._build(channel, inst_id)
+                if data:
+                    conn.send({"arg": arg, "data": data})
 
-    def _limit_moved(self, conn: Connection, inst_id: str) -> bool:
-        """``price-limit`` pushes only when a limit changed (per connection and instrument)."""
-        inst = self.service.catalogue.get(inst_id)
-        view = dv.price_limit_view(self.service.exchange, inst, 0)
-        key = f"{id(conn)}:{inst_id}"
-        now = f"{view['buyLmt']}/{view['sellLmt']}"
-        if self.last_limits.get(key) == now:
-            return False
-        self.last_limits[key] = now
-        return True
-
-    def _push_candle(self, conn: Connection, arg: dict[str, str], channel: str, inst_id: str) -> None:
+    def _build(self, channel: str, inst_id: str, fresh: bool = False) -> list[Any]:
+        """A channel's data for one instrument, shared until the next command (``fresh``:
+        a subscription's snapshot, built on its own)."""
+        key = (channel, inst_id)
+        if not fresh and key in self._data:
+            return self._data[key]
         inst, now = self.service.catalogue.get(inst_id), self.service.now_ms()
         market = self.service.tracker.market
-        if channel.startswith("mark-price-candle"):
+        if channel == "trades":
+            fills = [] if fresh else self._fills.get(inst_id, [])
+            trades = dv.trade_views(inst, map(_public_trade, fills))
+            data: list[Any] = [{**row, "count": "1"} for row in trades]
+        elif channel == "open-interest":
+            data = [dv.open_interest_view(self.service.exchange, market, inst, now)]
+        elif channel == "price-limit":
+            data = [dv.price_limit_view(self.service.exchange, inst, now)]
+        elif channel.startswith("mark-price-candle"):
             spec = BARS[channel[len("mark-price-candle"):]]
-            rows = dv.price_candle_views(market.mark_candles.get(inst_id), inst, spec, None, None, 1, now)
+            data = dv.latest_price_candle(market.mark_candles.get(inst_id), inst, spec, now)
         else:
-            spec = BARS[channel[len("candle"):]]
-            rows = dv.trade_candle_views(market, inst, spec, None, None, 1, now)
-        if rows:
-            conn.send({"arg": arg, "data": rows})
+            data = dv.latest_trade_candle(market, inst, BARS[channel[len("candle"):]], now)
+        if not fresh:
+            self._data[key] = data
+        return data
 
-    def _push_view(self, conn: Connection, arg: dict[str, str], channel: str, inst_id: str) -> None:
-        inst, now = self.service.catalogue.get(inst_id), self.service.now_ms()
-        if channel == "open-interest":
-            data = dv.open_interest_view(self.service.exchange, self.service.tracker.market, inst, now)
-        else:
-            data = dv.price_limit_view(self.service.exchange, inst, now)
-            self.last_limits[f"{id(conn)}:{inst_id}"] = f"{data['buyLmt']}/{data['sellLmt']}"
-        conn.send({"arg": arg, "data": [data]})
+    def _holds(self, uid: int, marks: set[str]) -> bool:
+        return bool(uid) and bool(marks) and any(
+            p.inst_id in marks for p in self.service.exchange.state.account_positions.get(uid, {}).values())
 
     def _push_account(self, conn: Connection, arg: dict[str, str]) -> None:
         """``account``: the balance as ``account/balance`` shows it (optionally one ``ccy``)."""
