@@ -176,6 +176,16 @@ class AccountHistory:
             record.liq_penalty += e.fee
             record.u_time = max(record.u_time, e.ts)
 
+    def deficit_covered(self, e: ev.DeficitCovered) -> None:
+        """A hole the engine closed before the command returned: the account's own unrealized
+        profit settled into cash, then the fund's payment and the socialized share (one
+        liquidation transfer in; ``pnl`` is the part from its own profit)."""
+        amount = e.settled_from_upl + e.from_fund + e.socialized
+        if amount:
+            self.add_bill(uid=e.uid, ts=e.ts, type=LIQUIDATION, sub_type=LIQ_TRANSFER_IN, bal_chg=amount,
+                          ccy=e.ccy if not e.inst_id else "", inst_id=e.inst_id, mgn_mode=e.mgn_mode,
+                          pnl=e.settled_from_upl)
+
     def position_moved(self, change: ev.PositionChanged, before: int, fill: FillRecord | None,
                        category: str) -> None:
         """Follow a position through a fill (``fill`` given) or another change (a vault

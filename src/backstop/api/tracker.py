@@ -318,7 +318,7 @@ class Tracker:
             self._placed(ev.OrderPlaced(e.ts, ord_id, uid, e.inst_id, side, "market", 0, e.lots,
                                         change.mgn_mode, True, "", category))
             fill = self._fill_side_record(e.ts, trade_id, e.inst_id, e.px_ticks, e.lots, ord_id, uid,
-                                          side, 0, exec_type, category)
+                                          side, 0, exec_type, category, awaits_change=False)
             self._settle_fill(fill, change, before)
 
     def _liquidation_category(self, uid: int, inst_id: str, mgn_mode: str) -> str:
@@ -354,8 +354,9 @@ class Tracker:
 
     def _fill_side_record(self, ts: int, trade_id: int, inst_id: str, px_ticks: int, lots: int,
                           engine_ord_id: int, uid: int, side: str, fee: int, exec_type: str,
-                          category: str) -> FillRecord:
-        """Book one side's fill on its order and queue it for its position change."""
+                          category: str, awaits_change: bool = True) -> FillRecord:
+        """Book one side's fill on its order and queue it for its position change (a book
+        fill's comes next; an ADL's came before it and is settled by the caller)."""
         order = self._record(engine_ord_id)
         ord_id, cl_ord_id = engine_ord_id, ""
         if order is not None:
@@ -373,7 +374,8 @@ class Tracker:
         fill = FillRecord(trade_id, ord_id, uid, inst_id, side, px_ticks, lots, fee, exec_type,
                           cl_ord_id, ts, category)
         self.fills.setdefault(uid, deque(maxlen=FILLS_KEPT)).append(fill)
-        self._awaiting.setdefault((uid, inst_id), deque()).append(fill)
+        if awaits_change:
+            self._awaiting.setdefault((uid, inst_id), deque()).append(fill)
         return fill
 
     def _replaced(self, e: ev.OrderPlaced, public_ord_id: int) -> None:
@@ -467,6 +469,7 @@ _HANDLERS: dict[type, Callable[[Tracker, object], None]] = {
     ev.LiquidationSettled: Tracker._liquidation_settled,  # type: ignore[dict-item]
     ev.AutoDeleveraged: Tracker._deleveraged,  # type: ignore[dict-item]
     ev.FundingPaid: Tracker._funding,  # type: ignore[dict-item]
+    ev.DeficitCovered: lambda t, e: t.history.deficit_covered(e),  # type: ignore[attr-defined]
     ev.Deposited: lambda t, e: t.history.transfer(e, 1),  # type: ignore[attr-defined]
     ev.Withdrawn: lambda t, e: t.history.transfer(e, -1),  # type: ignore[attr-defined]
     ev.LeverageSet: lambda t, e: t.history.leverage(e),  # type: ignore[attr-defined]
