@@ -29,6 +29,8 @@ def fail(message: str) -> None:
 
 CatalogueOption = Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")]
 ConfigOption = Annotated[Path | None, typer.Option(help="A TOML policy file.")]
+VenueOption = Annotated[str | None, typer.Option(
+    help="Venue profile: okx (default), binance, bybit, hyperliquid or bitmex.")]
 OutOption = Annotated[Path | None, typer.Option(help="Output directory (default ./backstop-runs/<UTC>).")]
 AccountsOption = Annotated[int, typer.Option(help="Leveraged accounts in the population.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every random draw of the run.")]
@@ -97,6 +99,7 @@ def serve(
     seed: Annotated[int, typer.Option(help="Seed for the simulated market.")] = 0,
     catalogue: Annotated[Path | None, typer.Option(help="A TOML instrument catalogue.")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML policy file.")] = None,
+    venue: VenueOption = None,
     prices: Annotated[Path | None, typer.Option(help="Replay a kline CSV or Parquet file.")] = None,
     allow_remote: Annotated[bool, typer.Option(
         help="Allow a non-loopback --host (prints a warning).")] = False,
@@ -106,13 +109,14 @@ def serve(
     """Serve the OKX v5-compatible REST and WebSocket API on loopback (SIGTERM shuts down
     gracefully)."""
     try:
-        from backstop.engine.config import load_config
+        from backstop.engine.venues import resolve_venue
         from backstop.model.catalogue import load_catalogue
         from backstop.serve import run_server
 
+        venue_config, venue_catalogue = resolve_venue(venue, config)
         run_server(host, port, db, market, speed, population, seed,
-                   catalogue=load_catalogue(catalogue) if catalogue else None,
-                   config=load_config(config) if config else None, prices=prices,
+                   catalogue=load_catalogue(catalogue) if catalogue else venue_catalogue,
+                   config=venue_config if (config or venue) else None, prices=prices,
                    allow_remote=allow_remote, data_dir=data_dir)
     except Exception as exc:  # the CLI answers every failure in one line
         fail(_one_line(exc))
@@ -177,6 +181,9 @@ def stress(
     seed: SeedOption = 0,
     out: OutOption = None,
     compare_adl: Annotated[bool, typer.Option("--compare-adl", help="Also compare ADL rankings.")] = False,
+    venue: VenueOption = None,
+    compare_venues: Annotated[bool, typer.Option(
+        "--compare-venues", help="Also run the crash under every venue profile, side by side.")] = False,
     paths: Annotated[int, typer.Option(help="Monte Carlo over N generated paths (fast path).")] = 0,
     fund: Annotated[float | None, typer.Option(
         help="Initial insurance fund, USDT (default: 0.5 % of the population's notional; "
@@ -188,7 +195,8 @@ def stress(
 
     run_stress_command(console, StressFlags(prices=prices, model=model, depth=depth, accounts=accounts,
                                             policy=policy, config=config, seed=seed, out=out,
-                                            compare_adl=compare_adl, paths=paths, fund=fund))
+                                            compare_adl=compare_adl, paths=paths, fund=fund,
+                                            venue=venue, compare_venues=compare_venues))
 
 
 @app.command()

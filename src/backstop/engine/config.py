@@ -2,6 +2,7 @@
 
 One TOML file drives the library, ``serve``, ``stress`` and ``sweep``::
 
+    venue = "okx"              # okx | binance | bybit | hyperliquid | bitmex: start from a profile
     [liquidation]
     style = "okx_tiers"        # okx_tiers | full | progressive
     fee_rate = "taker"         # or a decimal, e.g. "0.001"
@@ -76,6 +77,16 @@ class WaterfallStep(StrEnum):
     VAULT = "vault"
     ADL = "adl"
     SOCIALIZE = "socialize"
+
+
+class Venue(StrEnum):
+    """A venue profile (:mod:`backstop.engine.venues`): its margin tables, fees and policies."""
+
+    OKX = "okx"
+    BINANCE = "binance"
+    BYBIT = "bybit"
+    HYPERLIQUID = "hyperliquid"
+    BITMEX = "bitmex"
 
 
 class ScreenMode(StrEnum):
@@ -165,6 +176,10 @@ class RiskPolicy:
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
+    """Every policy; ``venue`` names the profile the policies started from (its instrument
+    margin tables come from :func:`backstop.engine.venues.venue_catalogue`)."""
+
+    venue: Venue = Venue.OKX
     liquidation: LiquidationPolicy = field(default_factory=LiquidationPolicy)
     insurance_fund: FundPolicy = field(default_factory=FundPolicy)
     adl: AdlPolicy = field(default_factory=AdlPolicy)
@@ -176,7 +191,7 @@ class EngineConfig:
     def with_overrides(self, **sections: dict[str, Any]) -> EngineConfig:
         """A copy with some keys of some sections replaced, validated."""
         return config_from_dict({name: {**_section_dict(getattr(self, name)), **values}
-                                 for name, values in sections.items()}, base=self)
+                                 for name, values in sections.items() if name != "venue"}, base=self)
 
 
 def _section_dict(section: Any) -> dict[str, Any]:
@@ -185,17 +200,28 @@ def _section_dict(section: Any) -> dict[str, Any]:
 
 def load_config(path: str | Path) -> EngineConfig:
     """Read a TOML policy file; unknown sections or keys and bad values raise ``ValueError``."""
+    return config_from_dict(read_config_data(path))
+
+
+def read_config_data(path: str | Path) -> dict[str, Any]:
+    """A TOML policy file's tables, unchecked; a missing or malformed file raises ``ValueError``."""
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"config file not found: {file}")
     try:
-        data = tomllib.loads(file.read_text())
+        return tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config {file} is not valid TOML: {exc}") from exc
-    return config_from_dict(data)
 
 
 def config_from_dict(data: dict[str, Any], base: EngineConfig | None = None) -> EngineConfig:
+    """A config from TOML-shaped data on top of ``base``; a top-level ``venue = "NAME"``
+    starts from that venue's profile (then the sections override it)."""
+    data = dict(data)
+    if "venue" in data:
+        from backstop.engine.venues import venue_profile
+
+        base = venue_profile(str(data.pop("venue"))).config
     base = base or EngineConfig()
     sections = {}
     for name, values in data.items():

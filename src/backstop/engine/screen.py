@@ -19,7 +19,7 @@ Keeping it up to date (the engine's side):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -470,6 +470,27 @@ def is_isolated_liquidatable_at(inst: Instrument, size_lots: int, cost: int, mar
     return is_liquidatable(equity, calculate_mm_plus_fee(inst, size_lots, mark_ticks))
 
 
+def _searched_trigger(liq: Callable[[int], bool], long: bool) -> int:
+    """The trigger by bisection on the exact check, which is monotonic in the mark (a long is
+    liquidatable at and below its trigger, a short at and above); same return convention as
+    :func:`calculate_trigger_ticks`."""
+    if liq(1):
+        if not long:
+            return 0
+    elif long:
+        return 0
+    hi = 2
+    while liq(hi) == long:
+        if hi >= INF_TICKS:
+            return INF_TICKS
+        hi = min(hi * 2, INF_TICKS)
+    lo = 1  # liq(lo) == long, liq(hi) != long
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if liq(mid) == long else (lo, mid)
+    return lo if long else hi
+
+
 def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin: int) -> int:
     """Exact trigger of an isolated position: for a long the largest mark (ticks) at which it is
     liquidatable (0: never; :data:`INF_TICKS`: always), for a short the smallest (0: always;
@@ -484,13 +505,14 @@ def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin:
     """
     tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
     mmr = tier.mmr_ppm
-    # a tier's MM deduction (Binance cum; 0 at OKX) counts as margin: g = (b + D) + v − ceil(N·r)
-    r, s_k = mmr + inst.liq_fee_ppm, abs(size_lots) * inst.value_k
-    b = margin - cost + tier.mm_deduction_units
+    r, s_k, b = mmr + inst.liq_fee_ppm, abs(size_lots) * inst.value_k, margin - cost
     long = size_lots > 0
 
     def liq(px: int) -> bool:
         return is_isolated_liquidatable_at(inst, size_lots, cost, margin, px)
+
+    if tier.mm_deduction_units:  # MM is a max of lines (Binance cum): search the exact check
+        return _searched_trigger(liq, long)
 
     def mmf(notional: int) -> int:
         return calculate_rate_amount(notional, r)

@@ -2,7 +2,8 @@
 
 Every flag either applies or is refused (:func:`ensure_flags_apply`): the exact engine takes
 ``--prices`` or ``--model`` (default ``crash``, the built-in 2025-10-10 model), ``--depth``,
-``--policy``, ``--config``, ``--fund`` and ``--compare-adl``; the Monte Carlo (``--paths N``)
+``--policy``, ``--config``, ``--venue``, ``--fund``, ``--compare-adl`` and ``--compare-venues``;
+the Monte Carlo (``--paths N``)
 takes ``--model`` (:data:`backstop.sim.mc_cli.MODELS`), ``--accounts``, ``--fund``, ``--seed``
 and ``--out``, and refuses the flags that only the exact engine reads.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from backstop.engine.config import EngineConfig, load_config
+from backstop.engine.venues import resolve_venue
 from backstop.sim.scenario import (
     DEFAULT_MODEL,
     INST_ID,
@@ -26,9 +27,10 @@ from backstop.sim.scenario import (
     parse_policy,
 )
 from backstop.sim.stress import run_stress
+from backstop.sim.venue_scenario import venue_scenario
 
 DEPTH_FILE = "btcusdt-perp-bookdepth-2025-10-10.csv"
-PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl")
+PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl", "venue", "compare_venues")
 """Flags of the exact engine that ``--paths`` (the fast path) cannot honour."""
 DEFAULT_MC_FUND_USDT = 250_000.0
 
@@ -48,6 +50,8 @@ class StressFlags:
     compare_adl: bool = False
     paths: int = 0
     fund: float | None = None
+    venue: str | None = None
+    compare_venues: bool = False
 
 
 def ensure_flags_apply(flags: StressFlags) -> None:
@@ -70,7 +74,7 @@ def ensure_flags_apply(flags: StressFlags) -> None:
 def build_spec(flags: StressFlags) -> ScenarioSpec:
     """The exact-engine scenario the flags describe; without ``--depth`` the 2025-10-10 depth
     file is used when it is found beside the checkout (else the shipped depth curves)."""
-    base = load_config(flags.config) if flags.config else EngineConfig()
+    base = resolve_venue(flags.venue, flags.config)[0]
     engine_config = parse_policy(flags.policy, base) if flags.policy else base
     if flags.fund is not None:
         engine_config = engine_config.with_overrides(
@@ -139,7 +143,7 @@ def run_exact(console: Console, flags: StressFlags) -> None:
     from backstop.report.build import default_out_dir, report
 
     spec = build_spec(flags)
-    scenario = Scenario(spec)
+    scenario = venue_scenario(spec)
     if flags.depth is not None:
         ensure_depth_covers_path(scenario, flags.depth)
     out = flags.out or default_out_dir()
@@ -153,6 +157,19 @@ def run_exact(console: Console, flags: StressFlags) -> None:
         console.print("ADL comparison: one run per ranking policy, fund forced small")
         rows = run_compare(spec, progress=show)
     report(console, result, out, rows)
+    if flags.compare_venues and not result.interrupted:
+        run_venue_comparison(console, spec, out, show)
     if result.interrupted:
         console.print(f"[yellow]interrupted after {result.steps_done} of {scenario.n_steps} steps;"
                       " the outputs hold what was done[/yellow]")
+
+
+def run_venue_comparison(console: Console, spec: ScenarioSpec, out: Path, show: bool) -> None:
+    """``--compare-venues``: the same crash, population and fund under every venue profile;
+    the table in the terminal and in ``report.html``."""
+    from backstop.report.venue_compare import compare_venues, print_venue_table, write_venue_outputs
+
+    console.print("venue comparison: one run per venue profile (same path, population and fund)")
+    runs = compare_venues(spec, progress=show)
+    write_venue_outputs(runs, out)
+    print_venue_table(console, runs)

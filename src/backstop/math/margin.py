@@ -36,13 +36,28 @@ def calculate_rate_amount(notional: int, rate_ppm: int) -> int:
 
 
 def calculate_maintenance_margin(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """MM = notional at mark × the tier's MMR (tier by position size), rounded up, less the
-    tier's fixed deduction (Binance ``cum``; 0 at OKX), never below 0."""
+    """MM = notional at mark × the tier's MMR (tier by position size), rounded up; with MM
+    deductions (Binance ``cum``), see :func:`_tiered_requirement`."""
     if size_lots == 0:
         return 0
+    return _tiered_requirement(inst, size_lots, calculate_notional(inst, size_lots, mark_ticks), 0)
+
+
+def _tiered_requirement(inst: Instrument, size_lots: int, notional: int, fee_ppm: int) -> int:
+    """``notional × (mmr + fee)`` rounded up, for the size's tier, less its deduction.
+
+    Where tiers carry a deduction (Binance ``cum``: MM = notional × mmr − cum) the requirement
+    is the largest of that line over tier 1 up to the size's tier. Binance's MM is that max over
+    its brackets (the lines are tangent to a convex curve), so a position whose notional has
+    fallen into a lower bracket gets that bracket's figure, and the requirement never falls
+    below tier 1's (deduction 0): it never vanishes while the position is open. Without
+    deductions (OKX) the size's tier alone has the largest line: the same figure as before."""
     tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
-    mm = calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), tier.mmr_ppm)
-    return max(0, mm - tier.mm_deduction_units)
+    top = calculate_rate_amount(notional, tier.mmr_ppm + fee_ppm) - tier.mm_deduction_units
+    if tier.mm_deduction_units == 0:
+        return top
+    return max(calculate_rate_amount(notional, t.mmr_ppm + fee_ppm) - t.mm_deduction_units
+               for t in inst.tiers[:inst.tiers.index(tier) + 1])
 
 
 def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
@@ -53,12 +68,12 @@ def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int)
 
 def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
     """The denominator of OKX's margin ratio: notional at mark × (tier MMR + liquidation fee
-    rate), rounded up once, less the tier's fixed MM deduction (0 at OKX), never below 0."""
+    rate), rounded up once, less the tier's MM deduction (0 at OKX; see
+    :func:`_tiered_requirement`)."""
     if size_lots == 0:
         return 0
-    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
     notional = calculate_notional(inst, size_lots, mark_ticks)
-    return max(0, calculate_rate_amount(notional, tier.mmr_ppm + inst.liq_fee_ppm) - tier.mm_deduction_units)
+    return _tiered_requirement(inst, size_lots, notional, inst.liq_fee_ppm)
 
 
 def calculate_margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:

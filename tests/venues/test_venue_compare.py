@@ -1,0 +1,64 @@
+"""``backstop stress --compare-venues`` and ``--venue``: one crash, one population, one fund,
+each venue's rules; OKX's run is the plain run."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from backstop.cli import app
+from backstop.engine.config import Venue
+from backstop.engine.venues import venue_profile
+from backstop.report.summary import headline
+from backstop.report.venue_compare import VENUE_COLUMNS, compare_venues, write_venue_outputs
+from backstop.sim.scenario import Scenario, ScenarioSpec
+from backstop.sim.stress import run_stress
+from backstop.sim.venue_scenario import venue_scenario
+
+SPEC = ScenarioSpec(model="crash", n_accounts=40, seed=3)
+
+
+def test_okx_row_is_the_plain_run_and_venues_share_the_fund_and_population(tmp_path):
+    runs = compare_venues(SPEC, venues=(Venue.OKX, Venue.BINANCE, Venue.HYPERLIQUID), progress=False)
+    plain = headline(run_stress(Scenario(SPEC), progress=False))
+    okx, binance, hyper = (r.row for r in runs)
+    assert (okx["liquidations"], okx["bankruptcy_losses_usdt"] * 1e8, okx["fund_min_usdt"] * 1e8) \
+        == (plain.liquidations, float(plain.bankruptcy_losses), float(plain.fund_min))
+    assert okx["fund_start_usdt"] == binance["fund_start_usdt"] == hyper["fund_start_usdt"] > 0
+    assert okx["opened"] == binance["opened"] == 40
+    assert all(r.row["conservation_ok"] for r in runs)
+    # the rules differ, and so does the outcome (Hyperliquid cuts 20% slices: more liquidations)
+    assert hyper["liquidations"] > okx["liquidations"]
+    assert [r.fund_path[0] for r in runs] == [runs[0].fund_path[0]] * 3
+    (tmp_path / "report.html").write_text("<html><body><h1>x</h1></body></html>")
+    write_venue_outputs(runs, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<h2>Venue comparison</h2>") == 1 and "venue_funds" in page
+    assert page.index("<h1>x</h1>") < page.index("Venue comparison")
+    table = pq.read_table(tmp_path / "venue_compare.parquet").to_pydict()
+    assert table["venue"] == ["okx", "binance", "hyperliquid"] and set(VENUE_COLUMNS) <= set(table)
+
+
+def test_a_venue_scenario_trades_on_the_venue_catalogue():
+    spec = ScenarioSpec(model="crash", n_accounts=5, seed=1, config=venue_profile("binance").config)
+    scenario = venue_scenario(spec)
+    inst = scenario.exchange.catalogue.get("BTC-USDT-SWAP")
+    assert scenario.inst is inst and scenario.maker.inst is inst
+    assert inst.liq_fee_ppm == 0 and inst.tiers[1].mm_deduction > 0
+    assert scenario.exchange.config.venue is Venue.BINANCE
+
+
+def test_cli_compare_venues_prints_the_table(tmp_path):
+    result = CliRunner().invoke(app, ["stress", "--accounts", "20", "--venue", "bybit", "--compare-venues",
+                                      "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Venue comparison" in result.output
+    for venue in Venue:
+        assert venue.value in result.output
+    assert "Venue comparison" in (tmp_path / "report.html").read_text()
+
+
+def test_cli_refuses_an_unknown_venue_in_one_line():
+    result = CliRunner().invoke(app, ["stress", "--venue", "mtgox"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "unknown venue 'mtgox'" in result.stderr
