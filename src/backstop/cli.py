@@ -104,7 +104,7 @@ def serve(
     allow_remote: Annotated[bool, typer.Option(
         help="Allow a non-loopback --host (prints a warning).")] = False,
     data_dir: Annotated[Path, typer.Option(
-        help="Log, keys, token and snapshot (0700).")] = Path("backstop-data"),
+        help="Log, keys, token and snapshot (created 0700).")] = Path("backstop-data"),
 ) -> None:
     """Serve the OKX v5-compatible REST and WebSocket API on loopback (SIGTERM shuts down
     gracefully)."""

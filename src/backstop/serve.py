@@ -5,11 +5,11 @@ fresh engine, and serves the app with uvicorn until interrupted. The admin token
 ``BACKSTOP_ADMIN_TOKEN``, else from ``<data dir>/admin-token``, else is generated, written there
 (mode 0600) and printed that one time; it never appears in a log.
 
-Files: the data dir is made 0700; the SQLite log, its WAL and head file, the secrets key
-(``secret.key``, :mod:`backstop.store.secrets`), the admin token and the state snapshot
-(``snapshot.pickle``) are 0600. A second server on the same data dir is refused (an exclusive
-``flock`` on ``<data dir>/lock``). Start-up verifies the log's hash chain and refuses, naming
-the first bad ``seq``, if it is damaged.
+Files: the data dir is created 0700 (an existing one is left alone); the SQLite log, its WAL
+and head file, the secrets key (``secret.key``, :mod:`backstop.store.secrets`), the admin
+token and the state snapshot (``snapshot.pickle``) are 0600. A second server on the same
+data dir is refused (an exclusive ``flock`` on ``<data dir>/lock``). Start-up verifies the
+log's hash chain and refuses, naming the first bad ``seq``, if it is damaged.
 
 uvicorn runs with :mod:`backstop.api.http_guard` (connection cap, header timeout, malformed
 HTTP in OKX's envelope) on a socket bound here, so that a bad address or a port in use is a

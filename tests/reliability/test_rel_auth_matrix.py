@@ -176,7 +176,7 @@ ISOLATION_REFUSALS: dict[str, tuple[Callable, int, str, str]] = {
     "cancel B's order": (_a_cancels_b, 200, "1", "51400"),
     "cancel B's order by clOrdId": (_a_cancels_b_by_client_id, 200, "1", "51400"),
     "batch-cancel B's orders": (_a_batch_cancels_b, 200, "1", "51400"),
-    "amend B's order (no amend endpoint)": (_a_amends_b, 404, "404", ""),
+    "amend B's order": (_a_amends_b, 200, "1", "51503"),
 }
 
 

@@ -50,11 +50,20 @@ def test_files_are_private_and_api_secrets_are_sealed(tmp_path):
 def first_line_of_serve(data_dir: Path) -> str:
     """Start ``backstop serve`` without ``BACKSTOP_ADMIN_TOKEN``, read its banner, stop it."""
     env = {k: v for k, v in os.environ.items() if k != "BACKSTOP_ADMIN_TOKEN"}
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", "from backstop.cli import main; main()", "serve",
-                             "--data-dir", str(data_dir), "--port", str(free_port()), "--market", "manual"],
+                             "--data-dir", str(data_dir), "--port", str(port), "--market", "manual"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        return proc.stdout.readline()
+        banner = proc.stdout.readline()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # SIGTERM only once uvicorn handles it
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v5/public/time", timeout=0.5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        return banner
     finally:
         proc.terminate()
         proc.wait(30)
@@ -136,3 +145,14 @@ def test_connections_beyond_the_cap_are_answered_503_and_closed(guarded):
             sock.close()
     time.sleep(0.2)
     assert httpx.get(f"{guarded.url}/api/v5/public/time").json()["code"] == "0"
+
+
+def test_an_existing_directory_keeps_its_mode(tmp_path):
+    """A log opened in an existing shared directory (as ``/tmp`` is) must not re-mode it."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    service = build_service(shared / "backstop.sqlite")
+    service.log.close()
+    assert mode(shared) == 0o777 and shared.stat().st_mode & 0o1000
+    assert mode(shared / "backstop.sqlite") == 0o600

@@ -4,7 +4,7 @@
 consistent state of the database *including what is still in the WAL* while the server keeps
 writing (WAL readers never block the writer). The destination is a directory holding
 ``backstop.sqlite`` (a self-contained file, no WAL), its head file, and the secrets key, all
-0600 in a 0700 directory; ``backstop serve --data-dir DEST`` restores from it. The copy is
+0600 in a directory created 0700; ``backstop serve --data-dir DEST`` restores from it. The copy is
 verified before :func:`backup` returns.
 """
 

@@ -228,9 +228,12 @@ def open_log(target: str | Path, head_path: Path | None = None) -> CommandLog:
 
 
 def private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) and make it 0700."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)
+    """Create ``path`` (and missing parents) with mode 0700. An existing directory is left as
+    it is: it may be shared (``/tmp``) or deliberately set by its owner."""
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
 
 
 def _open_sqlite(path: Path, head_path: Path | None) -> CommandLog:
