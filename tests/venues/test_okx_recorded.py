@@ -8,7 +8,9 @@ off OKX's by more than a tick, the gap is the engine's stated rounding against t
 
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal as D
+from fractions import Fraction
 
 import pytest
 
@@ -86,3 +88,30 @@ def test_okx_eth_usd_swap_recorded_position_with_the_default_catalogue():
     # the ratio's denominator is 3,313 units of 1e-8 ETH, rounded up (< 1 unit: 0.03%), and
     # the margin is the IM rounded up (0.55 unit of 38,867): 0.05% covers both
     assert float(f.margin_ratio) == pytest.approx(11.731726509588816, rel=5e-4)
+
+
+def test_inverse_avg_px_is_the_exact_harmonic_mean_and_survives_a_partial_close():
+    """Two inverse fills, 1 contract at 92300 and 1 at 95000: OKX's average open price is the
+    harmonic mean 2/(1/92300 + 1/95000) (Bybit publishes the same rule, "How to Calculate
+    Average Entry Price"); a partial close leaves it unchanged."""
+    ex = _open_isolated_long("BTC-USD-SWAP", "BTC-USD", "BTC", "92300", "1", "3")
+    ex.execute(SetIndexPrice(1, "BTC-USD", D("95000")))
+    ex.execute(PlaceOrder(1, 1, "BTC-USD-SWAP", Side.SELL, OrderType.LIMIT, D("1"), D("95000")))
+    ex.execute(PlaceOrder(1, 2, "BTC-USD-SWAP", Side.BUY, OrderType.MARKET, D("1"), td_mode=ISO))
+    exact = Fraction(2) / (Fraction(1, 92300) + Fraction(1, 95000))
+    f = _figures(ex, "BTC-USD-SWAP")
+    assert abs(Fraction(f.avg_px) - exact) < Fraction(1, 10**20)
+    ex.execute(PlaceOrder(2, 1, "BTC-USD-SWAP", Side.BUY, OrderType.LIMIT, D("0.5"), D("95000")))
+    ex.execute(PlaceOrder(2, 2, "BTC-USD-SWAP", Side.SELL, OrderType.MARKET, D("0.5"), td_mode=ISO))
+    f = _figures(ex, "BTC-USD-SWAP")
+    assert f.size_lots == 15 and abs(Fraction(f.avg_px) - exact) < Fraction(1, 10**20)
+
+
+def test_a_position_from_an_older_snapshot_takes_its_cost_as_entry():
+    """Snapshots pickle positions; one pickled before ``entry_value`` existed unpickles with
+    its cost basis as the entry value, so it still fills and shows an average price."""
+    ex = _open_isolated_long("BTC-USD-SWAP", "BTC-USD", "BTC", "92300", "1", "3")
+    pos = ex.state.existing_position(2, "BTC-USD-SWAP", ISO)
+    del pos.entry_value
+    restored = pickle.loads(pickle.dumps(pos))
+    assert restored.entry_value == restored.cost == pos.cost

@@ -90,6 +90,15 @@ class Position:
         self.cost += amount
         self.realized_pnl += amount
 
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Unpickle (snapshots); a position pickled before ``entry_value`` existed takes its
+        cost basis as its entry value (its ``avgPx`` is then the cost-basis average)."""
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in slots.items():
+            setattr(self, name, value)
+        if "entry_value" not in slots:
+            self.entry_value = self.cost
+
     @property
     def key(self) -> PositionKey:
         return (self.uid, self.inst_id, self.mgn_mode)
