@@ -50,6 +50,10 @@ def test_profiles_differ_where_the_venues_do():
     assert btc[Venue.BINANCE].liq_fee_ppm == 0 and btc[Venue.BITMEX].liq_fee_ppm == 750
     assert btc[Venue.BINANCE].tiers[1].mm_deduction == D(50)
     assert bitmex.margin_model is MarginModel.BITMEX_RISK_LIMITS
+    # OKX's fund-decline trigger (rate_adl_start, 30%) is OKX's alone: a share of 1 can never
+    # be exceeded by a fund that never goes below zero
+    assert venue_profile("okx").config.adl.decline_share == D("0.30")
+    assert all(venue_profile(v).config.adl.decline_share == 1 for v in Venue if v is not Venue.OKX)
 
 
 def test_unknown_venue_and_bad_choices_are_refused_with_the_choices():

@@ -65,6 +65,10 @@ def _with_venue(config: EngineConfig, venue: Venue) -> EngineConfig:
     return replace(config, venue=venue)
 
 
+NO_DECLINE_TRIGGER = "1"
+"""``adl.decline_share`` for venues that publish no fund-decline trigger (OKX's
+``rate_adl_start``): only a fund that cannot pay (or a book that cannot absorb) starts ADL."""
+
 PROFILES: dict[Venue, VenueProfile] = {
     Venue.OKX: _profile(
         Venue.OKX, MarginModel.OKX_TIERS, {},
@@ -74,7 +78,7 @@ PROFILES: dict[Venue, VenueProfile] = {
     Venue.BINANCE: _profile(
         Venue.BINANCE, MarginModel.BINANCE_BRACKETS,
         {"liquidation": {"style": "full", "price_band": "0.05"},
-         "adl": {"ranking": "binance", "price": "bankruptcy"},
+         "adl": {"ranking": "binance", "price": "bankruptcy", "decline_share": NO_DECLINE_TRIGGER},
          "price_limit": {"band": "0.05"}},
         ("https://www.binance.com/en/futures/trading-rules/perpetual/leverage-margin",
          "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93",
@@ -83,7 +87,8 @@ PROFILES: dict[Venue, VenueProfile] = {
          "no clearance fee: the remaining margin goes to the fund through the takeover")),
     Venue.BYBIT: _profile(
         Venue.BYBIT, MarginModel.BYBIT_RISK_LIMITS,
-        {"liquidation": {"style": "full"}, "adl": {"ranking": "okx", "price": "bankruptcy"}},
+        {"liquidation": {"style": "full"},
+         "adl": {"ranking": "okx", "price": "bankruptcy", "decline_share": NO_DECLINE_TRIGGER}},
         ("https://www.bybit.com/en/help-center/article/Liquidation-Price-USDT-Contract",
          "https://www.bybit.com/en/help-center/article/Auto-Deleveraging-ADL (PnL% × leverage ranking)"),
         ("risk-limit steps above tier 1", "ranking: OKX's formula, which Bybit publishes too")),
@@ -91,7 +96,7 @@ PROFILES: dict[Venue, VenueProfile] = {
         Venue.HYPERLIQUID, MarginModel.HYPERLIQUID_MAINTENANCE_LEVERAGE,
         {"liquidation": {"style": "progressive", "progressive_share": "0.2",
                          "progressive_cooldown_ms": 30000},
-         "adl": {"ranking": "hyperliquid", "price": "mark"},
+         "adl": {"ranking": "hyperliquid", "price": "mark", "decline_share": NO_DECLINE_TRIGGER},
          "waterfall": {"order": ["insurance_fund", "vault", "adl"],
                        "vault_capital": {"USDT": "10000000"}}},
         ("https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations",
@@ -102,7 +107,8 @@ PROFILES: dict[Venue, VenueProfile] = {
          "ETH's 15× tier mmr 1/30 rounded up to 0.033334")),
     Venue.BITMEX: _profile(
         Venue.BITMEX, MarginModel.BITMEX_RISK_LIMITS,
-        {"liquidation": {"style": "full"}, "adl": {"ranking": "bitmex", "price": "bankruptcy"}},
+        {"liquidation": {"style": "full"},
+         "adl": {"ranking": "bitmex", "price": "bankruptcy", "decline_share": NO_DECLINE_TRIGGER}},
         ("https://www.bitmex.com/app/riskLimitsExamples", "https://www.bitmex.com/app/liquidation",
          "https://www.bitmex.com/app/adl"),
         ("linear BTC/ETH contracts stand in for XBTUSD and ETHUSD", "base limits and steps",
