@@ -13,6 +13,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from backstop.engine.deficits import apply_cover_deficits
 from backstop.engine.queries import liquidation_ticks, max_margin_reduction, max_withdrawal
 from backstop.math.adl import AdlCandidate, rank_candidates
 from backstop.model.commands import (
@@ -29,6 +30,7 @@ from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import (
     AdlStateChanged,
     AutoDeleveraged,
+    DeficitCovered,
     Filled,
     InsuranceFundChanged,
     LiquidationSettled,
@@ -38,7 +40,7 @@ from backstop.model.events import (
     Rejected,
 )
 from backstop.state.insurance import InsuranceFund
-from backstop.state.ledger import cash_key
+from backstop.state.ledger import cash_key, clearing_key, isolated_key
 
 U = 100_000_000
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
@@ -385,3 +387,36 @@ def test_displayed_liquidation_price_is_where_the_engine_fires(liq_market):
     m.ts = 1
     assert of(m.index(str(D(liq + 1) / 10)), LiquidationSettled) == []
     assert of(m.index(str(D(liq) / 10)), LiquidationSettled) != []
+
+
+# -- isolation: an isolated close beyond bankruptcy -----------------------------------------
+
+def test_resting_close_beyond_bankruptcy_is_refused(liq_market):
+    m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "100000"}}})
+    m.deposit(99, RICH)
+    m.deposit(1, "20000")
+    m.lever(1, 10, ISO)
+    m.trade(1, BUY, 100, "100000", taker_mode=ISO)     # 1 BTC, margin 10,000: bankrupt at 90,000
+    # a resting sell 1,000 past bankruptcy would hand a colluding taker the fund's money
+    rejected(m.run(PlaceOrder(1, 1, BTC, SELL, OrderType.LIMIT, D("100"), D("89000"), td_mode=ISO)),
+             "51008")
+    m.ok(PlaceOrder(1, 1, BTC, SELL, OrderType.LIMIT, D("100"), D("90100"), td_mode=ISO))
+
+
+def test_a_negative_isolated_margin_is_covered_by_the_fund_never_by_the_cash(liq_market):
+    """Defence in depth: however an isolated margin ends a command below zero, the deficit is
+    the fund's (then socialized), never the account's cross cash."""
+    m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "100000"}}})
+    m.deposit(99, RICH)
+    m.deposit(1, "20000")
+    m.lever(1, 10, ISO)
+    m.trade(1, BUY, 100, "100000", taker_mode=ISO)
+    state, key = m.state, isolated_key(1, BTC, "USDT")
+    state.ledger.transfer(key, clearing_key(BTC, "USDT"), 10_500 * U)   # a hole of 500
+    cash = m.cash(1)
+    cost = state.existing_position(1, BTC, ISO).cost
+    hole = PositionChanged(1, 1, BTC, "isolated", 10_000, cost, -500 * U, 0)
+    events = apply_cover_deficits(state, m.config, [hole], 1)
+    assert [(d.uid, d.mgn_mode, d.from_fund, d.socialized) for d in of(events, DeficitCovered)] == [
+        (1, "isolated", 500 * U, 0)]
+    assert m.margin(1) == 0 and m.cash(1) == cash and m.fund() == 99_500 * U

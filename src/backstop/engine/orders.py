@@ -11,8 +11,9 @@ Money rules:
   ``reserved`` ledger account: per lot, the IM at the order's leverage plus its maker fee,
   each rounded up, as if every lot opened exposure. A fill releases exactly its lots' share,
   a cancel the rest, so a maker's fill never needs money the account no longer has;
-- a taker's fills may not leave its unit (isolated position or cross account) with negative
-  equity at the mark: the order is refused with 51008 rather than hand a loss to the fund.
+- an order's fills (its taker fills now, and its resting rest were it filled at its own price)
+  may not leave its unit (isolated position or cross account) with negative equity at the
+  mark: the order is refused with 51008 rather than hand a loss to the fund.
 """
 
 from __future__ import annotations
@@ -170,41 +171,60 @@ def _opening_lots(position_lots: int, side: int, lots: int) -> int:
 
 
 def _check_margin(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> int | Rejection:
-    """Available ≥ IM of the new exposure + taker fees + the resting remainder's reserve,
-    and the taker's unit keeps equity ≥ 0 at the mark. Returns the reserve per resting lot
-    (0 when nothing rests). Orders that only close need no margin."""
-    inst, side = ctx.inst, ctx.side
-    running, open_notional, fees, loss_vs_mark = ctx.position_lots, 0, 0, 0
-    mark = state.mark_ticks[inst.inst_id]
-    for _maker, qty, px in plan.fills:
-        open_notional += calculate_notional(inst, _opening_lots(running, side, qty), px)
-        fees += calculate_fee(inst, qty, px, inst.taker_fee_ppm)
-        # what trading at px costs against trading at the mark; 1 unit of slack per fill
-        # covers the inverse value's rounding
-        gap = calculate_fill_value(inst, qty, px) - calculate_fill_value(inst, qty, mark)
-        loss_vs_mark += side * gap + 1
-        running += side * qty
-    per_lot = rest_reserve = 0
+    """Available ≥ IM of the new exposure + taker fees + the resting remainder's reserve (the
+    money that moves must be spendable cash), and the unit keeps equity ≥ 0 at the mark after
+    the fills. Returns the reserve per resting lot (0 when nothing rests). Orders that only
+    close need no margin."""
+    inst = ctx.inst
+    open_notional, fees, loss_vs_mark = _taker_costs(state, ctx, plan)
+    per_lot = rest_reserve = rest_im = 0
     if _rests(ctx, plan):
+        rest_lots = ctx.lots - plan.filled_lots
         per_lot = calculate_reserve_per_lot(inst, ctx.px_ticks, ctx.lever)  # type: ignore[arg-type]
-        rest_reserve = per_lot * (ctx.lots - plan.filled_lots)
+        rest_reserve = per_lot * rest_lots
+        opens = _opening_lots(ctx.position_lots + ctx.side * plan.filled_lots, ctx.side, rest_lots)
+        rest_im = calculate_initial_margin(calculate_notional(inst, opens, ctx.px_ticks), ctx.lever)  # type: ignore[arg-type]
+        loss_vs_mark += _loss_against_mark(state, ctx, rest_lots, ctx.px_ticks)  # type: ignore[arg-type]
     opening_im = calculate_initial_margin(open_notional, ctx.lever)
     required = opening_im + rest_reserve + fees
     figures = cross_figures(state, ctx.cmd.uid, inst.settle_ccy)
-    # money that moves now must be free cash: the reserve, and an isolated position's IM
     moving = rest_reserve + (opening_im if ctx.cmd.td_mode is MarginMode.ISOLATED else 0)
     if (open_notional or rest_reserve) and (required > figures.available or moving > figures.spendable):
         return errors.reject(errors.INSUFFICIENT_MARGIN, "Insufficient margin")
-    if plan.fills and _unit_equity_after(state, ctx, figures.equity, opening_im, fees, loss_vs_mark) < 0:
+    if _unit_equity_after(state, ctx, figures.equity, opening_im + rest_im, fees, loss_vs_mark) < 0:
         return errors.reject(errors.INSUFFICIENT_MARGIN,
                              "Insufficient margin: the fills would leave the position bankrupt")
     return per_lot
 
 
+def _taker_costs(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> tuple[int, int, int]:
+    """The planned fills' ``(notional that opens exposure, taker fees, loss against the
+    mark)``, in money units."""
+    inst, side = ctx.inst, ctx.side
+    running, open_notional, fees, loss = ctx.position_lots, 0, 0, 0
+    for _maker, qty, px in plan.fills:
+        open_notional += calculate_notional(inst, _opening_lots(running, side, qty), px)
+        fees += calculate_fee(inst, qty, px, inst.taker_fee_ppm)
+        loss += _loss_against_mark(state, ctx, qty, px)
+        running += side * qty
+    return open_notional, fees, loss
+
+
+def _loss_against_mark(state: ExchangeState, ctx: OrderContext, lots: int, px_ticks: int) -> int:
+    """What trading ``lots`` at ``px_ticks`` costs against trading at the mark (≥ 0: a gain
+    counts for nothing, as a resting order may never fill), plus one unit of slack for the
+    inverse value's rounding."""
+    inst = ctx.inst
+    mark = state.mark_ticks[inst.inst_id]
+    gap = calculate_fill_value(inst, lots, px_ticks) - calculate_fill_value(inst, lots, mark)
+    return max(0, ctx.side * gap) + 1
+
+
 def _unit_equity_after(state: ExchangeState, ctx: OrderContext, cross_equity: int, opening_im: int,
                        fees: int, loss_vs_mark: int) -> int:
-    """The taker's unit equity at the mark once its fills are done: a cross account pays the
-    fees from its equity; an isolated position gains the IM moved in (fees come from cash)."""
+    """The unit's equity at the mark once the order's fills are done: a cross account pays
+    the taker fees from its equity; an isolated position gains the IM its fills move in
+    (``opening_im``; fees come from cash)."""
     if ctx.cmd.td_mode is MarginMode.ISOLATED:
         pos = state.existing_position(ctx.cmd.uid, ctx.inst.inst_id, MarginMode.ISOLATED)
         before = isolated_equity(state, pos, ctx.inst) if pos is not None and pos.size_lots else 0
