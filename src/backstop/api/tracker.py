@@ -220,6 +220,7 @@ class Tracker:
         for change, before in self._loose.values():  # a vault takeover, a socialized loss
             self.history.position_moved(change, before, None, "")
         self._loose.clear()
+        self._awaiting.clear()  # a fill's position change comes in the same command
 
     def order_by_client_id(self, uid: int, cl_ord_id: str) -> OrderRecord | None:
         ord_id = self.by_cl_ord_id.get((uid, cl_ord_id))

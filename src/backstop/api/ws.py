@@ -254,14 +254,14 @@ class WsHub:
         try:
             message = json.loads(text)
             op, args = message["op"], message.get("args", [])
+            if isinstance(op, str) and op in ws_bot.TRADE_OPS:  # answered in OKX's op format
+                self.bot.trade_op(conn, message, op, args)
+                return
             if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
                 raise TypeError
-        except (ValueError, KeyError, TypeError, RecursionError):
+        except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
             conn.send({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:200]}",
                        "connId": conn.conn_id})
-            return
-        if op in ws_bot.TRADE_OPS:
-            self.bot.trade_op(conn, message, op, args)
             return
         try:
             self._op(conn, op, args)

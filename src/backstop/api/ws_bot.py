@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from backstop.model import events as ev
 if TYPE_CHECKING:
     from backstop.api.ws import Connection, WsHub
 
+log = logging.getLogger("backstop.api.ws")
 CANDLE_CHANNELS = {f"candle{bar}" for bar in BARS} | {f"mark-price-candle{bar}" for bar in BARS}
 PUBLIC_INST_CHANNELS = {"trades", "open-interest", "price-limit"}
 INST_ID_CHANNELS = CANDLE_CHANNELS | PUBLIC_INST_CHANNELS
@@ -155,6 +157,10 @@ class BotFeeds:
         conn.send({"arg": {**arg, "uid": str(conn.uid)}, "eventType": "snapshot", "curPage": 1,
                    "lastPage": True, "data": [view]})
 
+    def _answer_error(self, conn: Connection, msg_id: str, op: str, code: str, msg: str,
+                      in_time: int) -> None:
+        conn.send(_error_answer(msg_id, op, code, msg, in_time, self.service.now_ms()))
+
     def trade_op(self, conn: Connection, message: dict[str, Any], op: str,
                  args: list[dict[str, Any]]) -> None:
         """Run a trading op in the background (its answer comes when it is logged)."""
@@ -162,25 +168,37 @@ class BotFeeds:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _trade_op(self, conn: Connection, message: dict[str, Any], op: str,
-                        args: list[dict[str, Any]]) -> None:
-        msg_id = str(message.get("id", ""))
+    async def _trade_op(self, conn: Connection, message: dict[str, Any], op: str, args: Any) -> None:
+        """Every trading op gets its answer, whatever came: a malformed one 60012, a server
+        fault 50026 (logged)."""
+        raw_id = message.get("id", "")
+        msg_id = raw_id if isinstance(raw_id, str) else json.dumps(raw_id)
         in_time = self.service.now_ms()
         try:
             if conn.path != "private" or not conn.uid:
                 raise OkxError("60011", "Please log in")
+            if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
+                raise OkxError("60012", "Invalid request: args must be a list of objects")
             if not args or len(args) > 20 or (not op.startswith("batch") and len(args) > 1):
                 raise OkxError("60012", f"Invalid request: {op} takes 1 item (batch ops up to 20)")
             ctx = Ctx(self.service, conn.uid, {}, json.dumps(args).encode(), in_time, self.hub.limits)
             items = await _run_op(ctx, op, args)
         except OkxError as exc:
-            conn.send({"id": msg_id, "op": op, "code": exc.code, "msg": exc.msg, "data": [],
-                       "inTime": ms(in_time * 1000), "outTime": ms(self.service.now_ms() * 1000)})
+            self._answer_error(conn, msg_id, op, exc.code, exc.msg, in_time)
+            return
+        except Exception:  # a bug must not leave a client waiting for its answer
+            log.exception("unexpected error on WebSocket op %r", op)
+            self._answer_error(conn, msg_id, op, "50026", "System error, please try again later", in_time)
             return
         failed = sum(1 for item in items if item["sCode"] != "0")
         code = "0" if not failed else "1" if failed == len(items) else "2"
         conn.send({"id": msg_id, "op": op, "code": code, "msg": "", "data": items,
                    "inTime": ms(in_time * 1000), "outTime": ms(self.service.now_ms() * 1000)})
+
+
+def _error_answer(msg_id: str, op: str, code: str, msg: str, in_time: int, out_time: int) -> dict[str, Any]:
+    return {"id": msg_id, "op": op, "code": code, "msg": msg, "data": [], "inTime": ms(in_time * 1000),
+            "outTime": ms(out_time * 1000)}
 
 
 async def _run_op(ctx: Ctx, op: str, args: list[dict[str, Any]]) -> list[dict[str, Any]]:
