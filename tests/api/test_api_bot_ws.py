@@ -66,10 +66,17 @@ def test_trading_ops_answer_as_okx(server, account, admin):
             placed = await _recv(priv, _answer("a1"))
             assert (placed["op"], placed["code"], placed["data"][0]["sCode"]) == ("order", "0", "0")
             ord_id = placed["data"][0]["ordId"]
+            orders_arg = {"channel": "orders", "instType": "SWAP"}
+            await priv.send(json.dumps({"op": "subscribe", "args": [orders_arg]}))
+            await _recv(priv, lambda m: m.get("event") == "subscribe")
             await priv.send(json.dumps({"id": "a2", "op": "amend-order",
                                         "args": [{"instId": BTC, "ordId": ord_id, "newPx": "99100"}]}))
-            amended = await _recv(priv, _answer("a2"))
+            seen: list[dict] = []  # the push is logged before the op's answer is sent
+            amended = await _recv(priv, lambda m: seen.append(m) or _answer("a2")(m))
             assert amended["code"] == "0" and amended["data"][0]["ordId"] == ord_id
+            pushed = [m["data"][0] for m in seen if _push("orders")(m)]
+            assert (pushed[-1]["ordId"], pushed[-1]["px"], pushed[-1]["state"]) == (ord_id, "99100", "live")
+            assert all(p["state"] == "live" for p in pushed)  # never a transient 'canceled'
             bad = {**order, "sz": "0.001"}  # off the lot grid
             await priv.send(json.dumps({"id": "a3", "op": "batch-orders", "args": [order, bad]}))
             batch = await _recv(priv, _answer("a3"))

@@ -206,6 +206,8 @@ class Tracker:
     history: AccountHistory = field(default_factory=AccountHistory)
     market: MarketHistory = field(default_factory=MarketHistory)
     synthetic_seq: int = 0
+    forced_orders: list[int] = field(default_factory=list)
+    """The ADL orders the last applied command made (pushed on the ``orders`` channel)."""
     _awaiting: dict[tuple[int, str], deque[FillRecord]] = field(default_factory=dict)
     """Fills whose :class:`~backstop.model.events.PositionChanged` has not come yet."""
     _loose: dict[tuple[int, str], tuple[ev.PositionChanged, int]] = field(default_factory=dict)
@@ -213,6 +215,7 @@ class Tracker:
 
     def apply(self, events: list[object]) -> None:
         """Follow a command's events in order."""
+        self.forced_orders = []
         for event in events:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
@@ -318,6 +321,7 @@ class Tracker:
             ord_id, trade_id = self._synthetic_id(), self._synthetic_id()
             self._placed(ev.OrderPlaced(e.ts, ord_id, uid, e.inst_id, side, "market", 0, e.lots,
                                         change.mgn_mode, True, "", category))
+            self.forced_orders.append(ord_id)
             fill = self._fill_side_record(e.ts, trade_id, e.inst_id, e.px_ticks, e.lots, ord_id, uid,
                                           side, 0, exec_type, category, awaits_change=False)
             self._settle_fill(fill, change, before)

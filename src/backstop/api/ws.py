@@ -469,8 +469,10 @@ class WsHub:
                 "prevSeqId": -1, "checksum": 0}
 
     def _push_orders(self, conn: Connection, ord_ids: set[int]) -> None:
+        """``orders``: each order the command touched, by its public id (an amended order's
+        engine id maps back to the order it amends)."""
         tracker = self.service.tracker
-        for ord_id in sorted(ord_ids):
+        for ord_id in sorted({tracker.aliases.get(i, i) for i in ord_ids}):
             order = tracker.orders.get(ord_id)
             if order is None or order.uid != conn.uid:
                 continue

@@ -111,6 +111,8 @@ class BotFeeds:
         return moved
 
     def push(self, conn: Connection, changed: Changed, moved: set[tuple[str, str]]) -> None:
+        if conn.uid and self.service.tracker.forced_orders:  # ADL orders have no engine event
+            self.hub._push_orders(conn, set(self.service.tracker.forced_orders))
         for arg in conn.subs:
             channel, inst_id = arg["channel"], arg.get("instId", "")
             if channel == "account":
