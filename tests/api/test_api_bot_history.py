@@ -5,10 +5,17 @@ survive a restart (the server replays its log)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
 from decimal import Decimal
 
 import ccxt
 import pytest
+import websockets
 
 from conftest import Server, new_account
 
@@ -30,6 +37,14 @@ def _order(client, inst_id: str, side: str, sz: str, px: str | None = None, mode
 
 def _leverage(client, inst_id: str, lever: str, mode: str = "cross") -> None:
     _ok(client.post("/api/v5/account/set-leverage", {"instId": inst_id, "lever": lever, "mgnMode": mode}))
+
+
+def _login(key: dict[str, str]) -> str:
+    ts = str(int(time.time()))
+    sign = base64.b64encode(hmac.new(key["secretKey"].encode(), f"{ts}GET/users/self/verify".encode(),
+                                     hashlib.sha256).digest()).decode()
+    return json.dumps({"op": "login", "args": [{"apiKey": key["apiKey"], "passphrase": key["passphrase"],
+                                                "timestamp": ts, "sign": sign}]})
 
 
 def _ccxt(server, client) -> ccxt.okx:
@@ -138,12 +153,29 @@ def test_adl_gives_both_sides_an_order_a_fill_and_a_bill(server, account, admin)
     _order(maker, ETH, "buy", "1000", "1900")
     _leverage(victim, ETH, "100")
     _order(victim, ETH, "buy", "100")
-    admin.admin("POST", "index-price", {"instFamily": "ETH-USDT", "px": "1940"})
 
+    async def move_and_watch() -> dict:
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/v5/private") as ws:
+            await ws.send(_login(maker.key))
+            orders = {"channel": "orders", "instType": "SWAP"}
+            await ws.send(json.dumps({"op": "subscribe", "args": [orders]}))
+            async with asyncio.timeout(5):
+                while json.loads(await ws.recv()).get("event") != "subscribe":
+                    pass
+            crash = {"instFamily": "ETH-USDT", "px": "1940"}
+            await asyncio.to_thread(admin.admin, "POST", "index-price", crash)
+            async with asyncio.timeout(5):
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message.get("data") and message["data"][0].get("category") == "adl":
+                        return message["data"][0]
+
+    pushed = asyncio.run(move_and_watch())  # the ADL order reaches the orders channel too
     won = _story(maker)
     adl = [o for o in won["orders"] if o["category"] == "adl"]
     assert len(adl) == 1 and (adl[0]["ordType"], adl[0]["state"], adl[0]["side"], adl[0]["sz"]) == \
         ("market", "filled", "buy", "100")
+    assert (pushed["ordId"], pushed["state"], pushed["avgPx"]) == (adl[0]["ordId"], "filled", adl[0]["avgPx"])
     adl_fill = next(f for f in won["fills"] if f["ordId"] == adl[0]["ordId"])
     assert (adl_fill["subType"], adl_fill["execType"], adl_fill["fee"]) == ("126", "M", "0")
     assert Decimal(adl_fill["fillPnl"]) > 0  # the short gained from 2000 down to the ADL price
