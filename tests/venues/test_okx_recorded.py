@@ -112,6 +112,6 @@ def test_a_position_from_an_older_snapshot_takes_its_cost_as_entry():
     its cost basis as the entry value, so it still fills and shows an average price."""
     ex = _open_isolated_long("BTC-USD-SWAP", "BTC-USD", "BTC", "92300", "1", "3")
     pos = ex.state.existing_position(2, "BTC-USD-SWAP", ISO)
-    del pos.entry_value
+    del pos.entry_value, pos.entry_den
     restored = pickle.loads(pickle.dumps(pos))
     assert restored.entry_value == restored.cost == pos.cost

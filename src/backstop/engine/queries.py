@@ -223,7 +223,7 @@ def avg_px(inst: Instrument, pos: Position) -> Decimal:
     """Average open price (``avgPx``) from the exact fill values, so one fill at 92300 shows
     92300 (the settled inverse cost basis is floored to 1e-8 and would show 92299.456);
     a decimal of 28 significant digits. Linear: entry / (size·k); inverse: −size·k / entry."""
-    entry, size_k = Fraction(pos.entry_value), pos.size_lots * inst.value_k
+    entry, size_k = Fraction(pos.entry_value, pos.entry_den), pos.size_lots * inst.value_k
     if not entry or not size_k:
         return Decimal(0)
     ticks = entry / size_k if inst.is_linear else -size_k / entry

@@ -10,8 +10,6 @@ The cost-basis algebra (``realized = −v_close − removed``) keeps
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from backstop.engine.queries import lever_cents
 from backstop.math.margin import calculate_initial_margin, calculate_rate_amount
 from backstop.math.values import calculate_fill_value, calculate_notional, calculate_removed_cost
@@ -29,12 +27,12 @@ def calculate_fee(inst: Instrument, lots: int, px_ticks: int, fee_ppm: int) -> i
     return calculate_rate_amount(calculate_notional(inst, lots, px_ticks), fee_ppm)
 
 
-def exact_fill_value(inst: Instrument, signed_lots: int, px_ticks: int) -> Fraction | int:
-    """A fill's value without rounding (:func:`calculate_fill_value` floors the inverse one):
-    the exact cost basis behind ``avgPx``, never settled."""
+def exact_fill_value(inst: Instrument, signed_lots: int, px_ticks: int) -> tuple[int, int]:
+    """A fill's value without rounding (:func:`calculate_fill_value` floors the inverse one),
+    as ``(numerator, denominator)``: the exact cost basis behind ``avgPx``, never settled."""
     if inst.is_linear:
-        return signed_lots * px_ticks * inst.value_k
-    return Fraction(-signed_lots * inst.value_k, px_ticks)
+        return signed_lots * px_ticks * inst.value_k, 1
+    return -signed_lots * inst.value_k, px_ticks
 
 
 def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: MarginMode,

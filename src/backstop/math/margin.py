@@ -37,25 +37,25 @@ def calculate_rate_amount(notional: int, rate_ppm: int) -> int:
 
 def calculate_maintenance_margin(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
     """MM = notional at mark × the tier's MMR (tier by position size), rounded up; with MM
-    deductions (Binance ``cum``), see :func:`_tiered_requirement`."""
+    deductions (Binance ``cum``), see :func:`_deducted_requirement`."""
     if size_lots == 0:
         return 0
-    return _tiered_requirement(inst, size_lots, calculate_notional(inst, size_lots, mark_ticks), 0)
+    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
+    notional = calculate_notional(inst, size_lots, mark_ticks)
+    if tier.mm_deduction_units:
+        return _deducted_requirement(inst, tier, notional, 0)
+    return calculate_rate_amount(notional, tier.mmr_ppm)
 
 
-def _tiered_requirement(inst: Instrument, size_lots: int, notional: int, fee_ppm: int) -> int:
-    """``notional × (mmr + fee)`` rounded up, for the size's tier, less its deduction.
+def _deducted_requirement(inst: Instrument, tier: Tier, notional: int, fee_ppm: int) -> int:
+    """``notional × (mmr + fee)`` rounded up, less the deduction, for a tier with one.
 
     Where tiers carry a deduction (Binance ``cum``: MM = notional × mmr − cum) the requirement
     is the largest of that line over tier 1 up to the size's tier. Binance's MM is that max over
     its brackets (the lines are tangent to a convex curve), so a position whose notional has
     fallen into a lower bracket gets that bracket's figure, and the requirement never falls
     below tier 1's (deduction 0): it never vanishes while the position is open. Without
-    deductions (OKX) the size's tier alone has the largest line: the same figure as before."""
-    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
-    top = calculate_rate_amount(notional, tier.mmr_ppm + fee_ppm) - tier.mm_deduction_units
-    if tier.mm_deduction_units == 0:
-        return top
+    deductions (OKX) the size's tier alone has the largest line, and callers take it directly."""
     return max(calculate_rate_amount(notional, t.mmr_ppm + fee_ppm) - t.mm_deduction_units
                for t in inst.tiers[:inst.tiers.index(tier) + 1])
 
@@ -69,11 +69,14 @@ def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int)
 def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
     """The denominator of OKX's margin ratio: notional at mark × (tier MMR + liquidation fee
     rate), rounded up once, less the tier's MM deduction (0 at OKX; see
-    :func:`_tiered_requirement`)."""
+    :func:`_deducted_requirement`)."""
     if size_lots == 0:
         return 0
+    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
     notional = calculate_notional(inst, size_lots, mark_ticks)
-    return _tiered_requirement(inst, size_lots, notional, inst.liq_fee_ppm)
+    if tier.mm_deduction_units:
+        return _deducted_requirement(inst, tier, notional, inst.liq_fee_ppm)
+    return calculate_rate_amount(notional, tier.mmr_ppm + inst.liq_fee_ppm)
 
 
 def calculate_margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:

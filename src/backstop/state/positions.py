@@ -7,7 +7,7 @@ its ``isolated`` key, not here.
 
 from __future__ import annotations
 
-from fractions import Fraction
+from math import gcd
 
 from backstop.model.enums import MarginMode
 
@@ -21,6 +21,7 @@ class Position:
 
     __slots__ = (
         "cost",
+        "entry_den",
         "entry_value",
         "fees_paid",
         "funding_paid",
@@ -39,9 +40,11 @@ class Position:
         self.mgn_mode = mgn_mode
         self.size_lots = 0
         self.cost = 0
-        self.entry_value: Fraction | int = 0
-        """The exact (unrounded) sum of the open fills' values, for ``avgPx`` only: ``cost``
-        floors each inverse fill value to 1e-8, this keeps the fill prices exact."""
+        # The exact (unrounded) value of the open fills, entry_value / entry_den money units,
+        # for ``avgPx`` only: ``cost`` floors each inverse fill value to 1e-8, this keeps the
+        # fill prices exact. Two ints (kept reduced), not a Fraction: fills are the hot path.
+        self.entry_value = 0
+        self.entry_den = 1
         self.realized_pnl = 0
         self.fees_paid = 0
         self.funding_paid = 0
@@ -49,14 +52,19 @@ class Position:
         self.open_ts = 0
 
     def apply_open(self, signed_lots: int, signed_value: int, ts: int,
-                   exact_value: Fraction | int | None = None) -> None:
+                   exact: tuple[int, int] | None = None) -> None:
         """Add exposure in the position's direction (or from flat) at ``signed_value``;
-        ``exact_value`` is the same fill's unrounded value (default: ``signed_value``)."""
+        ``exact`` is the same fill's unrounded value as ``(numerator, denominator > 0)``
+        (default: ``signed_value``, exact already)."""
         if self.size_lots == 0:
             self.open_ts = ts
         self.size_lots += signed_lots
         self.cost += signed_value
-        self.entry_value += signed_value if exact_value is None else exact_value
+        num, den = (signed_value, 1) if exact is None else exact
+        if den == self.entry_den:
+            self._set_entry(self.entry_value + num, den)
+        else:
+            self._set_entry(self.entry_value * den + num * self.entry_den, self.entry_den * den)
 
     def apply_close(self, closed_lots: int, removed_cost: int, realized: int) -> None:
         """Take ``closed_lots`` (> 0) off the position with their share of the cost basis;
@@ -64,8 +72,13 @@ class Position:
         size = abs(self.size_lots)
         self.cost -= removed_cost
         self.size_lots += closed_lots if self.size_lots < 0 else -closed_lots
-        self.entry_value = Fraction(self.entry_value) * (size - closed_lots) / size if size else 0
+        self._set_entry(self.entry_value * (size - closed_lots), self.entry_den * size)
         self.realized_pnl += realized
+
+    def _set_entry(self, num: int, den: int) -> None:
+        """The exact entry value ``num / den``, reduced (a flat position's is 0 / 1)."""
+        common = gcd(num, den)
+        self.entry_value, self.entry_den = (num // common, den // common) if num else (0, 1)
 
     def apply_fee(self, fee: int) -> None:
         """A trading fee paid (≥ 0)."""
@@ -97,7 +110,7 @@ class Position:
         for name, value in slots.items():
             setattr(self, name, value)
         if "entry_value" not in slots:
-            self.entry_value = self.cost
+            self.entry_value, self.entry_den = self.cost, 1
 
     @property
     def key(self) -> PositionKey:
