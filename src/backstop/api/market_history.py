@@ -168,13 +168,13 @@ class MarketHistory:
     open_interest: dict[str, int] = field(default_factory=dict)
 
     def trade(self, e: ev.Filled) -> None:
-        self.trade_candles.setdefault(e.inst_id, CandleSeries()).add(e.ts, e.px_ticks, e.lots)
+        _series(self.trade_candles, e.inst_id).add(e.ts, e.px_ticks, e.lots)
         kept = self.trades.setdefault(e.inst_id, deque(maxlen=TRADES_KEPT))
         kept.append(PublicTrade(e.trade_id, e.ts, e.px_ticks, e.lots, e.taker_side))
 
     def mark(self, e: ev.MarkPriceUpdated) -> None:
-        self.mark_candles.setdefault(e.inst_id, CandleSeries()).add(e.ts, e.mark_ticks)
-        self.index_candles.setdefault(e.inst_id, CandleSeries()).add(e.ts, e.index_ticks)
+        _series(self.mark_candles, e.inst_id).add(e.ts, e.mark_ticks)
+        _series(self.index_candles, e.inst_id).add(e.ts, e.index_ticks)
 
     def funding_rate(self, e: ev.FundingRateSet) -> None:
         """A settlement: the rate every position of the instrument paid or received."""
@@ -183,3 +183,11 @@ class MarketHistory:
     def position_changed(self, inst_id: str, before: int, after: int) -> None:
         """Open interest counts long lots (equal to short lots in net mode)."""
         self.open_interest[inst_id] = self.open_interest.get(inst_id, 0) + max(after, 0) - max(before, 0)
+
+
+def _series(table: dict[str, CandleSeries], inst_id: str) -> CandleSeries:
+    """The instrument's series, made on first use (not built on every call)."""
+    series = table.get(inst_id)
+    if series is None:
+        series = table[inst_id] = CandleSeries()
+    return series

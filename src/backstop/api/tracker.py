@@ -208,7 +208,7 @@ class Tracker:
     synthetic_seq: int = 0
     forced_orders: list[int] = field(default_factory=list)
     """The ADL orders the last applied command made (pushed on the ``orders`` channel)."""
-    _awaiting: dict[tuple[int, str], deque[FillRecord]] = field(default_factory=dict)
+    _awaiting: dict[tuple[int, str], list[FillRecord]] = field(default_factory=dict)
     """Fills whose :class:`~backstop.model.events.PositionChanged` has not come yet."""
     _loose: dict[tuple[int, str], tuple[ev.PositionChanged, int]] = field(default_factory=dict)
     """Position changes no fill claimed (an ADL's, claimed by the event that follows)."""
@@ -280,7 +280,7 @@ class Tracker:
         self.market.position_changed(e.inst_id, before, e.size_lots)
         waiting = self._awaiting.get((e.uid, e.inst_id))
         if waiting:
-            fill = waiting.popleft()
+            fill = waiting.pop(0)
             self._settle_fill(fill, e, before)
         else:
             self._loose[(e.uid, e.inst_id)] = (e, before)
@@ -335,7 +335,7 @@ class Tracker:
         return SYNTHETIC_ID_BASE + self.synthetic_seq
 
     def _placed(self, e: ev.OrderPlaced) -> None:
-        public = amended_ord_id(e.cl_ord_id)
+        public = amended_ord_id(e.cl_ord_id) if e.cl_ord_id.startswith(AMEND_MARK) else None
         if public is not None:
             self._replaced(e, public)
             return
@@ -378,9 +378,12 @@ class Tracker:
                 self._finish(uid, ord_id)
         fill = FillRecord(trade_id, ord_id, uid, inst_id, side, px_ticks, lots, fee, exec_type,
                           cl_ord_id, ts, category)
-        self.fills.setdefault(uid, deque(maxlen=FILLS_KEPT)).append(fill)
+        kept = self.fills.get(uid)
+        if kept is None:
+            kept = self.fills[uid] = deque(maxlen=FILLS_KEPT)
+        kept.append(fill)
         if awaits_change:
-            self._awaiting.setdefault((uid, inst_id), deque()).append(fill)
+            self._awaiting.setdefault((uid, inst_id), []).append(fill)
         return fill
 
     def _replaced(self, e: ev.OrderPlaced, public_ord_id: int) -> None:
@@ -459,10 +462,10 @@ def is_reserved_cl_ord_id(cl_ord_id: str) -> bool:
 
 def amended_ord_id(cl_ord_id: str) -> int | None:
     """The public order an engine ``cl_ord_id`` amends, or ``None``."""
-    head = cl_ord_id[len(AMEND_MARK):]
-    if not cl_ord_id.startswith(AMEND_MARK) or not (head.isascii() and head.isdigit()):
+    if not cl_ord_id.startswith(AMEND_MARK):
         return None
-    return int(head)
+    head = cl_ord_id[len(AMEND_MARK):]
+    return int(head) if head.isascii() and head.isdigit() else None
 
 
 _HANDLERS: dict[type, Callable[[Tracker, object], None]] = {
