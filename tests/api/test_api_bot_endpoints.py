@@ -56,6 +56,8 @@ def test_ohlcv_and_trades_are_built_from_the_engines_trades(server, account, adm
     assert total == 10.0  # volume in contracts, every trade counted once
     highs, lows = max(c[2] for c in candles), min(c[3] for c in candles)
     assert (highs, lows) == (153.5, 149.0) and candles[0][1] == 150.0 and candles[-1][4] == 151.0
+    history = ex.fetch_ohlcv(symbol, "1m", params={"type": "HistoryCandles"})  # ccxt sends limit=300 there
+    assert history == candles
     daily = ex.fetch_ohlcv(symbol, "1d")  # ccxt asks for 1Dutc
     assert len(daily) == 1 and daily[0][1:6] == [150.0, 153.5, 149.0, 151.0, 10.0]
     hk_day = _ok(taker.get(f"/api/v5/market/candles?instId={SOL}&bar=1D"))

@@ -201,7 +201,7 @@ ROUTES = {
     "market/tickers": tickers,
     "market/books": books,
     "market/candles": _candles(300),
-    "market/history-candles": _candles(100),
+    "market/history-candles": _candles(300),
     "market/mark-price-candles": _price_candles("mark"),
     "market/history-mark-price-candles": _price_candles("mark"),
     "market/index-candles": _price_candles("index"),
