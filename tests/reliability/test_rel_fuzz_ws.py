@@ -90,19 +90,23 @@ class Peer:
         return self.ws
 
     def exchange(self, frame: str | bytes) -> list[Any]:
-        """Send ``frame`` then ``ping``; what came back before the ``pong`` (parsed)."""
+        """Send ``frame`` then ``ping``; what came back before the ``pong`` (parsed), and for a
+        trading op up to its answer, which may come after the ``pong``."""
         ws = self.open()
         said: list[Any] = []
+        ponged = False
         try:
             ws.send(frame)
             ws.send("ping")
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 text = ws.recv(timeout=15)
-                if text == "pong" and (not is_trade_op(frame) or any("op" in m for m in said)):
-                    return said
-                if text != "pong":
+                if text == "pong":
+                    ponged = True
+                else:
                     said.append(json.loads(text))
+                if ponged and (not is_trade_op(frame) or any("op" in m for m in said)):
+                    return said
         except ConnectionClosed as exc:
             self.close()
             self.reopened += 1
