@@ -76,7 +76,25 @@ def test_recorded_contract_specs(catalogue):
     inv = catalogue.get("BTC-USD-SWAP")
     assert (inv.ct_val, inv.tick_sz, inv.lot_sz, inv.min_sz) == (D("100"), D("0.1"), D("0.1"), D("0.1"))
     assert not inv.tiers_reconstructed
-    assert all(catalogue.get(f"{c}-USDT-SWAP").tiers_reconstructed for c in SEED)
+    published = ("ADA", "AAVE", "SUI", "PEPE")
+    assert all(catalogue.get(f"{c}-USDT-SWAP").tiers_reconstructed for c in SEED if c not in published)
+    assert not any(catalogue.get(f"{c}-USDT-SWAP").tiers_reconstructed for c in published)
+
+
+@pytest.mark.parametrize(("coin", "rows", "step"), [
+    # OKX, "OKX to adjust position tiers of perpetual swaps" (effective 2023-05-19 and 2023-08-07)
+    # and "... of PEPEUSDT, AIDOGEUSDT and SUIUSDT perpetual" (2023-05-05): tiers 1-3 as printed
+    ("ADA", [("1500", "0.005", "0.0133"), ("3000", "0.0075", "0.02"), ("6000", "0.01", "0.025")], 6000),
+    ("AAVE", [("3500", "0.0065", "0.02"), ("7000", "0.01", "0.025"), ("15000", "0.015", "0.05")], 15000),
+    ("SUI", [("15000", "0.0065", "0.0133"), ("30000", "0.01", "0.02"), ("60000", "0.012", "0.025")], 60000),
+    ("PEPE", [("500", "0.0065", "0.0133"), ("2000", "0.01", "0.02"), ("4000", "0.012", "0.025")], 4000),
+])
+def test_published_okx_ladders(catalogue, coin, rows, step):
+    tiers = catalogue.get(f"{coin}-USDT-SWAP").tiers
+    assert [(t.max_sz, t.mmr, t.imr) for t in tiers[:3]] == [tuple(D(x) for x in r) for r in rows]
+    fourth = tiers[3]   # "+N contracts, +0.5% mmr and imr from the previous tier"
+    assert fourth.max_sz == D(rows[2][0]) + step
+    assert (fourth.mmr, fourth.imr) == (D(rows[2][1]) + D("0.005"), D(rows[2][2]) + D("0.005"))
 
 
 def test_fees_are_okx_lv1(catalogue):

@@ -4,6 +4,7 @@ Index prices: the seed page's ticker (``shared/reference/seed-market.md``), roun
 to the tick. BTC/ETH USDT contract specs and tier 1: recorded ``public/instruments`` and
 ``public/position-tiers`` (2025–2026). BTC-USD-SWAP ladder: OKX announcement for 2023-06-15.
 ETH-USD-SWAP tier 1 (mmr 0.008, imr 0.01): implied by OKX's recorded ETH-USD position.
+ADA, AAVE, SUI and PEPE USDT-swap ladders: OKX's 2023 announcements (:data:`PUBLISHED_LADDERS`).
 Every other ladder is reconstructed from OKX's published pattern (three explicit tiers, then
 +0.5% mmr and imr per fixed step) and flagged ``tiersReconstructed``. Fees: OKX Lv1
 perpetuals, maker 0.02%, taker 0.05%.
@@ -44,9 +45,30 @@ _LINEAR: list[tuple[str, str, str, str, str, int, tuple[str, str]]] = [
 ]
 
 
+PUBLISHED_LADDERS: dict[str, tuple[list[tuple[str, str, str]], str, str]] = {
+    # coin: (three explicit (max contracts, mmr, imr) rows, step in contracts, OKX's announcement)
+    "ADA": ([("1500", "0.005", "0.0133"), ("3000", "0.0075", "0.02"), ("6000", "0.01", "0.025")], "6000",
+            "OKX to adjust position tiers of perpetual swaps, effective 2023-05-19"),
+    "AAVE": ([("3500", "0.0065", "0.02"), ("7000", "0.01", "0.025"), ("15000", "0.015", "0.05")], "15000",
+             "OKX to adjust position tiers of perpetual swaps, effective 2023-08-07"),
+    "SUI": ([("15000", "0.0065", "0.0133"), ("30000", "0.01", "0.02"), ("60000", "0.012", "0.025")], "60000",
+            "OKX to adjust position tiers of PEPEUSDT, AIDOGEUSDT and SUIUSDT perpetual, 2023-05-05"),
+    "PEPE": ([("500", "0.0065", "0.0133"), ("2000", "0.01", "0.02"), ("4000", "0.012", "0.025")], "4000",
+             "OKX to adjust position tiers of PEPEUSDT, AIDOGEUSDT and SUIUSDT perpetual, 2023-05-05"),
+}
+"""USDT-swap ladders OKX published (https://www.okx.com/help/okx-to-adjust-position-tiers-of-perpetual-swaps-2023-05-15
+and its 2023-08-02 and 2023-05-06 siblings): tiers 1–3 as announced, then "+N contracts and
++0.5% per tier". OKX prints max leverage 75 for imr 1.33%; backstop derives 1/imr cut to two
+decimals (75.18) everywhere. SUI's step after tier 3 is taken as tier 3's size, as in the others."""
+
+
 def _linear_spec(row: tuple[str, str, str, str, str, int, tuple[str, str]]) -> dict[str, Any]:
     coin, px, ct_val, tick, lot, base, (mmr, imr) = row
     recorded_tier1 = coin in ("BTC", "ETH")
+    published = PUBLISHED_LADDERS.get(coin)
+    if published is not None:
+        explicit, step, _source = published
+        imr = explicit[0][2]
     return {
         "instId": f"{coin}-USDT-SWAP",
         "instFamily": f"{coin}-USDT",
@@ -60,8 +82,8 @@ def _linear_spec(row: tuple[str, str, str, str, str, int, tuple[str, str]]) -> d
         "lever": "100" if recorded_tier1 else str(cut_lever(Decimal(imr))),
         "indexPx": px,
         "fundingCap": "0.00375" if coin == "BTC" else "0.0075",
-        "tiersReconstructed": True,
-        "ladder": {
+        "tiersReconstructed": published is None,
+        "ladder": {"explicit": explicit, "step": step} if published is not None else {
             "explicit": [
                 (str(base), mmr, imr),
                 (str(base * 2), _add(mmr, "0.002"), _add(imr, "0.0025")),
