@@ -203,3 +203,21 @@ def test_bitmex_maintenance_counts_the_taker_fee():
     _open(ex, 1, BTC, Side.BUY, "100", "100000", ISO, "10")
     expected = Fraction(90_000) / (1 - Fraction(575, 100_000))
     assert _within(_liq_px(ex, 1, BTC, ISO), expected, D("0.1"))
+
+
+def test_bybit_average_entry_price_example():
+    """Bybit, "How to Calculate Average Entry Price"
+    (https://www.bybit.com/en/help-center/article/How-to-Calculate-Average-Entry-Price): 50 USD
+    of BTCUSD at 10,000 and 50 more at 15,000 are 0.00833333 BTC, so the average entry is
+    100 / 0.00833333 = 12,000. On BTC-USD-SWAP (100 USD contracts) that is 0.5 + 0.5 contract;
+    the engine's avgPx is exactly 12,000 although each settled value is floored to 1e-8 BTC."""
+    cat = _catalogue("bybit")
+    ex = _exchange("bybit", cat)
+    ex.execute(Deposit(0, 99, "BTC", D("100")))
+    ex.execute(Deposit(0, 1, "BTC", D("1")))
+    for px in ("10000", "15000"):
+        ex.execute(SetIndexPrice(0, "BTC-USD", D(px)))
+        _open(ex, 1, "BTC-USD-SWAP", Side.BUY, "0.5", px, CROSS, "10")
+    pos = ex.state.existing_position(1, "BTC-USD-SWAP", CROSS)
+    assert pos.size_lots == 10
+    assert queries.avg_px(cat.get("BTC-USD-SWAP"), pos) == D("12000")
