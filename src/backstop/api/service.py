@@ -12,12 +12,11 @@ memory is ahead of the log.
 On start :meth:`ExchangeService.start` replays the log through a fresh engine, so state after
 a restart (or a ``kill -9``) is exactly the state of every acknowledged command.
 
-Two refusals happen here, in the same synchronous step that executes the command, so no other
-command can come between the check and the execution: a ``PlaceOrder`` whose ``clOrdId`` is
-already on one of the account's open orders in the engine is refused (51016, not logged), and
-a command the engine raises on is answered as its own refusal (50026, logged so that replay
+A command the engine raises on is answered as its own refusal (50026, logged so that replay
 repeats exactly what happened) instead of failing the request that carried it, so commands
-run before it in the same request stay acknowledged.
+run before it in the same request stay acknowledged. (The engine itself refuses a
+``clOrdId`` already on an open order of the account, 51016, inside the same synchronous
+step.)
 
 Start-up verifies the whole log (:meth:`backstop.store.log.CommandLog.verified_records`) and
 starts from the latest state snapshot that matches it, replaying only the records after it.
@@ -47,7 +46,7 @@ from backstop.api.tracker import Tracker
 from backstop.api.wire import OkxError
 from backstop.engine.exchange import Exchange
 from backstop.model import codec
-from backstop.model.commands import Command, Deposit, PlaceOrder
+from backstop.model.commands import Command, Deposit
 from backstop.model.events import Event, Rejected
 from backstop.store.log import CommandLog
 from backstop.store.secrets import seal, unseal
@@ -247,13 +246,9 @@ class ExchangeService:
         return [await p.future for p in pending]
 
     def _run(self, command: Command) -> Pending:
-        """Execute now and queue for the log (no await: commands apply in call order). A
-        duplicate live ``clOrdId`` is refused here without being logged."""
+        """Execute now and queue for the log (no await: commands apply in call order)."""
         self._ensure_healthy()
         stamped = replace(command, ts=self.now_ms())
-        duplicate = self._duplicate_client_id(stamped)
-        if duplicate is not None:
-            return self._answered([duplicate])
         events = self._execute(stamped)
         return self._enqueue("command", codec.dumps(stamped), events)
 
@@ -266,23 +261,6 @@ class ExchangeService:
             log.exception("engine raised on %s", type(command).__name__)
             return [Rejected(command.ts, getattr(command, "uid", 0), type(command).__name__, "50026",
                              "System error, please try again later", getattr(command, "cl_ord_id", ""))]
-
-    def _duplicate_client_id(self, command: Command) -> Rejected | None:
-        """51016 when a ``PlaceOrder``'s ``clOrdId`` is on an open order of the same account."""
-        if not isinstance(command, PlaceOrder) or not command.cl_ord_id:
-            return None
-        open_orders = self.exchange.state.open_orders.get(command.uid, {})
-        if all(order.cl_ord_id != command.cl_ord_id for order in open_orders.values()):
-            return None
-        return Rejected(command.ts, command.uid, "PlaceOrder", "51016", "Duplicated clOrdId",
-                        command.cl_ord_id)
-
-    @staticmethod
-    def _answered(events: list[Event]) -> Pending:
-        """A result known at once, with nothing to log."""
-        item = Pending("none", "", events)
-        item.future.set_result(events)
-        return item
 
     async def create_account(self, deposits: dict[str, Decimal]) -> ApiKey:
         """A new account with API keys, then its deposits, atomically with respect to other
