@@ -201,12 +201,13 @@ def ensure_bind_allowed(host: str, allow_remote: bool) -> None:
           "anyone who can connect may try keys and the admin token", file=sys.stderr, flush=True)
 
 
-def _absorb_sigterm() -> None:
-    """Give SIGTERM a no-op Python handler, so that uvicorn (which re-raises the signal it
-    caught once it has shut down) returns instead of the process dying before the log is
-    drained and closed."""
+def _absorb_sigterm(server: uvicorn.Server) -> None:
+    """Give SIGTERM a Python handler that asks ``server`` to exit: uvicorn (which re-raises
+    the signal it caught once it has shut down) then returns instead of the process dying
+    before the log is drained and closed, and a SIGTERM that arrives before uvicorn installs
+    its own handlers still shuts the server down."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, driver, service: ExchangeService) -> None:
@@ -259,13 +260,14 @@ def _run_locked(host: str, port: int, db: str | Path, market: str, speed: float,
         told = f"admin token {token} (saved in {data_dir / 'admin-token'})" if generated else \
             "admin token from BACKSTOP_ADMIN_TOKEN" if os.environ.get("BACKSTOP_ADMIN_TOKEN") else \
             f"admin token in {data_dir / 'admin-token'}"
-        print(f"backstop serve: http://{host}:{sock.getsockname()[1]}  log {service.log.description}  "
-              f"{told}  market {market}  seed {seed}", flush=True)
         config_ = uvicorn.Config(create_app(service, token, limits=limits), log_level="warning",
                                  http=guarded_protocol(limits.max_connections, limits.header_timeout_s),
                                  ws=AbortableWebSocketProtocol, ws_max_size=limits.ws_transport_max())
-        _absorb_sigterm()
-        asyncio.run(_serve(uvicorn.Server(config_), sock, driver, service))
+        server = uvicorn.Server(config_)
+        _absorb_sigterm(server)
+        print(f"backstop serve: http://{host}:{sock.getsockname()[1]}  log {service.log.description}  "
+              f"{told}  market {market}  seed {seed}", flush=True)
+        asyncio.run(_serve(server, sock, driver, service))
     finally:
         if sock is not None:
             sock.close()

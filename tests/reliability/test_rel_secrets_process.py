@@ -156,3 +156,19 @@ def test_an_existing_directory_keeps_its_mode(tmp_path):
     service.log.close()
     assert mode(shared) == 0o777 and shared.stat().st_mode & 0o1000
     assert mode(shared / "backstop.sqlite") == 0o600
+
+
+def test_sigterm_right_after_the_banner_shuts_down_cleanly(tmp_path):
+    """A SIGTERM before uvicorn installs its handlers used to be swallowed (server kept
+    running) or kill the process; now it is a graceful shutdown, exit status 0."""
+    proc = subprocess.Popen([sys.executable, "-c", "from backstop.cli import main; main()", "serve",
+                             "--data-dir", str(tmp_path), "--port", "0", "--market", "manual"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("backstop serve:")
+        proc.terminate()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
