@@ -111,6 +111,13 @@ class LiquidationPolicy:
     progressive_share: Decimal = Decimal("0.2")
     progressive_cooldown_ms: int = 30_000
 
+    @property
+    def fee_ppm(self) -> int | None:
+        """``fee_rate`` in ppm (exact: config validation keeps it on the grid), or ``None`` for
+        ``"taker"``: the instrument's
+        own liquidation fee rate (OKX: its taker fee; a venue profile's ``liqFeeRate``)."""
+        return None if self.fee_rate == "taker" else int(Decimal(self.fee_rate) * PPM)
+
 
 @dataclass(frozen=True, slots=True)
 class FundPolicy:
@@ -275,7 +282,8 @@ def ensure_config_valid(config: EngineConfig) -> None:
                                             *config.price_limit.per_instrument.values())),
          "price_limit bands must be in (0, 1)"),
         (isinstance(liq.style, LiquidationStyle), f"liquidation.style must be one of {LIQUIDATION_STYLES}"),
-        (liq.fee_rate == "taker" or _is_rate(liq.fee_rate), "liquidation.fee_rate: 'taker' or 0..1"),
+        (liq.fee_rate == "taker" or _is_rate(liq.fee_rate),
+         "liquidation.fee_rate: 'taker' or a rate in [0, 1) with at most 6 decimals"),
         (Decimal(0) < liq.price_band < 1, "liquidation.price_band must be in (0, 1)"),
         (Decimal(0) < liq.progressive_share <= 1, "liquidation.progressive_share in (0, 1]"),
         (liq.progressive_cooldown_ms >= 0, "liquidation.progressive_cooldown_ms must be >= 0"),
@@ -312,7 +320,9 @@ def _choice(kind: type[StrEnum], value: Any, where: str) -> Any:
 
 
 def _is_rate(text: str) -> bool:
+    """A rate in [0, 1) on the ppm grid (so ``fee_ppm`` is exact)."""
     try:
-        return Decimal(0) <= Decimal(text) < 1
+        rate = Decimal(text)
+        return Decimal(0) <= rate < 1 and (rate * PPM) == (rate * PPM).to_integral_value()
     except ArithmeticError:
         return False

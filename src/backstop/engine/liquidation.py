@@ -9,7 +9,6 @@ consistent when it returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from backstop.engine.adl import deleverage
 from backstop.engine.config import AdlPrice, EngineConfig, LiquidationStyle, WaterfallStep
@@ -39,7 +38,7 @@ from backstop.math.values import calculate_fill_value, calculate_notional, calcu
 from backstop.model.enums import MarginMode
 from backstop.model.events import Event, LiquidationSettled, LiquidationStarted, OrderPlaced
 from backstop.model.instrument import Instrument
-from backstop.numeric import PPM, div_ceil, ratio_to_ppm
+from backstop.numeric import PPM, div_ceil
 from backstop.state.book import STP_CANCEL_MAKER, MatchPlan
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.insurance import InsuranceFund
@@ -207,11 +206,11 @@ def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: i
 
 def _liquidation_fee(config: EngineConfig, inst: Instrument, lots: int, mark: int) -> int:
     """The fee charged on a liquidated slice: notional at mark × ``liquidation.fee_rate``
-    (the instrument's taker rate by default), rounded up."""
-    rate = config.liquidation.fee_rate
-    if rate == "taker":
+    (the instrument's liquidation fee rate by default), rounded up."""
+    fee_ppm = config.liquidation.fee_ppm
+    if fee_ppm is None:
         return calculate_liquidation_fee(inst, lots, mark)
-    return calculate_rate_amount(calculate_notional(inst, lots, mark), ratio_to_ppm(Decimal(rate)))
+    return calculate_rate_amount(calculate_notional(inst, lots, mark), fee_ppm)
 
 
 def _plan_liquidation_order(state: ExchangeState, config: EngineConfig, cut: Slice) -> MatchPlan:
