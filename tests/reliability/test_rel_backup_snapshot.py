@@ -35,6 +35,8 @@ def test_online_backup_includes_the_wal_and_restores_the_same_state(tmp_path):
         assert rows(naive) < int(state["seq"])
         result = backstop("backup", str(tmp_path / "dest"), "--data-dir", str(server.data_dir))
         assert result.returncode == 0, result.stderr
+        live = backstop("log", "verify", "--data-dir", str(server.data_dir))  # while it runs
+        assert live.returncode == 0 and f"{state['seq']} records" in live.stdout, live.stderr
     finally:
         server.kill()
     dest = tmp_path / "dest"

@@ -178,7 +178,9 @@ class CommandLog:
         """Every row in order, each checked as it is read: ``seq`` continuity and the hash
         chain; at the end, that the log reaches the head file. Raises :class:`LogCorrupt`.
         Every row is checked, but ``command`` rows up to ``commands_after`` (covered by a
-        snapshot) are not yielded."""
+        snapshot) are not yielded. The head is read first: it is written after each commit,
+        so a log read afterwards reaches it even while a server is appending."""
+        head = self.head.read() if self.head is not None else None
         expected, prev = 1, GENESIS
         cursor = self._execute(f"SELECT {_COLUMNS} FROM backstop_log ORDER BY seq")
         while rows := cursor.fetchmany(4096):
@@ -191,10 +193,9 @@ class CommandLog:
                 expected += 1
                 if seq > commands_after or kind != "command":
                     yield Record(int(seq), str(kind), str(body), str(digest))
-        self._check_head(expected - 1, prev)
+        self._check_head(head, expected - 1, prev)
 
-    def _check_head(self, last_seq: int, last_hash: str) -> None:
-        head = self.head.read() if self.head is not None else None
+    def _check_head(self, head: tuple[int, str] | None, last_seq: int, last_hash: str) -> None:
         if head is None:
             return
         head_seq, head_hash = head
