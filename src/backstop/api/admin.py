@@ -11,9 +11,10 @@ from backstop.api.context import Ctx, ensure_accepted
 from backstop.api.params import decimal_param, int_param, json_object, optional, required
 from backstop.api.wire import OkxError, money, ms
 from backstop.engine.queries import conservation_audit
+from backstop.engine.validation import parse_money
 from backstop.model.commands import Deposit, InjectInsuranceFund, SetIndexPrice, SettleFunding, Withdraw
+from backstop.model.errors import Rejection
 from backstop.model.events import FundingPaid, FundingRateSet, InsuranceFundChanged
-from backstop.numeric import NumericError, money_from_decimal
 
 
 def _amount(body: dict[str, Any], name: str) -> Decimal:
@@ -24,12 +25,11 @@ def _amount(body: dict[str, Any], name: str) -> Decimal:
 
 
 def _money(body: dict[str, Any], name: str) -> Decimal:
-    """A positive amount with at most the money precision (8 decimals), or 51000."""
+    """An amount the engine will accept as money (its own rule, ``parse_money``), or 51000:
+    checked before anything runs, so that a refused deposit cannot follow a created account."""
     amount = _amount(body, name)
-    try:
-        money_from_decimal(amount)
-    except NumericError as exc:
-        raise OkxError("51000", f"Parameter {name} error") from exc
+    if isinstance(parse_money(amount), Rejection):
+        raise OkxError("51000", f"Parameter {name} error")
     return amount
 
 
