@@ -35,7 +35,7 @@ def _money(body: dict[str, Any], name: str) -> Decimal:
 
 def _currency(ctx: Ctx, ccy: str) -> str:
     """A settlement currency of the catalogue, or 51000 (nothing else can be held)."""
-    if ccy not in ctx.service.currencies():
+    if ccy not in ctx.exchange.settle_currencies:
         raise OkxError("51000", "Parameter ccy error")
     return ccy
 

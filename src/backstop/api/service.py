@@ -126,10 +126,6 @@ class ExchangeService:
     def catalogue(self):
         return self.exchange.catalogue
 
-    def currencies(self) -> set[str]:
-        """The settlement currencies of the catalogue: the only ones accounts can hold."""
-        return {str(inst.settle_ccy) for inst in self.exchange.catalogue}
-
     def now_ms(self) -> int:
         """The clock, never going backwards."""
         self._last_ts = max(self._last_ts, self.clock())
