@@ -6,7 +6,8 @@ object, the order tracker and the clock's last stamp) as it was right after the 
 ``state_hash`` and a SHA-256 of the pickle. :func:`read_snapshot` returns it only if the pickle
 matches its digest; the caller uses it only if the log's hash at ``seq`` is the one claimed
 and the unpickled engine reproduces the claimed state hash. Anything else is ignored and the
-whole log is replayed, so a bad snapshot costs time, never correctness.
+whole log is replayed, so a bad snapshot costs time, never correctness. The same holds for a
+snapshot written by other code (:func:`fingerprint`): an upgrade replays the log once.
 
 The file is written to a temporary name, fsynced and renamed (mode 0600). It lives in the
 server's data dir, which only its owner can read: unpickling runs code chosen by whoever can
@@ -15,6 +16,7 @@ write that file, and so can anyone who can write the log.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -85,6 +87,18 @@ def _loads_without_gc(payload: bytes) -> Any:
 
 
 def fingerprint(obj: Any) -> str:
-    """SHA-256 of ``repr(obj)``: identifies the catalogue and policies (frozen dataclasses, whose
-    repr is deterministic) that an engine was built with."""
-    return hashlib.sha256(repr(obj).encode()).hexdigest()
+    """SHA-256 of this code (:func:`code_digest`) and ``repr(obj)``: identifies the code and
+    the catalogue and policies (frozen dataclasses, whose repr is deterministic) an engine was
+    built with. A snapshot from other code is not used, so a restart always equals a full
+    replay of the log by the running code."""
+    return hashlib.sha256(f"{code_digest()}\n{obj!r}".encode()).hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 over the path and bytes of every ``.py`` file of the ``backstop`` package."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
