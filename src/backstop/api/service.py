@@ -155,12 +155,12 @@ class ExchangeService:
         return fingerprint((exchange.catalogue, exchange.config))
 
     def _restore_snapshot(self) -> int:
-        """Install the snapshot if it claims a hash the log has at its ``seq``, was built with
-        this catalogue and policy, and reproduces its state hash; the ``seq`` it covers (0:
-        none used)."""
-        snap = read_snapshot(self.snapshot_path) if self.snapshot_path is not None else None
-        if (snap is None or snap.fingerprint != self._fingerprint(self.exchange)
-                or self.log.hash_at(snap.seq) != snap.log_hash):
+        """Install the snapshot if it was written by this code with this catalogue and policy,
+        claims a hash the log has at its ``seq``, and reproduces its state hash; the ``seq`` it
+        covers (0: none used)."""
+        expected = self._fingerprint(self.exchange)
+        snap = read_snapshot(self.snapshot_path, expected) if self.snapshot_path is not None else None
+        if snap is None or self.log.hash_at(snap.seq) != snap.log_hash:
             return 0
         exchange, tracker, last_ts = snap.state
         if exchange.state_hash() != snap.state_hash:

@@ -60,12 +60,15 @@ def write_snapshot(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def read_snapshot(path: Path) -> Snapshot | None:
-    """The snapshot at ``path`` if it exists and its pickle matches its digest, else ``None``."""
+def read_snapshot(path: Path, expected_fingerprint: str) -> Snapshot | None:
+    """The snapshot at ``path`` if it exists, has ``expected_fingerprint`` (checked before
+    anything is unpickled) and its pickle matches its digest; else ``None``."""
     try:
         raw = path.read_bytes()
         header_line, payload = raw.split(b"\n", 1)
         header = json.loads(header_line)
+        if header["fingerprint"] != expected_fingerprint:
+            return None
         if hashlib.sha256(payload).hexdigest() != header["sha256"]:
             return None
         return Snapshot(int(header["seq"]), str(header["hash"]), str(header["stateHash"]),
