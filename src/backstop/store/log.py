@@ -8,8 +8,8 @@ append returns only after the rows are durable (SQLite ``synchronous=FULL`` in W
 PostgreSQL commit); :meth:`CommandLog.append_many` stores a batch in one transaction, so a
 group of commands costs one fsync.
 
-After each commit the log's last ``(seq, hash)`` is written in place and fsynced to a small
-head file beside it (:class:`HeadFile`). :meth:`CommandLog.verified_records` reads the log
+After each commit the log's last ``(seq, hash)`` is written in place to a small head file
+beside it (:class:`HeadFile`). :meth:`CommandLog.verified_records` reads the log
 back and raises :class:`LogCorrupt`, naming the first bad ``seq``, on a gap, an edited or
 reordered row, or a log that ends before the head (a truncated file, a damaged WAL frame, a
 deleted WAL, an emptied database): none of those can pass as a shorter valid log.
@@ -61,9 +61,10 @@ class Record:
 
 
 class HeadFile:
-    """The last committed ``(seq, hash)``: one fixed-size line rewritten in place and fsynced
-    after every commit (mode 0600). The log may be ahead of it (a crash between the commit
-    and this write), never behind."""
+    """The last committed ``(seq, hash)``: one fixed-size line (within one disk sector)
+    rewritten in place after every commit (mode 0600). It is written only once the commit is
+    durable and is not itself fsynced (that would double the cost of a commit): after a crash
+    or power loss it may lag the log (checking less), never lead it."""
 
     SIZE = 100
 
@@ -86,7 +87,6 @@ class HeadFile:
     def write(self, seq: int, digest: str) -> None:
         line = json.dumps({"seq": seq, "hash": digest}).encode().ljust(self.SIZE - 1) + b"\n"
         os.pwrite(self._fd, line, 0)
-        os.fsync(self._fd)
 
     def close(self) -> None:
         os.close(self._fd)
