@@ -97,6 +97,29 @@ def test_trading_ops_answer_as_okx(server, account, admin):
     assert [o["px"] for o in live] == ["99000"]  # the batch's valid order; the amended one cancelled
 
 
+def test_a_flood_of_order_ops_is_rate_limited_like_rest(server, account, admin):
+    client = account()
+    admin.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})
+    order = {"instId": BTC, "tdMode": "cross", "side": "buy", "ordType": "limit", "sz": "0.01", "px": "96000"}
+
+    async def run() -> list[str]:
+        async with websockets.connect(server.url.replace("http", "ws") + "/ws/v5/private") as priv:
+            await priv.send(_login(client.key))
+            await _recv(priv, lambda m: m.get("event") == "login")
+            for i in range(80):  # OKX allows 60 per 2 s
+                await priv.send(json.dumps({"id": f"f{i}", "op": "order", "args": [order]}))
+            codes: dict[str, str] = {}  # refusals are answered at once, placements once logged
+            while len(codes) < 80:
+                answer = await _recv(priv, lambda m: str(m.get("id", "")).startswith("f"))
+                codes[answer["id"]] = answer["code"]
+            return list(codes.values())
+
+    codes = asyncio.run(run())
+    assert codes.count("50011") >= 10 and codes.count("0") >= 55
+    placed = client.get("/api/v5/trade/orders-pending").json()["data"]
+    assert len(placed) == codes.count("0")  # a refused op placed nothing
+
+
 def test_public_channels_push_trades_open_interest_price_limit_and_candles(server, account, admin):
     maker, taker = account(), account()
     admin.admin("POST", "index-price", {"instFamily": "DOT-USDT", "px": "4"})

@@ -91,7 +91,8 @@ ORDER_LIST = (Field("instType"), OPT_INST_ID, Field("ordType", enum=_values(Orde
               Field("state", enum=("live", "partially_filled", "filled", "canceled")), *CURSORS, LIMIT)
 AMOUNT = Field("amt", "decimal", required=True, doc="positive")
 BAR = Field("bar", enum=tuple(BARS), doc="default 1m; 6H and longer are Hong Kong time unless ...utc")
-CANDLES = (INST_ID, BAR, *CURSORS, Field("limit", "uint", doc="1-300 (trade candles), 1-100 (mark and index)"))
+CANDLES = (INST_ID, BAR, *CURSORS,
+           Field("limit", "uint", doc="1-300 (trade candles), 1-100 (mark and index)"))
 TIME_RANGE = (Field("begin", "uint", doc="ms"), Field("end", "uint", doc="ms"))
 HISTORY_ORDERS = (INST_TYPE, OPT_INST_ID, Field("ordType", enum=_values(OrderType)),
                   Field("state", enum=("filled", "canceled")),

@@ -3,7 +3,8 @@ orders. Order endpoints answer per item with ``sCode``/``sMsg``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from backstop.api import account_views as av
@@ -67,19 +68,53 @@ Build = Callable[[Ctx, dict[str, Any]], Command]
 Answer = Callable[[Ctx, dict[str, Any], Command | OkxError, list[Event] | None], dict[str, Any]]
 
 
-async def _run_items(ctx: Ctx, items: list[dict[str, Any]], build: Build,
-                     answer: Answer) -> list[dict[str, Any]]:
-    """Validate each item, run the valid ones back to back, and answer per item."""
+def _build_items(ctx: Ctx, items: list[dict[str, Any]], build: Build) -> list[Command | OkxError]:
     built: list[Command | OkxError] = []
     for item in items:
         try:
             built.append(build(ctx, item))
         except OkxError as exc:
             built.append(exc)
+    return built
+
+
+async def _submit_built(ctx: Ctx, items: list[dict[str, Any]], built: list[Command | OkxError],
+                        answer: Answer) -> list[dict[str, Any]]:
     commands = [b for b in built if not isinstance(b, OkxError)]
     outcomes = iter(await ctx.service.submit_all(commands))
     return [answer(ctx, item, b, None if isinstance(b, OkxError) else next(outcomes))
             for item, b in zip(items, built, strict=True)]
+
+
+async def _run_items(ctx: Ctx, items: list[dict[str, Any]], build: Build,
+                     answer: Answer) -> list[dict[str, Any]]:
+    """Validate each item, run the valid ones back to back, and answer per item."""
+    return await _submit_built(ctx, items, _build_items(ctx, items, build), answer)
+
+
+@dataclass
+class Prepared:
+    """Trading items checked before anything runs (the WebSocket ops answer at once when
+    every item is refused): ``refused`` holds the answers then; otherwise :meth:`run`
+    submits the valid items."""
+
+    refused: list[dict[str, Any]] | None
+    run: Callable[[], Awaitable[list[dict[str, Any]]]]
+
+
+def prepare(ctx: Ctx, kind: str, items: list[dict[str, Any]]) -> Prepared:
+    """``kind``: ``place``, ``cancel`` or ``amend``."""
+    if kind == "amend":
+        checked = [_amend_check(ctx, item) for item in items]
+        refused = checked if all(a is not None for a in checked) else None
+        return Prepared(refused, lambda: amend_items(ctx, items))  # type: ignore[arg-type]
+    build, answer = ((_capped_orders(), _placed_item) if kind == "place"
+                     else (_cancel_command, _cancelled_item))
+    built = _build_items(ctx, items, build)
+    if all(isinstance(b, OkxError) for b in built):
+        return Prepared([answer(ctx, i, b, None) for i, b in zip(items, built, strict=True)],
+                        lambda: _submit_built(ctx, items, built, answer))
+    return Prepared(None, lambda: _submit_built(ctx, items, built, answer))
 
 
 def _placed_item(ctx: Ctx, item: dict[str, Any], built: Command | OkxError,
@@ -254,6 +289,17 @@ def _replacement(ctx: Ctx, order: OrderRecord, ticks: int, lots: int) -> PlaceOr
                       inst.lots_to_sz(lots - order.filled_lots), inst.ticks_to_px(ticks),
                       MarginMode(order.td_mode), order.reduce_only,
                       amend_cl_ord_id(order.ord_id))
+
+
+def _amend_check(ctx: Ctx, item: dict[str, Any]) -> dict[str, Any] | None:
+    """The refusal of an amendment that cannot run, or ``None``."""
+    try:
+        _amend_target(ctx, item)
+        bool_param(item, "cxlOnFail")
+    except OkxError as exc:
+        return _amend_item(str(item.get("ordId", "")), item, str(item.get("reqId", "")), exc.code, exc.msg,
+                           ctx.now)
+    return None
 
 
 async def _amend_one(ctx: Ctx, item: dict[str, Any]) -> dict[str, Any]:

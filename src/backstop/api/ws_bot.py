@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from backstop.api import account_views as av
 from backstop.api import market_data_views as dv
 from backstop.api import rest_trade
 from backstop.api.context import Ctx
+from backstop.api.limits import RateLimiter
 from backstop.api.market_history import BARS, PublicTrade
 from backstop.api.wire import OkxError, ms
 from backstop.model import events as ev
@@ -40,6 +40,11 @@ PRIVATE_CHANNELS = {"account"}
 TRADE_OPS = {"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order",
              "batch-amend-orders"}
 """OKX's WebSocket trading ops (``batch-*`` take up to 20 items)."""
+RATE_ROUTES = {"order": "trade/order", "batch-orders": "trade/batch-orders",
+               "cancel-order": "trade/cancel-order", "batch-cancel-orders": "trade/cancel-batch-orders",
+               "amend-order": "trade/amend-order", "batch-amend-orders": "trade/amend-batch-orders"}
+"""Each op is rate-limited like its REST route, in buckets of its own (OKX counts WebSocket and
+REST trading separately): a flood is answered 50011, never run."""
 
 
 @dataclass(slots=True)
@@ -84,6 +89,7 @@ class BotFeeds:
         self._data: dict[tuple[str, str], list[Any]] = {}
         self._fills: dict[str, list[ev.Filled]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.rate = RateLimiter(hub.limits.rate_scale)
 
     def snapshot(self, conn: Connection, arg: dict[str, str]) -> None:
         channel, inst_id = arg["channel"], arg.get("instId", "")
@@ -159,57 +165,69 @@ class BotFeeds:
         conn.send({"arg": {**arg, "uid": str(conn.uid)}, "eventType": "snapshot", "curPage": 1,
                    "lastPage": True, "data": [view]})
 
-    def _answer_error(self, conn: Connection, msg_id: str, op: str, code: str, msg: str,
-                      in_time: int) -> None:
-        conn.send(_error_answer(msg_id, op, code, msg, in_time, self.service.now_ms()))
-
-    def trade_op(self, conn: Connection, message: dict[str, Any], op: str,
-                 args: list[dict[str, Any]]) -> None:
-        """Run a trading op in the background (its answer comes when it is logged)."""
-        task = asyncio.get_running_loop().create_task(self._trade_op(conn, message, op, args))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _trade_op(self, conn: Connection, message: dict[str, Any], op: str, args: Any) -> None:
-        """Every trading op gets its answer, whatever came: a malformed one 60012, a server
-        fault 50026 (logged)."""
+    def trade_op(self, conn: Connection, message: dict[str, Any], op: str, args: Any) -> None:
+        """Answer a trading op: at once when it cannot run (not logged in, malformed, over
+        the rate limit, every item refused), else once its commands are logged. Every op gets
+        its answer: a fault is 50026 (logged)."""
         raw_id = message.get("id", "")
         msg_id = raw_id if isinstance(raw_id, str) else json.dumps(raw_id)
         in_time = self.service.now_ms()
         try:
-            if conn.path != "private" or not conn.uid:
-                raise OkxError("60011", "Please log in")
-            if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
-                raise OkxError("60012", "Invalid request: args must be a list of objects")
-            if not args or len(args) > 20 or (not op.startswith("batch") and len(args) > 1):
-                raise OkxError("60012", f"Invalid request: {op} takes 1 item (batch ops up to 20)")
-            ctx = Ctx(self.service, conn.uid, {}, json.dumps(args).encode(), in_time, self.hub.limits)
-            items = await _run_op(ctx, op, args)
+            prepared = self._prepare(conn, op, args, in_time)
         except OkxError as exc:
-            self._answer_error(conn, msg_id, op, exc.code, exc.msg, in_time)
+            conn.send(_error_answer(msg_id, op, exc.code, exc.msg, in_time, self.service.now_ms()))
+            return
+        except Exception:
+            log.exception("unexpected error on WebSocket op %r", op)
+            conn.send(_error_answer(msg_id, op, "50026", _FAULT, in_time, self.service.now_ms()))
+            return
+        if prepared.refused is not None:
+            self._answer(conn, msg_id, op, prepared.refused, in_time)
+            return
+        task = asyncio.get_running_loop().create_task(self._run(conn, msg_id, op, prepared, in_time))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _prepare(self, conn: Connection, op: str, args: Any, in_time: int) -> rest_trade.Prepared:
+        if conn.path != "private" or not conn.uid:
+            raise OkxError("60011", "Please log in")
+        if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
+            raise OkxError("60012", "Invalid request: args must be a list of objects")
+        if not args or len(args) > 20 or (not op.startswith("batch") and len(args) > 1):
+            raise OkxError("60012", f"Invalid request: {op} takes 1 item (batch ops up to 20)")
+        self.rate.check(f"ws:{conn.uid}", "POST", RATE_ROUTES[op])
+        ctx = Ctx(self.service, conn.uid, {}, b"", in_time, self.hub.limits)
+        return rest_trade.prepare(ctx, OP_KINDS[op], args)
+
+    async def _run(self, conn: Connection, msg_id: str, op: str, prepared: rest_trade.Prepared,
+                   in_time: int) -> None:
+        try:
+            items = await prepared.run()
+        except OkxError as exc:
+            conn.send(_error_answer(msg_id, op, exc.code, exc.msg, in_time, self.service.now_ms()))
             return
         except Exception:  # a bug must not leave a client waiting for its answer
             log.exception("unexpected error on WebSocket op %r", op)
-            self._answer_error(conn, msg_id, op, "50026", "System error, please try again later", in_time)
+            conn.send(_error_answer(msg_id, op, "50026", _FAULT, in_time, self.service.now_ms()))
             return
+        self._answer(conn, msg_id, op, items, in_time)
+
+    def _answer(self, conn: Connection, msg_id: str, op: str, items: list[dict[str, Any]],
+                in_time: int) -> None:
         failed = sum(1 for item in items if item["sCode"] != "0")
         code = "0" if not failed else "1" if failed == len(items) else "2"
         conn.send({"id": msg_id, "op": op, "code": code, "msg": "", "data": items,
                    "inTime": ms(in_time * 1000), "outTime": ms(self.service.now_ms() * 1000)})
 
 
+_FAULT = "System error, please try again later"
+OP_KINDS = {"order": "place", "batch-orders": "place", "cancel-order": "cancel",
+            "batch-cancel-orders": "cancel", "amend-order": "amend", "batch-amend-orders": "amend"}
+
+
 def _error_answer(msg_id: str, op: str, code: str, msg: str, in_time: int, out_time: int) -> dict[str, Any]:
     return {"id": msg_id, "op": op, "code": code, "msg": msg, "data": [], "inTime": ms(in_time * 1000),
             "outTime": ms(out_time * 1000)}
-
-
-async def _run_op(ctx: Ctx, op: str, args: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    handlers: dict[str, Callable[[Ctx, list[dict[str, Any]]], Any]] = {
-        "order": rest_trade.place_items, "batch-orders": rest_trade.place_items,
-        "cancel-order": rest_trade.cancel_items, "batch-cancel-orders": rest_trade.cancel_items,
-        "amend-order": rest_trade.amend_items, "batch-amend-orders": rest_trade.amend_items,
-    }
-    return await handlers[op](ctx, args)
 
 
 def _public_trade(e: ev.Filled) -> PublicTrade:
