@@ -245,3 +245,43 @@ def test_an_account_sees_only_its_own_history(server, account, admin):
     assert _ok(stranger.get("/api/v5/account/positions-history")) == []
     ord_id = _ok(taker.get("/api/v5/trade/fills"))[0]["ordId"]
     assert _ok(stranger.get(f"/api/v5/trade/fills?ordId={ord_id}")) == []
+
+
+def _names(text: str) -> set[str]:
+    return set(text.split())
+
+
+ORDER_FIELDS = _names("""instType instId tgtCcy ccy ordId clOrdId tag px pxUsd pxVol pxType sz ordType
+    side posSide tdMode accFillSz fillPx tradeId fillSz fillTime avgPx state lever
+    attachAlgoClOrdId tpTriggerPx tpTriggerPxType tpOrdPx slTriggerPx
+    slTriggerPxType slOrdPx attachAlgoOrds linkedAlgoOrd stpId stpMode feeCcy fee
+    rebateCcy source rebate pnl category reduceOnly cancelSource cancelSourceReason
+    algoClOrdId algoId isTpLimit uTime cTime tradeQuoteCcy""")
+FILL_FIELDS = _names("""instType instId tradeId ordId clOrdId billId subType tag fillPx fillSz fillIdxPx
+    fillPnl fillPxVol fillPxUsd fillMarkVol fillFwdPx fillMarkPx side posSide
+    execType feeCcy fee ts fillTime feeRate tradeQuoteCcy""")
+BILL_FIELDS = _names("""instType billId subType ts balChg posBalChg bal posBal sz px ccy pnl fee mgnMode
+    instId ordId execType from to notes interest tag fillTime tradeId clOrdId
+    fillIdxPx fillMarkPx fillPxVol fillPxUsd fillMarkVol fillFwdPx type earnAmt
+    earnApr""")
+CLOSED_FIELDS = _names("""instType instId mgnMode type cTime uTime openAvgPx nonSettleAvgPx closeAvgPx
+    posId openMaxPos closeTotalPos realizedPnl settledPnl pnlRatio fee fundingFee
+    liqPenalty pnl posSide lever direction triggerPx uly ccy""")
+"""The response fields OKX's v5 documentation lists for each endpoint."""
+
+
+def test_every_field_okx_documents_is_there(server, account, admin):
+    maker, taker = account(), account()
+    admin.admin("POST", "index-price", {"instFamily": "BTC-USDT", "px": "100000"})
+    _order(maker, BTC, "sell", "2", "100000")
+    _order(taker, BTC, "buy", "2")
+    _order(maker, BTC, "buy", "1", "99900")
+    _order(taker, BTC, "sell", "1")
+    story = _story(taker)
+    assert story["orders"] and all(set(o) >= ORDER_FIELDS for o in story["orders"])
+    assert story["fills"] and all(set(f) >= FILL_FIELDS for f in story["fills"])
+    assert story["bills"] and all(set(b) >= BILL_FIELDS for b in story["bills"])
+    assert story["positions"] and all(set(p) >= CLOSED_FIELDS for p in story["positions"])
+    assert story["positions"][0]["type"] == "1"  # closed in part
+    for row in (*story["orders"], *story["fills"], *story["bills"], *story["positions"]):
+        assert all(isinstance(v, str | list | dict) for v in row.values()), row  # numbers travel as strings

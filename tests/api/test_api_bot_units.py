@@ -171,3 +171,20 @@ def test_replaying_the_events_builds_the_same_history():
         for fill in first.account_fills(uid):
             per_side[fill.side] += fill.lots
     assert per_side["buy"] == per_side["sell"]  # every fill has its other side
+
+
+def test_bills_stay_bounded_and_bal_stays_exact(monkeypatch):
+    """A hostile account cannot grow the server's memory through bills, and dropping the
+    oldest ones does not change the balance shown after the newest."""
+    from backstop.api import history
+
+    monkeypatch.setattr(history, "BILLS_KEPT", 3)
+    tracker = Tracker()
+    for amount in (100, 250, -40, 7, 1000):
+        event = ev.Deposited(0, 9, "USDT", amount) if amount > 0 else ev.Withdrawn(0, 9, "USDT", -amount)
+        tracker.apply([event])
+    kept = tracker.history.account_bills(9)
+    assert [b.bal_chg for b in kept] == [-40, 7, 1000]
+    balances = tracker.history.balances(9, lambda ccy, inst_id: ccy)
+    assert balances[kept[-1].bill_id] == 100 + 250 - 40 + 7 + 1000
+    assert [(b.type, b.sub_type) for b in kept] == [("1", "12"), ("1", "11"), ("1", "11")]
