@@ -181,7 +181,8 @@ def test_bills_stay_bounded_and_bal_stays_exact(monkeypatch):
     monkeypatch.setattr(history, "BILLS_KEPT", 3)
     tracker = Tracker()
     for amount in (100, 250, -40, 7, 1000):
-        event = ev.Deposited(0, 9, "USDT", amount) if amount > 0 else ev.Withdrawn(0, 9, "USDT", -amount)
+        event = (ev.Deposited(ts=0, uid=9, ccy="USDT", amount=amount) if amount > 0
+                 else ev.Withdrawn(ts=0, uid=9, ccy="USDT", amount=-amount))
         tracker.apply([event])
     kept = tracker.history.account_bills(9)
     assert [b.bal_chg for b in kept] == [-40, 7, 1000]

@@ -268,7 +268,8 @@ class Tracker:
         order = self.orders.get(public_ord_id)
         if order is not None:
             self.amending.discard(order.live_ord_id)
-            self._cancelled(ev.OrderCancelled(ts, order.live_ord_id, order.uid, order.inst_id, 0, "user"))
+            self._cancelled(ev.OrderCancelled(ts=ts, ord_id=order.live_ord_id, uid=order.uid,
+                                              inst_id=order.inst_id, remaining_lots=0, reason="user"))
 
     def _record(self, engine_ord_id: int) -> OrderRecord | None:
         return self.orders.get(self.aliases.get(engine_ord_id, engine_ord_id))
@@ -319,8 +320,10 @@ class Tracker:
             category = "adl" if uid == e.uid else self._liquidation_category(uid, e.inst_id, change.mgn_mode)
             side = "sell" if before > 0 else "buy"
             ord_id, trade_id = self._synthetic_id(), self._synthetic_id()
-            self._placed(ev.OrderPlaced(e.ts, ord_id, uid, e.inst_id, side, "market", 0, e.lots,
-                                        change.mgn_mode, True, "", category))
+            self._placed(ev.OrderPlaced(ts=e.ts, ord_id=ord_id, uid=uid, inst_id=e.inst_id, side=side,
+                                        ord_type="market", px_ticks=0, sz_lots=e.lots,
+                                        td_mode=change.mgn_mode, reduce_only=True, cl_ord_id="",
+                                        category=category))
             self.forced_orders.append(ord_id)
             fill = self._fill_side_record(e.ts, trade_id, e.inst_id, e.px_ticks, e.lots, ord_id, uid,
                                           side, 0, exec_type, category, awaits_change=False)
