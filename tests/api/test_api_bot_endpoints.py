@@ -130,6 +130,8 @@ def test_max_size_is_exactly_what_the_order_check_allows(server, account, admin)
     assert _order(client, AVAX, "buy", str(most))["code"] == "0"
     after = _ok(client.get(f"/api/v5/account/max-size?instId={AVAX}&tdMode=cross"))[0]
     assert Decimal(after["maxSell"]) >= most and Decimal(after["maxBuy"]) < 1  # closing needs no margin
+    detail = next(d for d in _ok(client.get("/api/v5/account/balance"))[0]["details"] if d["ccy"] == "USDT")
+    assert detail["uplLiab"] == "0" and detail["eqUsd"] == detail["eq"]  # adapters require both
     wd = _ok(client.get("/api/v5/account/max-withdrawal?ccy=USDT"))[0]
     avail = _ok(client.get(f"/api/v5/account/max-avail-size?instId={AVAX}&tdMode=cross"))[0]
     assert Decimal(wd["maxWd"]) >= 0 and Decimal(avail["availBuy"]) == Decimal(avail["availSell"])

@@ -23,6 +23,11 @@ def account_currencies(exchange: Exchange, uid: int) -> list[str]:
     return queries.account_currencies(exchange.state, uid)
 
 
+USD_LIKE = ("USDT", "USDC", "USD")
+"""Currencies whose equity is shown as ``eqUsd`` one for one (a stablecoin counted as a
+dollar, as ``oiUsd`` counts it); other currencies leave ``eqUsd`` empty (no FX here)."""
+
+
 def currency_detail(exchange: Exchange, uid: int, ccy: str, now: int) -> dict[str, Any]:
     """``account/balance`` ``details[]`` row. ``cashBal`` includes isolated margin; ``eq`` is
     cash plus all unrealized PnL; ``availEq`` is OKX's cross available equity."""
@@ -36,7 +41,8 @@ def currency_detail(exchange: Exchange, uid: int, ccy: str, now: int) -> dict[st
         "availBal": money(figures.max_withdrawal), "frozenBal": money(cash_bal - figures.max_withdrawal),
         "ordFrozen": money(figures.order_frozen), "imr": money(figures.position_im),
         "mmr": money(figures.mm_plus_fee), "mgnRatio": _ratio(figures.equity, figures.mm_plus_fee),
-        "disEq": "", "eqUsd": "", "notionalLever": "", "liab": "", "uplLiab": "0", "interest": "",
+        "disEq": "", "eqUsd": money(eq) if ccy in USD_LIKE else "", "notionalLever": "", "liab": "",
+        "uplLiab": "0", "interest": "",
         "uTime": ms(now),
         "crossLiab": "", "isoLiab": "", "maxLoan": "", "stgyEq": "0", "twap": "0", "spotInUseAmt": "",
         "isoUpl": money(iso_eq - iso_margin), "fixedBal": "0", "borrowFroz": "", "clSpotInUseAmt": "",
