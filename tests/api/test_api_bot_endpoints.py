@@ -196,6 +196,12 @@ def test_amend_keeps_the_order_id_through_fills_and_restart(tmp_path):
         assert _ok(maker.get(f"/api/v5/trade/order?instId={BTC}&ordId={resting['id']}")) == before
         assert before[0]["px"] == "100600" and before[0]["sz"] == "3" and before[0]["accFillSz"] == "1"
         assert [o["ordId"] for o in _ok(maker.get("/api/v5/trade/orders-pending"))] == [resting["id"]]
+        cl_ord_id = before[0]["clOrdId"]  # ccxt's own, kept through the amendments
+        assert cl_ord_id and before[0]["clOrdId"] == resting["clientOrderId"]
+        reused = maker.post("/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy",
+                                                    "ordType": "limit", "sz": "1", "px": "99000",
+                                                    "clOrdId": cl_ord_id}).json()
+        assert reused["data"][0]["sCode"] == "51016"  # still live under it
 
         def amend(client, body):
             answer = client.post("/api/v5/trade/amend-order", {"instId": BTC, **body}).json()
