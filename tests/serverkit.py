@@ -4,6 +4,7 @@ client. Used by the reliability tests, the API tests (``tests/api/conftest.py``)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -101,6 +102,26 @@ def okx_timestamp(when: datetime | None = None) -> str:
 
 def sign(secret: str, prehash: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), prehash.encode(), hashlib.sha256).digest()).decode()
+
+
+def ws_login_frame(key: dict[str, str]) -> str:
+    """An OKX WebSocket ``login`` frame for an account's key, signed now."""
+    ts = str(int(time.time()))
+    signature = sign(key["secretKey"], f"{ts}GET/users/self/verify")
+    return json.dumps({"op": "login", "args": [{"apiKey": key["apiKey"], "passphrase": key["passphrase"],
+                                                "timestamp": ts, "sign": signature}]})
+
+
+async def ws_recv(ws: Any, predicate: Any, timeout: float = 5.0) -> dict:
+    """The next JSON message matching ``predicate`` (``pong`` frames skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            text = await ws.recv()
+            if text == "pong":
+                continue
+            message = json.loads(text)
+            if predicate(message):
+                return message
 
 
 class SignedClient:

@@ -6,11 +6,7 @@ survive a restart (the server replays its log)."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import time
 from decimal import Decimal
 
 import ccxt
@@ -18,6 +14,7 @@ import pytest
 import websockets
 
 from conftest import Server, new_account
+from serverkit import ws_login_frame
 
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 SYMBOL = "BTC/USDT:USDT"
@@ -37,14 +34,6 @@ def _order(client, inst_id: str, side: str, sz: str, px: str | None = None, mode
 
 def _leverage(client, inst_id: str, lever: str, mode: str = "cross") -> None:
     _ok(client.post("/api/v5/account/set-leverage", {"instId": inst_id, "lever": lever, "mgnMode": mode}))
-
-
-def _login(key: dict[str, str]) -> str:
-    ts = str(int(time.time()))
-    sign = base64.b64encode(hmac.new(key["secretKey"].encode(), f"{ts}GET/users/self/verify".encode(),
-                                     hashlib.sha256).digest()).decode()
-    return json.dumps({"op": "login", "args": [{"apiKey": key["apiKey"], "passphrase": key["passphrase"],
-                                                "timestamp": ts, "sign": sign}]})
 
 
 def _ccxt(server, client) -> ccxt.okx:
@@ -156,7 +145,7 @@ def test_adl_gives_both_sides_an_order_a_fill_and_a_bill(server, account, admin)
 
     async def move_and_watch() -> dict:
         async with websockets.connect(server.url.replace("http", "ws") + "/ws/v5/private") as ws:
-            await ws.send(_login(maker.key))
+            await ws.send(ws_login_frame(maker.key))
             orders = {"channel": "orders", "instType": "SWAP"}
             await ws.send(json.dumps({"op": "subscribe", "args": [orders]}))
             async with asyncio.timeout(5):

@@ -6,36 +6,15 @@ websockets and ccxt.pro unchanged (``watch_balance``, ``watch_ohlcv``, ``create_
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import time
 from decimal import Decimal
 
 import ccxt.pro
 import websockets
 
+from serverkit import ws_login_frame, ws_recv
+
 BTC, DOT = "BTC-USDT-SWAP", "DOT-USDT-SWAP"
-
-
-async def _recv(ws, predicate, timeout: float = 5.0) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            text = await ws.recv()
-            if text == "pong":
-                continue
-            message = json.loads(text)
-            if predicate(message):
-                return message
-
-
-def _login(key: dict[str, str]) -> str:
-    ts = str(int(time.time()))
-    sign = base64.b64encode(hmac.new(key["secretKey"].encode(), f"{ts}GET/users/self/verify".encode(),
-                                     hashlib.sha256).digest()).decode()
-    return json.dumps({"op": "login", "args": [{"apiKey": key["apiKey"], "passphrase": key["passphrase"],
-                                                "timestamp": ts, "sign": sign}]})
 
 
 def _answer(msg_id: str):
@@ -57,40 +36,40 @@ def test_trading_ops_answer_as_okx(server, account, admin):
         async with websockets.connect(f"{ws_url}/ws/v5/private") as priv, \
                 websockets.connect(f"{ws_url}/ws/v5/public") as pub:
             await priv.send(json.dumps({"id": "a0", "op": "order", "args": [order]}))
-            assert (await _recv(priv, _answer("a0")))["code"] == "60011"  # log in first
+            assert (await ws_recv(priv, _answer("a0")))["code"] == "60011"  # log in first
             await pub.send(json.dumps({"id": "p0", "op": "order", "args": [order]}))
-            assert (await _recv(pub, _answer("p0")))["code"] == "60011"
-            await priv.send(_login(client.key))
-            await _recv(priv, lambda m: m.get("event") == "login")
+            assert (await ws_recv(pub, _answer("p0")))["code"] == "60011"
+            await priv.send(ws_login_frame(client.key))
+            await ws_recv(priv, lambda m: m.get("event") == "login")
             await priv.send(json.dumps({"id": "a1", "op": "order", "args": [order]}))
-            placed = await _recv(priv, _answer("a1"))
+            placed = await ws_recv(priv, _answer("a1"))
             assert (placed["op"], placed["code"], placed["data"][0]["sCode"]) == ("order", "0", "0")
             ord_id = placed["data"][0]["ordId"]
             orders_arg = {"channel": "orders", "instType": "SWAP"}
             await priv.send(json.dumps({"op": "subscribe", "args": [orders_arg]}))
-            await _recv(priv, lambda m: m.get("event") == "subscribe")
+            await ws_recv(priv, lambda m: m.get("event") == "subscribe")
             await priv.send(json.dumps({"id": "a2", "op": "amend-order",
                                         "args": [{"instId": BTC, "ordId": ord_id, "newPx": "99100"}]}))
             seen: list[dict] = []  # the push is logged before the op's answer is sent
-            amended = await _recv(priv, lambda m: seen.append(m) or _answer("a2")(m))
+            amended = await ws_recv(priv, lambda m: seen.append(m) or _answer("a2")(m))
             assert amended["code"] == "0" and amended["data"][0]["ordId"] == ord_id
             pushed = [m["data"][0] for m in seen if _push("orders")(m)]
             assert (pushed[-1]["ordId"], pushed[-1]["px"], pushed[-1]["state"]) == (ord_id, "99100", "live")
             assert all(p["state"] == "live" for p in pushed)  # never a transient 'canceled'
             bad = {**order, "sz": "0.001"}  # off the lot grid
             await priv.send(json.dumps({"id": "a3", "op": "batch-orders", "args": [order, bad]}))
-            batch = await _recv(priv, _answer("a3"))
+            batch = await ws_recv(priv, _answer("a3"))
             assert batch["code"] == "2" and batch["data"][0]["sCode"] == "0"
             assert batch["data"][1]["sCode"] != "0"
             await priv.send(json.dumps({"id": "a4", "op": "cancel-order",
                                         "args": [{"instId": BTC, "ordId": ord_id}]}))
-            assert (await _recv(priv, _answer("a4")))["data"][0]["sCode"] == "0"
+            assert (await ws_recv(priv, _answer("a4")))["data"][0]["sCode"] == "0"
             await priv.send(json.dumps({"id": "a5", "op": "cancel-order",
                                         "args": [{"instId": BTC, "ordId": ord_id}]}))
-            again = await _recv(priv, _answer("a5"))
+            again = await ws_recv(priv, _answer("a5"))
             assert again["code"] == "1" and again["data"][0]["sCode"] == "51400"
             await priv.send(json.dumps({"id": "a6", "op": "batch-orders", "args": [order] * 21}))
-            assert (await _recv(priv, _answer("a6")))["code"] == "60012"  # at most 20
+            assert (await ws_recv(priv, _answer("a6")))["code"] == "60012"  # at most 20
 
     asyncio.run(run())
     live = client.get(f"/api/v5/trade/orders-pending?instId={BTC}").json()["data"]
@@ -104,13 +83,13 @@ def test_a_flood_of_order_ops_is_rate_limited_like_rest(server, account, admin):
 
     async def run() -> list[str]:
         async with websockets.connect(server.url.replace("http", "ws") + "/ws/v5/private") as priv:
-            await priv.send(_login(client.key))
-            await _recv(priv, lambda m: m.get("event") == "login")
+            await priv.send(ws_login_frame(client.key))
+            await ws_recv(priv, lambda m: m.get("event") == "login")
             for i in range(80):  # OKX allows 60 per 2 s
                 await priv.send(json.dumps({"id": f"f{i}", "op": "order", "args": [order]}))
             codes: dict[str, str] = {}  # refusals are answered at once, placements once logged
             while len(codes) < 80:
-                answer = await _recv(priv, lambda m: str(m.get("id", "")).startswith("f"))
+                answer = await ws_recv(priv, lambda m: str(m.get("id", "")).startswith("f"))
                 codes[answer["id"]] = answer["code"]
             return list(codes.values())
 
@@ -130,24 +109,24 @@ def test_public_channels_push_trades_open_interest_price_limit_and_candles(serve
                 websockets.connect(f"{ws_url}/ws/v5/business") as biz:
             args = [{"channel": c, "instId": DOT} for c in ("trades", "open-interest", "price-limit")]
             await pub.send(json.dumps({"op": "subscribe", "args": args}))
-            first_oi = await _recv(pub, _push("open-interest"))
+            first_oi = await ws_recv(pub, _push("open-interest"))
             await biz.send(json.dumps({"op": "subscribe", "args": [{"channel": "candle1m", "instId": DOT},
                                                                    {"channel": "mark-price-candle1m",
                                                                     "instId": DOT}]}))
-            await _recv(biz, _push("mark-price-candle1m"))
+            await ws_recv(biz, _push("mark-price-candle1m"))
             await pub.send(json.dumps({"op": "subscribe", "args": [{"channel": "candle1m", "instId": DOT}]}))
-            wrong = await _recv(pub, lambda m: m.get("event") == "error")
+            wrong = await ws_recv(pub, lambda m: m.get("event") == "error")
             sell = {"instId": DOT, "tdMode": "cross", "side": "sell", "ordType": "limit", "sz": "7",
                     "px": "4.1"}
             buy = {"instId": DOT, "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "7"}
             await asyncio.to_thread(maker.post, "/api/v5/trade/order", sell)
             await asyncio.to_thread(taker.post, "/api/v5/trade/order", buy)
-            trade = await _recv(pub, _push("trades"))
-            oi = await _recv(pub, _push("open-interest",
+            trade = await ws_recv(pub, _push("trades"))
+            oi = await ws_recv(pub, _push("open-interest",
                                         lambda m: m["data"][0]["oi"] != first_oi["data"][0]["oi"]))
-            candle = await _recv(biz, _push("candle1m"))
+            candle = await ws_recv(biz, _push("candle1m"))
             await asyncio.to_thread(admin.admin, "POST", "index-price", {"instFamily": "DOT-USDT", "px": "5"})
-            limit = await _recv(pub, _push("price-limit",
+            limit = await ws_recv(pub, _push("price-limit",
                                            lambda m: m["data"][0]["buyLmt"] == "5.25"))
             return wrong, trade, oi, first_oi, candle, limit
 

@@ -6,35 +6,13 @@ admin index price show in ``public/insurance-fund`` (types and paging),
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import time
 
 import websockets
 
+from serverkit import ws_login_frame, ws_recv
+
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
-
-
-async def _recv(ws, predicate, timeout: float = 5.0) -> dict:
-    """The next JSON message matching ``predicate``."""
-    async with asyncio.timeout(timeout):
-        while True:
-            text = await ws.recv()
-            if text == "pong":
-                continue
-            message = json.loads(text)
-            if predicate(message):
-                return message
-
-
-def _login(key: dict[str, str]) -> str:
-    ts = str(int(time.time()))
-    sign = base64.b64encode(hmac.new(key["secretKey"].encode(), f"{ts}GET/users/self/verify".encode(),
-                                     hashlib.sha256).digest()).decode()
-    return json.dumps({"op": "login", "args": [{"apiKey": key["apiKey"], "passphrase": key["passphrase"],
-                                                "timestamp": ts, "sign": sign}]})
 
 
 def _order(client, inst_id: str, side: str, sz: str, px: str | None = None) -> None:
@@ -52,10 +30,10 @@ def _leverage(client, inst_id: str, lever: str) -> None:
 
 async def _private(url: str, key: dict[str, str]):
     ws = await websockets.connect(f"{url}/ws/v5/private")
-    await ws.send(_login(key))
-    assert (await _recv(ws, lambda m: m.get("event") == "login"))["code"] == "0"
+    await ws.send(ws_login_frame(key))
+    assert (await ws_recv(ws, lambda m: m.get("event") == "login"))["code"] == "0"
     await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "balance_and_position"}]}))
-    await _recv(ws, lambda m: m.get("data") and m["data"][0].get("eventType") == "snapshot")
+    await ws_recv(ws, lambda m: m.get("data") and m["data"][0].get("eventType") == "snapshot")
     return ws
 
 
@@ -82,13 +60,13 @@ def test_liquidation_shows_in_rest_and_ws(server, admin, account):
         async with websockets.connect(f"{ws_url}/ws/v5/public") as pub:
             await pub.send(json.dumps({"op": "subscribe",
                                        "args": [{"channel": "liquidation-orders", "instType": "SWAP"}]}))
-            assert (await _recv(pub, lambda m: "event" in m))["event"] == "subscribe"
+            assert (await ws_recv(pub, lambda m: "event" in m))["event"] == "subscribe"
             priv = await _private(ws_url, victim.key)
             try:
                 await asyncio.to_thread(admin.admin, "POST", "index-price",
                                         {"instFamily": "BTC-USDT", "px": "98400"})
-                pushed = await _recv(pub, lambda m: m.get("arg", {}).get("channel") == "liquidation-orders")
-                mine = await _recv(priv, lambda m: m.get("data")
+                pushed = await ws_recv(pub, lambda m: m.get("arg", {}).get("channel") == "liquidation-orders")
+                mine = await ws_recv(priv, lambda m: m.get("data")
                                    and m["data"][0].get("eventType") == "liquidation")
             finally:
                 await priv.close()
@@ -131,14 +109,14 @@ def test_adl_shows_on_adl_warning_and_event_type(server, admin, account):
         async with websockets.connect(f"{ws_url}/ws/v5/public") as pub:
             arg = {"channel": "adl-warning", "instType": "SWAP", "instFamily": "ETH-USDT"}
             await pub.send(json.dumps({"op": "subscribe", "args": [arg]}))
-            first = await _recv(pub, lambda m: "data" in m)
+            first = await ws_recv(pub, lambda m: "data" in m)
             priv = await _private(ws_url, maker.key)
             try:
                 await asyncio.to_thread(admin.admin, "POST", "index-price",
                                         {"instFamily": "ETH-USDT", "px": "1940"})
-                adl = await _recv(pub, lambda m: m.get("data") and m["data"][0]["state"] == "adl")
-                repeat = await _recv(pub, lambda m: m.get("data") and m["data"][0]["state"] == "adl")
-                mine = await _recv(priv, lambda m: m.get("data") and m["data"][0].get("eventType") == "adl")
+                adl = await ws_recv(pub, lambda m: m.get("data") and m["data"][0]["state"] == "adl")
+                repeat = await ws_recv(pub, lambda m: m.get("data") and m["data"][0]["state"] == "adl")
+                mine = await ws_recv(priv, lambda m: m.get("data") and m["data"][0].get("eventType") == "adl")
             finally:
                 await priv.close()
             assert first["data"][0]["state"] == "normal"

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import time
 
 import ccxt.pro
 import websockets
 
+from serverkit import ws_login_frame, ws_recv
+
 BTC = "BTC-USDT-SWAP"
 SYMBOL = "BTC/USDT:USDT"
 ORDERS_SUB = json.dumps({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]})
-
-
-async def _recv(ws, predicate, timeout: float = 5.0) -> dict:
-    """The next JSON message matching ``predicate``."""
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            if predicate(message):
-                return message
-
-
-def _login(key: dict[str, str]) -> str:
-    ts = str(int(time.time()))
-    sign = base64.b64encode(hmac.new(key["secretKey"].encode(), f"{ts}GET/users/self/verify".encode(),
-                                     hashlib.sha256).digest()).decode()
-    return json.dumps({"op": "login", "args": [{"apiKey": key["apiKey"], "passphrase": key["passphrase"],
-                                                "timestamp": ts, "sign": sign}]})
 
 
 def test_raw_protocol(server, account):
@@ -45,24 +26,24 @@ def test_raw_protocol(server, account):
             await pub.send("ping")
             assert await pub.recv() == "pong"
             await pub.send(json.dumps({"op": "subscribe", "args": [{"channel": "books", "instId": BTC}]}))
-            assert (await _recv(pub, lambda m: "event" in m))["event"] == "subscribe"
-            snapshot = await _recv(pub, lambda m: m.get("action") == "snapshot")
+            assert (await ws_recv(pub, lambda m: "event" in m))["event"] == "subscribe"
+            snapshot = await ws_recv(pub, lambda m: m.get("action") == "snapshot")
             await priv.send(ORDERS_SUB)
-            assert (await _recv(priv, lambda m: "event" in m))["code"] == "60011"
-            await priv.send(_login(client.key))
-            assert (await _recv(priv, lambda m: m.get("event") == "login"))["code"] == "0"
+            assert (await ws_recv(priv, lambda m: "event" in m))["code"] == "60011"
+            await priv.send(ws_login_frame(client.key))
+            assert (await ws_recv(priv, lambda m: m.get("event") == "login"))["code"] == "0"
             await priv.send(ORDERS_SUB)
-            assert (await _recv(priv, lambda m: "event" in m))["event"] == "subscribe"
+            assert (await ws_recv(priv, lambda m: "event" in m))["event"] == "subscribe"
             await asyncio.to_thread(client.post, "/api/v5/trade/order", order)
-            update = await _recv(pub, lambda m: m.get("action") == "update")
+            update = await ws_recv(pub, lambda m: m.get("action") == "update")
             assert update["data"][0]["prevSeqId"] == snapshot["data"][0]["seqId"]
             assert ["60000", "1", "0", "1"] in update["data"][0]["bids"]
-            pushed = await _recv(priv, lambda m: m.get("arg", {}).get("channel") == "orders")
+            pushed = await ws_recv(priv, lambda m: m.get("arg", {}).get("channel") == "orders")
             assert pushed["data"][0]["state"] == "live" and pushed["data"][0]["px"] == "60000"
             await pub.send(json.dumps({"op": "unsubscribe", "args": [{"channel": "books", "instId": BTC}]}))
-            assert (await _recv(pub, lambda m: "event" in m))["event"] == "unsubscribe"
+            assert (await ws_recv(pub, lambda m: "event" in m))["event"] == "unsubscribe"
             await pub.send(json.dumps({"op": "subscribe", "args": [{"channel": "nope", "instId": BTC}]}))
-            assert (await _recv(pub, lambda m: "event" in m))["code"] == "60018"
+            assert (await ws_recv(pub, lambda m: "event" in m))["code"] == "60018"
 
     asyncio.run(run())
 
