@@ -10,7 +10,7 @@ injections, index jumps from −99% to +1000%, and malformed fields. The exchang
 below zero, reserved = Σ orders' reserves, ADL only in a recorded ADL state, and (on the way
 out) no ADL'd winner realizing a loss. Each example ends with a replay to the same hash.
 
-``BACKSTOP_FUZZ_EXAMPLES`` overrides the number of examples.
+``BACKSTOP_MONEY_FUZZ_EXAMPLES`` overrides the number of examples.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from backstop.sim.adversary import (
     run_episode,
 )
 
-EXAMPLES = int(os.environ.get("BACKSTOP_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("BACKSTOP_MONEY_FUZZ_EXAMPLES", "200"))
 CATALOGUE = catalogue_for_fuzzing()
 
 
