@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from rich.console import Console
 from rich.table import Table
@@ -55,7 +55,7 @@ def run_demo(console: Console, catalogue: Catalogue, seed: int) -> Exchange:
     _fund_accounts(exchange, inst, clock)
     start = inst.index_px
     for step, move in enumerate(PATH):
-        index = (start * (1 + Decimal(move))).quantize(inst.tick_sz)
+        index = (start * (1 + Decimal(move))).quantize(inst.tick_sz, rounding=ROUND_HALF_EVEN)
         exchange.execute(SetIndexPrice(clock.tick(), inst.inst_family, index))
         _requote(exchange, inst, index, clock)
         if step < 2:
@@ -90,7 +90,7 @@ def _requote(exchange: Exchange, inst: Instrument, index: Decimal, clock: _Clock
     for ord_id in list(exchange.state.open_orders.get(MAKER, {})):
         exchange.execute(CancelOrder(clock.tick(), MAKER, inst.inst_id, ord_id))
     for level in range(1, 11):
-        offset = (index * Decimal("0.0005") * level).quantize(inst.tick_sz)
+        offset = (index * Decimal("0.0005") * level).quantize(inst.tick_sz, rounding=ROUND_HALF_EVEN)
         size = inst.min_sz * 5000 * level
         for side, px in ((Side.BUY, index - offset), (Side.SELL, index + offset)):
             exchange.execute(PlaceOrder(clock.tick(), MAKER, inst.inst_id, side, OrderType.LIMIT,
@@ -173,7 +173,7 @@ def _risk_cells(exchange: Exchange, inst: Instrument, pos: Position) -> tuple[st
         tier = find_tier(inst.tiers, pos.size_lots) or inst.tiers[-1]
         liq = calculate_liquidation_px(inst, pos.size_lots, pos.cost,
                                        isolated_margin(state, pos, inst), tier.mmr_ppm)
-        liq_text = str(liq.quantize(inst.tick_sz)) if liq else "-"
+        liq_text = str(liq.quantize(inst.tick_sz, rounding=ROUND_HALF_EVEN)) if liq else "-"
     else:
         equity = cross_figures(state, pos.uid, inst.settle_ccy).equity
         liq_text = "(cross)"

@@ -41,6 +41,7 @@ from backstop.engine.queries import fund_balance
 from backstop.model.catalogue import Catalogue
 from backstop.model.commands import Command, InjectInsuranceFund, SetIndexPrice, SettleFunding
 from backstop.model.instrument import Instrument
+from backstop.numeric import round_to
 from backstop.sim import traders as tr
 from backstop.sim.price_sources import BAR_MS, CrashScenario, FamilyPaths, KlineReplay, index_decimal
 
@@ -193,7 +194,7 @@ class MarketDriver:
                 continue
             usd = FUND_SEED_USD_PER_TRADER * max(1, self.settings.population * share // total)
             px = self.last_prices.get(inst.inst_family, 1.0)
-            amount = Decimal(usd) if inst.is_linear else index_decimal(usd / px).quantize(Decimal("0.0001"))
+            amount = Decimal(usd) if inst.is_linear else round_to(index_decimal(usd / px), Decimal("0.0001"))
             await self.service.submit(InjectInsuranceFund(0, inst.inst_family, amount, inst.inst_type))
 
     async def _submit(self, commands: list[Command]) -> None:

@@ -11,7 +11,7 @@ rounding direction is written at the call site.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 MONEY_DECIMALS = 8
 MONEY_UNIT = Decimal(1).scaleb(-MONEY_DECIMALS)
@@ -64,6 +64,12 @@ def to_units_floor(value: Decimal, step: Decimal) -> int:
 def to_units_ceil(value: Decimal, step: Decimal) -> int:
     """``value / step`` rounded toward plus infinity."""
     return int((value / step).to_integral_value(rounding=ROUND_CEILING))
+
+
+def round_to(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` to a multiple of ``step``, half to even, whatever the ambient decimal context
+    (a library such as ccxt may set it to half-up for the whole thread)."""
+    return value.quantize(step, rounding=ROUND_HALF_EVEN)
 
 
 def money_from_decimal(value: Decimal | str | int) -> int:

@@ -15,6 +15,7 @@ out) no ADL'd winner realizing a loss. Each example ends with a replay to the sa
 
 from __future__ import annotations
 
+import decimal
 import os
 import random
 
@@ -77,3 +78,24 @@ def test_seeded_episodes_exercise_liquidation_adl_and_loss_sharing():
     assert total.liquidations > 100 and total.adl_trades > 5
     assert total.deficits_covered + total.socialized_events > 0
     assert 0 < total.rejected < total.commands
+
+
+def _episode_hash(seed: int) -> str:
+    rnd = random.Random(seed)
+    exchange = Exchange(CATALOGUE, build_config(random_policy(rnd)))
+    adversary = Adversary(exchange)
+    adversary.fund_everyone(rnd)
+    for _ in range(300):
+        adversary.step(rnd)
+    return exchange.state_hash()
+
+
+def test_results_do_not_depend_on_the_ambient_decimal_context():
+    """ccxt sets the thread's decimal context to half-up (and traps underflow) the first time
+    it formats a number; a bot using it in the same process must not move the engine's
+    figures: every rounding names its direction."""
+    expected = [_episode_hash(seed) for seed in (3, 11)]
+    with decimal.localcontext() as ctx:
+        ctx.rounding = decimal.ROUND_HALF_UP
+        ctx.traps[decimal.Underflow] = True
+        assert [_episode_hash(seed) for seed in (3, 11)] == expected

@@ -13,7 +13,7 @@ from backstop.api.wire import money, ms, px_str, sz_str
 from backstop.engine.exchange import Exchange
 from backstop.engine.queries import fund_balance
 from backstop.model.catalogue import Catalogue
-from backstop.numeric import fmt_decimal
+from backstop.numeric import fmt_decimal, round_to
 
 WARNING_SHARE = Decimal("0.5")
 """A fund is in ``warning`` once it is down from its trailing peak by more than this share of
@@ -71,6 +71,6 @@ def adl_warning_views(exchange: Exchange, now: int,
         level = "adl" if fund.adl_state else "warning" if rate > share * WARNING_SHARE else "normal"
         out.append({"instType": fund.inst_type, "instFamily": fund.inst_family, "state": level,
                     "bal": money(balance), "maxBal": money(peak), "maxBalTs": ms(peak_ts),
-                    "decRate": fmt_decimal(max(rate, Decimal(0)).quantize(Decimal("0.0001"))),
+                    "decRate": fmt_decimal(round_to(max(rate, Decimal(0)), Decimal("0.0001"))),
                     "adlRecBal": "", "adlType": fund.adl_state, "ccy": fund.ccy, "ts": ms(now)})
     return out

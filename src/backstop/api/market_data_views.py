@@ -5,7 +5,7 @@ ticks, sizes from lots; every number is a string."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
 
 from backstop.api.market_history import BARS, BarSpec, Candle, CandleSeries, MarketHistory, PublicTrade
@@ -111,8 +111,8 @@ def open_interest_view(exchange: Exchange, history: MarketHistory, inst: Instrum
     oi_ccy = coins if inst.is_linear else (coins / mark if mark else Decimal(0))
     oi_usd = coins * mark if inst.is_linear else coins
     return {"instType": inst.inst_type, "instId": inst.inst_id, "oi": sz_str(inst, lots),
-            "oiCcy": fmt_decimal(oi_ccy.quantize(Decimal("0.00000001"))),
-            "oiUsd": fmt_decimal(oi_usd.quantize(Decimal("0.01"))), "ts": ms(now)}
+            "oiCcy": fmt_decimal(oi_ccy.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN)),
+            "oiUsd": fmt_decimal(oi_usd.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)), "ts": ms(now)}
 
 
 def funding_history_views(history: MarketHistory, inst: Instrument, after: int | None, before: int | None,

@@ -4,7 +4,7 @@ number is a string."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from backstop.api.tracker import Tracker
@@ -12,7 +12,7 @@ from backstop.api.wire import money, ms, px_str, sz_str
 from backstop.engine.exchange import Exchange
 from backstop.engine.queries import fund_balance
 from backstop.model.instrument import Instrument
-from backstop.numeric import fmt_decimal
+from backstop.numeric import fmt_decimal, round_to
 
 DAY_MS = 24 * 3600 * 1000
 BUY, SELL = 1, -1
@@ -107,7 +107,7 @@ def base_volume(inst: Instrument, lots: int, value_ticks: int) -> Decimal:
     if value_ticks == 0:
         return Decimal(0)
     vwap = inst.ticks_to_px(value_ticks) / lots
-    return (contracts * inst.ct_val / vwap).quantize(Decimal("0.00000001"))
+    return (contracts * inst.ct_val / vwap).quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN)
 
 
 def book_view(exchange: Exchange, inst: Instrument, depth: int, now: int) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def fund_detail(fund: Any, record: Any) -> dict[str, Any]:
         "balance": money(record.balance), "amt": money(record.amt), "ccy": fund.ccy,
         "type": record.type, "ts": ms(record.ts), "maxBal": money(record.max_bal),
         "maxBalTs": ms(record.max_bal_ts),
-        "decRate": fmt_decimal(fund.decline_rate(record).quantize(Decimal("0.0001"))),
+        "decRate": fmt_decimal(round_to(fund.decline_rate(record), Decimal("0.0001"))),
         "adlType": record.adl_type,
     }
 

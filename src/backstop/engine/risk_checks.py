@@ -16,6 +16,7 @@ from backstop.engine.queries import (
 )
 from backstop.engine.screening import UnitFinder
 from backstop.model.events import Event, LiquidationWarning
+from backstop.numeric import round_to
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.ledger import fees_key
 
@@ -76,7 +77,7 @@ def _warnings(state: ExchangeState, config: EngineConfig, figures: FiguresCache,
             if key not in state.warned:
                 ratio = Decimal(equity) / Decimal(requirement)
                 events.append(LiquidationWarning(ts, key[0], key[1], key[2], ccy,
-                                                 str(ratio.quantize(Decimal("0.0001")))))
+                                                 str(round_to(ratio, Decimal("0.0001")))))
     state.warned = below
     return events
 

@@ -8,7 +8,7 @@ naming an unknown account or currency gets a :class:`Rejection` (51000 unless a 
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from backstop.model import commands as c
 from backstop.model import errors
@@ -119,7 +119,7 @@ def parse_index_ticks(inst: Instrument, px: object) -> int | Rejection:
     on any grid); 51000 when not positive, above :data:`MAX_PRICE`, or under one tick."""
     if not is_finite_decimal(px) or not Decimal(0) < px <= MAX_PRICE:  # type: ignore[operator]
         return _bad("px")
-    ticks = int((px / inst.tick_sz).to_integral_value())  # type: ignore[operator]  # half-even
+    ticks = int((px / inst.tick_sz).to_integral_value(rounding=ROUND_HALF_EVEN))  # type: ignore[operator]
     if ticks <= 0:
         return errors.reject(errors.BAD_PARAMETER, "Parameter px error: below one tick")
     return ticks

@@ -40,7 +40,7 @@ from backstop.model.events import (
     LiquidationStarted,
     Rejected,
 )
-from backstop.numeric import money_to_decimal
+from backstop.numeric import money_to_decimal, round_to
 
 INSTRUMENTS = ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "BTC-USD-SWAP")
 """Two linear instruments in one currency (cross contagion) and an inverse one."""
@@ -180,7 +180,7 @@ class Adversary:
         ord_type = rnd.choice(list(OrderType))
         # a price up to ±25% around the mark, on the tick grid, often near the mark
         spread = rnd.choice([0.0005, 0.002, 0.01, 0.05, 0.25])
-        px = (self._mark_px(inst) * Decimal(1 + rnd.uniform(-spread, spread))).quantize(inst.tick_sz)
+        px = round_to(self._mark_px(inst) * Decimal(1 + rnd.uniform(-spread, spread)), inst.tick_sz)
         lots = rnd.choice([inst.min_lots, rnd.randrange(1, 50) * inst.min_lots,
                            rnd.randrange(1, 2_000) * inst.min_lots])
         limit_px = None if ord_type is OrderType.MARKET else max(px, inst.tick_sz)
@@ -216,7 +216,7 @@ class Adversary:
         inst = next(i for i in self.ex.catalogue if i.inst_family == family)
         move = rnd.choice([rnd.uniform(-0.02, 0.02), rnd.uniform(-0.15, 0.15),
                            rnd.choice([-0.99, -0.5, 0.5, 2.0, 10.0])])
-        px = max(self._mark_px(inst) * Decimal(1 + move), inst.tick_sz).quantize(inst.tick_sz)
+        px = round_to(max(self._mark_px(inst) * Decimal(1 + move), inst.tick_sz), inst.tick_sz)
         return c.SetIndexPrice(self.ts, family, px)
 
     def _funding(self, rnd: random.Random) -> c.Command:

@@ -15,7 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from backstop.engine.config import EngineConfig
@@ -34,6 +34,7 @@ from backstop.model.commands import (
 )
 from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.instrument import Instrument
+from backstop.numeric import round_to
 from backstop.state.invariants import ensure_conservation, ensure_invariants
 
 MAKER = 1
@@ -155,7 +156,7 @@ def _move(rng: random.Random, price: Decimal, tick: Decimal) -> Decimal:
         factor = Decimal(1) + Decimal(rng.choice((-1, 1)) * rng.randint(6, 25)) / 100
     else:
         factor = Decimal(1) + Decimal(rng.randint(-60, 60)) / 10000
-    return max(tick, (price * factor).quantize(tick))
+    return max(tick, (price * factor).quantize(tick, rounding=ROUND_HALF_EVEN))
 
 
 def _pull_quotes(market: _Market, inst: Instrument) -> list[Command]:
@@ -171,7 +172,7 @@ def _requote(market: _Market, inst: Instrument) -> list[Command]:
     ts = _tick(market)
     mark = inst.ticks_to_px(ex.state.mark_ticks[inst.inst_id])
     for level in range(1, 8):
-        offset = max(inst.tick_sz, (mark * Decimal("0.002") * level).quantize(inst.tick_sz))
+        offset = max(inst.tick_sz, round_to(mark * Decimal("0.002") * level, inst.tick_sz))
         size = inst.min_sz * market.rng.randint(50, 400) * level
         out.append(PlaceOrder(ts, MAKER, inst.inst_id, Side.BUY, OrderType.LIMIT, size, mark - offset))
         out.append(PlaceOrder(ts, MAKER, inst.inst_id, Side.SELL, OrderType.LIMIT, size,
@@ -187,7 +188,7 @@ def _taker(market: _Market, inst: Instrument, accounts: int) -> PlaceOrder:
                        OrderType.POST_ONLY, OrderType.FOK))
     mark = inst.ticks_to_px(market.exchange.state.mark_ticks[inst.inst_id])
     px = None if kind is OrderType.MARKET else \
-        (mark * (1 + Decimal(rng.randint(-30, 30)) / 10000)).quantize(inst.tick_sz)
+        (mark * (1 + Decimal(rng.randint(-30, 30)) / 10000)).quantize(inst.tick_sz, rounding=ROUND_HALF_EVEN)
     size = inst.min_sz * rng.randint(1, 300)
     mode = rng.choice((MarginMode.CROSS, MarginMode.ISOLATED))
     return PlaceOrder(_tick(market), uid, inst.inst_id, side, kind, size, px, mode,

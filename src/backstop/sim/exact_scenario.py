@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 
@@ -155,7 +155,7 @@ def _open_account(sc: Scenario, uid: int, side: int, lots: int, lever: Decimal) 
     px = ex.catalogue.get(INST).ticks_to_px(ex.state.index_ticks[INST])
     notional = px * lots * BTC_PER_LOT
     _run(sc, c.Deposit(ts, uid, "USDT", (notional / lever * Decimal("1.02") + notional / 500 + 10)
-                       .quantize(Decimal("0.01"))))
+                       .quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)))
     _run(sc, c.SetLeverage(ts, uid, INST, MarginMode.ISOLATED, lever))
     sz = Decimal(lots) / 100  # contracts: lotSz 0.01
     buy = Side.BUY if side > 0 else Side.SELL

@@ -28,7 +28,7 @@ Floats here only size the maker's quotes; every fill and settlement is exact in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 
@@ -100,7 +100,7 @@ class Maker:
                                    for ord_id in sorted(state.open_orders.get(self.uid, {}))]
         sizes = level_sizes_lots(self.depth.curve_at(ts), self.scale, self.inst)
         for offset, bid_lots, ask_lots in zip(LADDER_OFFSETS, sizes["buy"], sizes["sell"], strict=True):
-            step = (index_px * Decimal(str(offset))).quantize(self.inst.tick_sz)
+            step = (index_px * Decimal(str(offset))).quantize(self.inst.tick_sz, rounding=ROUND_HALF_EVEN)
             for side, lots, px in ((Side.BUY, bid_lots, index_px - step),
                                    (Side.SELL, ask_lots, index_px + step)):
                 if lots > 0 and px > 0:

@@ -35,7 +35,7 @@ exact decimals, so the same spec and seed give the same event log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -201,7 +201,7 @@ def _generate_closes(spec: ScenarioSpec, rng: np.random.Generator) -> np.ndarray
 
 def _to_px(value: float, inst: Instrument) -> Decimal:
     """A float price (USDT) as an exact decimal on the instrument's tick."""
-    return max(inst.tick_sz, Decimal(f"{float(value):.8f}").quantize(inst.tick_sz))
+    return max(inst.tick_sz, Decimal(f"{float(value):.8f}").quantize(inst.tick_sz, rounding=ROUND_HALF_EVEN))
 
 
 def _usdt_up(value: float) -> Decimal:
