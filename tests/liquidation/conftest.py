@@ -101,6 +101,13 @@ class LiqMarket:
         self.limit(maker, side.opposite, contracts, px, maker_mode, inst)
         return self.market(taker, side, contracts, taker_mode, inst)
 
+    def ten_x_long(self, uid: int = 1, deposit="10050", mode=ISO):
+        """1 BTC long at 100,000, 10×: IM 10,000 + taker fee 50 = 10,050 USDT, from maker 99."""
+        self.deposit(99, "100000000")
+        self.deposit(uid, deposit)
+        self.lever(uid, 10, mode)
+        return self.trade(uid, Side.BUY, 100, "100000", taker_mode=mode)
+
     # -- reading ---------------------------------------------------------------------------
     @property
     def state(self):

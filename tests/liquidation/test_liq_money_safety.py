@@ -257,10 +257,7 @@ def test_f4_taker_fills_that_would_bankrupt_the_unit_are_refused(liq_market):
 
 def test_f5_unfilled_liquidation_with_a_rich_fund_records_pos_adl_start(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "5000000"}}})
-    m.deposit(99, RICH)
-    m.deposit(1, "10050")
-    m.lever(1, 10, ISO)
-    m.trade(1, BUY, 100, "100000", taker_mode=ISO)
+    m.ten_x_long()
     for uid in (10, 11):
         m.deposit(uid, "1000000")
         m.limit(uid, SELL, 50, "100000")
@@ -281,10 +278,7 @@ def test_f5_unfilled_liquidation_with_a_rich_fund_records_pos_adl_start(liq_mark
 def test_f5_no_adl_without_adl_in_the_waterfall(liq_market):
     m = liq_market({"waterfall": {"order": ["insurance_fund", "socialize"]},
                     "insurance_fund": {"initial": {"BTC-USDT": "5000000"}}})
-    m.deposit(99, RICH)
-    m.deposit(1, "10050")
-    m.lever(1, 10, ISO)
-    m.trade(1, BUY, 100, "100000", taker_mode=ISO)
+    m.ten_x_long()
     m.ts = 1
     events = m.index("90400")
     # no bid anywhere: nothing can take the position, and nothing is deleveraged either
@@ -305,10 +299,7 @@ def test_f6_trailing_peak_includes_the_balance_carried_into_the_window():
 
 def test_f6_rate_adl_starts_on_a_drop_after_a_quiet_period(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "40000"}}})
-    m.deposit(99, RICH)
-    m.deposit(1, "10050")
-    m.lever(1, 10, ISO)
-    m.trade(1, BUY, 100, "100000", taker_mode=ISO)
+    m.ten_x_long()
     m.deposit(98, RICH)
     m.limit(98, BUY, 100, "76500")
     m.ts = 9 * 3_600_000                               # nine quiet hours after genesis
@@ -376,10 +367,7 @@ def test_f8_duplicate_live_client_order_id_is_refused_51016(liq_market):
 
 def test_displayed_liquidation_price_is_where_the_engine_fires(liq_market):
     m = liq_market()
-    m.deposit(99, RICH)
-    m.deposit(1, "10050")
-    m.lever(1, 10, ISO)
-    m.trade(1, BUY, 100, "100000", taker_mode=ISO)
+    m.ten_x_long()
     pos = m.state.existing_position(1, BTC, ISO)
     liq = liquidation_ticks(m.state, pos)
     m.deposit(98, RICH)
@@ -393,10 +381,7 @@ def test_displayed_liquidation_price_is_where_the_engine_fires(liq_market):
 
 def test_resting_close_beyond_bankruptcy_is_refused(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "100000"}}})
-    m.deposit(99, RICH)
-    m.deposit(1, "20000")
-    m.lever(1, 10, ISO)
-    m.trade(1, BUY, 100, "100000", taker_mode=ISO)     # 1 BTC, margin 10,000: bankrupt at 90,000
+    m.ten_x_long(deposit="20000")     # 1 BTC, margin 10,000: bankrupt at 90,000
     # a resting sell 1,000 past bankruptcy would hand a colluding taker the fund's money
     rejected(m.run(PlaceOrder(1, 1, BTC, SELL, OrderType.LIMIT, D("100"), D("89000"), td_mode=ISO)),
              "51008")
@@ -407,10 +392,7 @@ def test_a_negative_isolated_margin_is_covered_by_the_fund_never_by_the_cash(liq
     """Defence in depth: however an isolated margin ends a command below zero, the deficit is
     the fund's (then socialized), never the account's cross cash."""
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "100000"}}})
-    m.deposit(99, RICH)
-    m.deposit(1, "20000")
-    m.lever(1, 10, ISO)
-    m.trade(1, BUY, 100, "100000", taker_mode=ISO)
+    m.ten_x_long(deposit="20000")
     state, key = m.state, isolated_key(1, BTC, "USDT")
     state.ledger.transfer(key, clearing_key(BTC, "USDT"), 10_500 * U)   # a hole of 500
     cash = m.cash(1)

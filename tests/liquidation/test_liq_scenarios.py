@@ -33,17 +33,9 @@ def of(events, kind):
     return [e for e in events if isinstance(e, kind)]
 
 
-def ten_x_long(m, uid=1, deposit="10050", mode=ISO):
-    """1 BTC long at 100,000, 10×: IM 10,000 + taker fee 50 = 10,050 USDT, from maker 99."""
-    m.deposit(99, RICH)
-    m.deposit(uid, deposit)
-    m.lever(uid, 10, mode)
-    m.trade(uid, BUY, 100, "100000", taker_mode=mode)
-
-
 def test_gap_15_percent_below_bankruptcy_fund_pays_gap_times_size(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "1000000"}}})
-    ten_x_long(m)
+    m.ten_x_long()
     assert m.cash(1) == 0 and m.margin(1) == 10_000 * U
     m.deposit(98, RICH)
     m.limit(98, BUY, 100, "76500")
@@ -64,7 +56,7 @@ def test_gap_15_percent_below_bankruptcy_fund_pays_gap_times_size(liq_market):
 
 def test_fill_better_than_bankruptcy_deposits_surplus_and_fee(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "1000"}}})
-    ten_x_long(m, deposit="11050")  # 1,000 USDT of cash stays outside the isolated margin
+    m.ten_x_long(deposit="11050")  # 1,000 USDT of cash stays outside the isolated margin
     m.deposit(98, RICH)
     m.limit(98, BUY, 100, "90300")
     m.ts = 1
@@ -86,7 +78,7 @@ def test_fill_better_than_bankruptcy_deposits_surplus_and_fee(liq_market):
 
 def test_cross_account_one_position(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "1000"}}})
-    ten_x_long(m, deposit="12050", mode=CROSS)  # cash after the open: 12,000
+    m.ten_x_long(deposit="12050", mode=CROSS)  # cash after the open: 12,000
     assert m.cash(1) == 12_000 * U
     m.deposit(98, RICH)
     m.limit(98, BUY, 100, "88100")
@@ -182,7 +174,7 @@ def test_progressive_takes_a_share_then_waits_and_freezes_orders(liq_market):
     m = liq_market({"liquidation": {"style": "progressive", "progressive_share": "0.2",
                                     "progressive_cooldown_ms": 30_000},
                     "insurance_fund": {"initial": {"BTC-USDT": "1000"}}})
-    ten_x_long(m, deposit="10150")  # 100 USDT of free cash
+    m.ten_x_long(deposit="10150")  # 100 USDT of free cash
     m.deposit(98, RICH)
     m.limit(98, BUY, 100, "90300")
     m.ts = 1_000
@@ -210,7 +202,7 @@ def test_progressive_takes_a_share_then_waits_and_freezes_orders(liq_market):
 
 def test_liquidation_warnings_once_and_again_after_recovery(liq_market):
     m = liq_market({"liquidation": {"warning_ratio": "3.0"}})
-    ten_x_long(m)
+    m.ten_x_long()
     # ratio = (10,000 + P − 100,000) / (0.0045 P); below 3 once P < 91,231.6
     m.ts = 1
     assert of(m.index("91300"), LiquidationWarning) == []  # 1,300 / 410.85 = 3.16
@@ -280,7 +272,7 @@ def test_inject_insurance_fund_and_history_peak_over_8h(liq_market):
     second = m.ok(InjectInsuranceFund(hour, "BTC-USDT", D("10000")))
     assert [(r.balance, r.max_bal, r.max_bal_ts) for r in second] == [(30_000 * U, 30_000 * U, hour)]
     # a bankruptcy loss at 2 h: balance 30,000 − 13,500 = 16,500, the peak still 30,000 at 1 h
-    ten_x_long(m)
+    m.ten_x_long()
     m.deposit(98, RICH)
     m.limit(98, BUY, 100, "76500")
     m.ts = 2 * hour
@@ -297,7 +289,7 @@ def test_inject_insurance_fund_and_history_peak_over_8h(liq_market):
 
 def test_position_changed_reports_every_liquidated_leg(liq_market):
     m = liq_market({"insurance_fund": {"initial": {"BTC-USDT": "1000000"}}})
-    ten_x_long(m)
+    m.ten_x_long()
     m.deposit(98, RICH)
     m.limit(98, BUY, 60, "76500")
     m.limit(98, BUY, 40, "76400")
