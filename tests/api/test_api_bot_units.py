@@ -21,19 +21,9 @@ from backstop.api.tracker import Tracker
 from backstop.engine.config import EngineConfig
 from backstop.model import events as ev
 from backstop.model.catalogue import default_catalogue
-from backstop.model.commands import (
-    CancelOrder,
-    Deposit,
-    PlaceOrder,
-    SetIndexPrice,
-    SetLeverage,
-    SettleFunding,
-    Withdraw,
-)
-from backstop.model.enums import MarginMode, OrderType, Side
+from backstop.sim.bot_market import bot_market_commands
 
 INSTRUMENTS = ("BTC-USDT-SWAP", "ETH-USDT-SWAP")
-MAKER = 1
 
 
 def _ms(text: str) -> int:
@@ -61,48 +51,13 @@ def test_bars_start_where_okx_starts_them(bar, inside, start):
 
 
 def _chaos(seed: int, rounds: int = 120) -> tuple[Exchange, list[list[object]]]:
-    """A seeded market: a maker quoting around the index, leveraged takers, big moves with the
-    book pulled (deficits, ADL with empty funds), funding and withdrawals."""
-    rng = random.Random(seed)
-    catalogue = default_catalogue().subset(list(INSTRUMENTS))
-    ex = Exchange(catalogue, EngineConfig())
+    """The seeded bot market (:mod:`backstop.sim.bot_market`) with leveraged traders and
+    withdrawals: liquidations, deficits, ADL with empty funds, funding."""
+    ex = Exchange(default_catalogue().subset(list(INSTRUMENTS)), EngineConfig())
     batches: list[list[object]] = []
-    ts = 1_760_000_000_000
-    index = {i.inst_family: i.index_px for i in catalogue}
-
-    def run(command) -> None:
+    for command in bot_market_commands(ex, random.Random(seed), rounds, range(2, 14),
+                                       leveraged=True, withdrawals=True):
         batches.append(ex.execute(command))
-
-    run(Deposit(ts, MAKER, "USDT", Decimal("100000000")))
-    for uid in range(2, 14):
-        run(Deposit(ts, uid, "USDT", Decimal(rng.randint(300, 5000))))
-        for inst_id in INSTRUMENTS:
-            lever = Decimal(rng.choice((5, 20, 50, 100)))
-            run(SetLeverage(ts, uid, inst_id, rng.choice(list(MarginMode)), lever))
-    for _ in range(rounds):
-        ts += rng.randint(500, 60_000)
-        inst = catalogue.get(rng.choice(INSTRUMENTS))
-        mark = inst.ticks_to_px(ex.state.mark_ticks[inst.inst_id])
-        for ord_id, order in list(ex.state.open_orders.get(MAKER, {}).items()):
-            if order.inst_id == inst.inst_id:
-                run(CancelOrder(ts, MAKER, inst.inst_id, ord_id))
-        pulled = rng.random() < 0.15
-        for level in range(1, 5) if not pulled else ():
-            for side, sign in ((Side.BUY, -1), (Side.SELL, 1)):
-                px = (mark * (1 + sign * Decimal(level) / 500)).quantize(inst.tick_sz)
-                run(PlaceOrder(ts, MAKER, inst.inst_id, side, OrderType.LIMIT, inst.min_sz * 200, px))
-        for _ in range(rng.randint(1, 5)):
-            uid = rng.randint(2, 13)
-            mode = rng.choice(list(MarginMode))
-            run(PlaceOrder(ts, uid, inst.inst_id, rng.choice(list(Side)), OrderType.MARKET,
-                           inst.min_sz * rng.randint(1, 60), td_mode=mode))
-        move = Decimal(rng.choice((-1, 1)) * rng.randint(0, 120 if pulled else 30)) / 1000
-        index[inst.inst_family] = (index[inst.inst_family] * (1 + move)).quantize(inst.tick_sz)
-        run(SetIndexPrice(ts, inst.inst_family, index[inst.inst_family]))
-        if rng.random() < 0.1:
-            run(SettleFunding(ts))
-        if rng.random() < 0.05:
-            run(Withdraw(ts, rng.randint(2, 13), "USDT", Decimal(rng.randint(1, 200))))
     return ex, batches
 
 
