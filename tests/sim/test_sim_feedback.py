@@ -90,10 +90,10 @@ def test_every_shipped_parameter_names_its_source_and_altcoins_are_thinner():
 
 def test_a_parameter_without_a_source_is_refused():
     with pytest.raises(ValueError, match="no source stated for half_life_s"):
-        fb.FeedbackParams("X", 1e6, 1.0, 60.0, 0.5, 2.0, 0.1,
+        fb.FeedbackParams("X", 1e6, 1.0, 60.0, 0.5, 2.0, 0.1, 1e9,
                           sources={n: "s" for n in fb.PARAMETERS if n != "half_life_s"})
     with pytest.raises(ValueError, match="bad min_depth_share"):
-        fb.FeedbackParams("X", 1e6, 1.0, 60.0, 0.5, 2.0, 0.0, sources={n: "s" for n in fb.PARAMETERS})
+        fb.FeedbackParams("X", 1e6, 1.0, 60.0, 0.5, 2.0, 0.0, 1e9, sources={n: "s" for n in fb.PARAMETERS})
 
 
 def test_from_calibration_takes_fitted_values_and_keeps_shipped_sources_for_the_rest():
@@ -103,3 +103,10 @@ def test_from_calibration_takes_fitted_values_and_keeps_shipped_sources_for_the_
     assert params.sources["half_life_s"] == BTC.sources["half_life_s"]
     with pytest.raises(ValueError, match="missing impact_exponent"):
         fb.FeedbackParams.from_calibration({"depth_usd": 1e8}, inst_id="NEW-USDT")
+
+
+def test_population_depth_stands_to_the_population_as_the_book_to_the_market():
+    for params in fb.SHIPPED_FEEDBACK.values():
+        assert params.depth_for_population(params.open_interest_usd) == pytest.approx(params.depth_usd)
+        hundredth = params.depth_for_population(params.open_interest_usd / 100)
+        assert hundredth == pytest.approx(params.depth_usd / 100)

@@ -57,7 +57,8 @@ import numba
 import numpy as np
 
 from backstop.sim.impact import BAND_FRACTIONS, DepthBook
-from backstop.sim.paths import Ohlc
+from backstop.sim.liquidity import REFERENCE_OPEN_INTEREST_BTC
+from backstop.sim.paths import SHIPPED_UNIVERSE, Ohlc
 
 SECONDS_PER_YEAR = 365.0 * 24.0 * 3600.0
 IMPACT_AT_DEPTH = 0.01
@@ -67,7 +68,7 @@ VOL_HALF_LIFE_S = 600.0
 WITHDRAWN_SHARE = 0.1
 """Share of calm depth below which the book counts as withdrawn (ends the half-life fit window)."""
 PARAMETERS = ("depth_usd", "impact_exponent", "half_life_s", "vol_ref", "withdrawal_elasticity",
-              "min_depth_share")
+              "min_depth_share", "open_interest_usd")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ class FeedbackParams:
     the power of :func:`impact_log_return`. ``half_life_s``: impact decay / depth recovery (s).
     ``vol_ref``: annualised realized vol above which makers withdraw. ``withdrawal_elasticity``:
     the power of the withdrawal. ``min_depth_share``: the floor of the share still resting.
-    ``sources``: parameter name -> where its value came from (a file and window, or an assumption).
+    ``open_interest_usd``: the whole market's open interest the depth stands against (USD), which
+    scales the depth to a synthetic population (:meth:`depth_for_population`). ``sources``:
+    parameter name -> where its value came from (a file and window, or an assumption).
     """
 
     inst_id: str
@@ -88,13 +91,15 @@ class FeedbackParams:
     vol_ref: float
     withdrawal_elasticity: float
     min_depth_share: float
+    open_interest_usd: float
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         checks = {"depth_usd": self.depth_usd > 0, "impact_exponent": self.impact_exponent > 0,
                   "half_life_s": self.half_life_s >= 0, "vol_ref": self.vol_ref > 0,
                   "withdrawal_elasticity": self.withdrawal_elasticity >= 0,
-                  "min_depth_share": 0 < self.min_depth_share <= 1}
+                  "min_depth_share": 0 < self.min_depth_share <= 1,
+                  "open_interest_usd": self.open_interest_usd > 0}
         for name, ok in checks.items():
             if not (ok and math.isfinite(getattr(self, name))):
                 raise ValueError(f"feedback {self.inst_id}: bad {name} {getattr(self, name)!r}")
@@ -126,6 +131,11 @@ class FeedbackParams:
             else:
                 raise ValueError(f"feedback calibration for {inst_id}: missing {name}")
         return cls(inst_id, sources=sources, **chosen)
+
+    def depth_for_population(self, gross_notional_usd: float) -> float:
+        """Calm 1 % depth (USD) scaled to a population: ``depth_usd·gross / open_interest_usd``, so
+        the book stands to the population as the real book stood to the whole market."""
+        return self.depth_usd * gross_notional_usd / self.open_interest_usd
 
     def scaled_depth(self, factor: float, reason: str) -> FeedbackParams:
         """The same instrument with ``depth_usd`` times ``factor`` (e.g. a liquidity what-if)."""
@@ -262,12 +272,18 @@ def fit_feedback(book: DepthBook, ohlc: Ohlc, inst_id: str = "BTC-USDT", label: 
         "withdrawal_elasticity": f"{src}: withdrawal fit, log thinner-side share vs log vol",
         "min_depth_share": f"{src}: lowest thinner-side 1 % share of the day",
     }
-    return FeedbackParams(inst_id, calm_usd, exponent, half_life, vol_ref, elasticity, min_share, sources)
+    base = SHIPPED_FEEDBACK.get(inst_id)
+    if base is None:
+        raise ValueError(f"no open interest known for {inst_id}: add it to SHIPPED_FEEDBACK")
+    sources["open_interest_usd"] = base.sources["open_interest_usd"]
+    return FeedbackParams(inst_id, calm_usd, exponent, half_life, vol_ref, elasticity, min_share,
+                          base.open_interest_usd, sources)
 _BTC_FILES = "btcusdt-perp-bookdepth-2025-10-10.csv + btcusdt-perp-1m-2025-10-10.csv"
 # Fitted 2026-11-29 by fit_feedback from the two shared/data files of 2025-10-10 (backstop calibrate).
 BTC_FEEDBACK = FeedbackParams(
     "BTC-USDT", depth_usd=2.424e8, impact_exponent=1.062, half_life_s=286.1, vol_ref=0.4462,
     withdrawal_elasticity=2.720, min_depth_share=0.00884,
+    open_interest_usd=REFERENCE_OPEN_INTEREST_BTC * 121_500.0,
     sources={
         "depth_usd": f"{_BTC_FILES}: median notional within 1 %, both sides, 2025-10-10",
         "impact_exponent": f"{_BTC_FILES}: log-log slope of the day-median depth curve, 1..5 %",
@@ -275,36 +291,42 @@ BTC_FEEDBACK = FeedbackParams(
         "vol_ref": f"{_BTC_FILES}: withdrawal fit, 514 live snapshots 12:00-24:00 UTC",
         "withdrawal_elasticity": f"{_BTC_FILES}: withdrawal fit, 514 live snapshots 12:00-24:00 UTC",
         "min_depth_share": f"{_BTC_FILES}: lowest thinner-side 1 % share of the day",
+        "open_interest_usd": "liquidity.REFERENCE_OPEN_INTEREST_BTC (assumed 90,000 BTC) × 121,500 "
+                             "USDT (2025-10-10 open)",
     },
 )
 
-ALT_ASSUMPTIONS: dict[str, tuple[float, float]] = {
-    "ETH-USDT": (1 / 3, 1.3),
-    "SOL-USDT": (1 / 15, 1.6),
-    "XRP-USDT": (1 / 20, 1.5),
-    "DOGE-USDT": (1 / 30, 1.8),
-}
-"""Per altcoin ``(1 % depth / BTC's, calm vol / BTC's)``. Assumptions, not fits: no altcoin book or
-price data is in ``shared/data``. Orders of magnitude of Binance perpetual books in 2025 (ETH's
-1 % depth a third of BTC's, the large altcoins' 1/15 to 1/30) and of their usual volatility
-relative to BTC's. ``backstop calibrate --depth/--klines`` on downloaded files replaces them."""
+ALT_DEPTH_RATIO: dict[str, float] = {"ETH-USDT": 1 / 3, "SOL-USDT": 1 / 15, "XRP-USDT": 1 / 20,
+                                     "DOGE-USDT": 1 / 30}
+"""Per altcoin, 1 % depth / BTC's. An assumption, not a fit: no altcoin book data is in
+``shared/data``. Order of magnitude of Binance perpetual books in 2025 (ETH's 1 % depth about a
+third of BTC's, the large altcoins' 1/15 to 1/30). Their ``vol_ref`` is BTC's times the calm
+volatility ratio of :data:`backstop.sim.paths.SHIPPED_UNIVERSE`."""
+ALT_OPEN_INTEREST_USD: dict[str, float] = {"ETH-USDT": 7.0e9, "SOL-USDT": 2.5e9, "XRP-USDT": 1.5e9,
+                                           "DOGE-USDT": 1.2e9}
+"""Per altcoin, the whole market's open interest (USD) its depth stands against: an assumption,
+order of magnitude of Binance perpetual open interest in October 2025."""
 
 
-def _alt_feedback(inst_id: str, depth_ratio: float, vol_ratio: float) -> FeedbackParams:
-    """An altcoin's parameters: BTC's, with depth and ``vol_ref`` scaled by the assumed ratios."""
-    assumed = "assumption (ALT_ASSUMPTIONS): BTC's fitted value"
+def _alt_feedback(inst_id: str) -> FeedbackParams:
+    """An altcoin's parameters: BTC's, with depth, ``vol_ref`` and open interest as assumed."""
+    assumed = "assumption: BTC's fitted value"
+    ratio = ALT_DEPTH_RATIO[inst_id]
+    vol_ratio = float(SHIPPED_UNIVERSE.vol_ratio[SHIPPED_UNIVERSE.inst_ids.index(inst_id)])
     return FeedbackParams(
-        inst_id, depth_usd=BTC_FEEDBACK.depth_usd * depth_ratio,
+        inst_id, depth_usd=BTC_FEEDBACK.depth_usd * ratio,
         impact_exponent=BTC_FEEDBACK.impact_exponent, half_life_s=BTC_FEEDBACK.half_life_s,
         vol_ref=BTC_FEEDBACK.vol_ref * vol_ratio,
         withdrawal_elasticity=BTC_FEEDBACK.withdrawal_elasticity,
         min_depth_share=BTC_FEEDBACK.min_depth_share,
+        open_interest_usd=ALT_OPEN_INTEREST_USD[inst_id],
         sources={name: assumed for name in PARAMETERS} | {
-            "depth_usd": f"{assumed} × {depth_ratio:.4g} (altcoin books far thinner)",
-            "vol_ref": f"{assumed} × {vol_ratio:g} (altcoin calm volatility)"},
+            "depth_usd": f"{assumed} × {ratio:.4g} (ALT_DEPTH_RATIO: altcoin books far thinner)",
+            "vol_ref": f"{assumed} × {vol_ratio:g} (SHIPPED_UNIVERSE.vol_ratio)",
+            "open_interest_usd": "assumption (ALT_OPEN_INTEREST_USD)"},
     )
 
 
 SHIPPED_FEEDBACK: dict[str, FeedbackParams] = {"BTC-USDT": BTC_FEEDBACK} | {
-    inst: _alt_feedback(inst, *ratios) for inst, ratios in ALT_ASSUMPTIONS.items()}
+    inst: _alt_feedback(inst) for inst in ALT_DEPTH_RATIO}
 """Shipped parameters per instrument: BTC fitted, the altcoins assumed."""

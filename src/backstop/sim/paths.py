@@ -226,3 +226,103 @@ def _resample_minutes(minute: np.ndarray, price: np.ndarray) -> Ohlc:
     low[traded] = np.minimum.reduceat(price, starts)
     time_ms = (minute[0] + np.arange(n_bars, dtype=np.int64)) * MINUTE_MS
     return Ohlc(time_ms, open_, high, low, close)
+
+
+@dataclass(frozen=True)
+class Universe:
+    """Instruments priced together: BTC first (the driver), then altcoins; arrays of shape (n,).
+
+    ``s0``: start price (USDT per coin). ``vol_ratio``: calm volatility / BTC's. ``corr``: (n, n)
+    correlation of one-minute log returns. ``beta`` (derived): ``corr[:, 0]·vol_ratio``, the
+    altcoin's log-return loading on BTC's. ``sources``: where each group of values came from.
+    """
+
+    inst_ids: tuple[str, ...]
+    s0: np.ndarray
+    vol_ratio: np.ndarray
+    corr: np.ndarray
+    sources: dict[str, str]
+
+    def __post_init__(self) -> None:
+        n = len(self.inst_ids)
+        if self.s0.shape != (n,) or self.vol_ratio.shape != (n,) or self.corr.shape != (n, n):
+            raise ValueError(f"universe: s0, vol_ratio need shape ({n},) and corr ({n}, {n})")
+        if not np.allclose(self.corr, self.corr.T) or not np.allclose(np.diag(self.corr), 1.0):
+            raise ValueError("universe: corr must be symmetric with a unit diagonal")
+        if np.linalg.eigvalsh(self.corr).min() <= 0:
+            raise ValueError("universe: corr must be positive definite")
+        if self.vol_ratio[0] != 1.0:
+            raise ValueError("universe: the first instrument is the driver (vol_ratio 1)")
+
+    @property
+    def size(self) -> int:
+        return len(self.inst_ids)
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.corr[:, 0] * self.vol_ratio
+
+    def take(self, n: int) -> Universe:
+        """The first ``n`` instruments."""
+        if not 1 <= n <= self.size:
+            raise ValueError(f"instruments must be in 1..{self.size}, got {n}")
+        return Universe(self.inst_ids[:n], self.s0[:n], self.vol_ratio[:n], self.corr[:n, :n], self.sources)
+
+    def residual_cholesky(self) -> np.ndarray:
+        """Lower Cholesky factor (n-1, n-1) of the altcoins' residual correlation given BTC,
+        in units of their own volatility: ``vol_i·vol_j·(corr_ij - corr_i0·corr_j0)``."""
+        rho = self.corr[1:, 0]
+        residual = self.corr[1:, 1:] - np.outer(rho, rho)
+        scale = self.vol_ratio[1:]
+        return np.linalg.cholesky(residual * np.outer(scale, scale))
+
+
+SHIPPED_UNIVERSE = Universe(
+    inst_ids=("BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "DOGE-USDT"),
+    s0=np.array([121_500.0, 4_350.0, 222.0, 2.80, 0.250]),
+    vol_ratio=np.array([1.0, 1.3, 1.6, 1.5, 1.8]),
+    corr=np.array([
+        [1.00, 0.80, 0.75, 0.65, 0.72],
+        [0.80, 1.00, 0.75, 0.62, 0.70],
+        [0.75, 0.75, 1.00, 0.60, 0.68],
+        [0.65, 0.62, 0.60, 1.00, 0.65],
+        [0.72, 0.70, 0.68, 0.65, 1.00],
+    ]),
+    sources={
+        "s0": "BTC: btcusdt-perp-1m-2025-10-10.csv first open (rounded); altcoins: assumption, "
+              "their approximate prices on 2025-10-10 (no altcoin data in shared/data)",
+        "vol_ratio": "assumption: usual 2024-25 volatility of ETH, SOL, XRP, DOGE relative to BTC's "
+                     "(order of magnitude); `backstop calibrate --klines` fits it from downloaded files",
+        "corr": "assumption: usual 2024-25 correlations of daily returns (0.6-0.8 with BTC); "
+                "`backstop calibrate --klines` fits it from downloaded files",
+    },
+)
+"""The shipped five-instrument universe. Only BTC data ships, so the altcoin values are stated
+assumptions; with them the exogenous altcoin move on a BTC crash is about beta (1.0-1.3) times
+BTC's, and what takes altcoins down 40-80 % on 2025-10-10 has to come from the feedback of their
+far thinner books (:mod:`backstop.sim.feedback`)."""
+
+
+def correlated_log_paths(driver_prices: np.ndarray, universe: Universe,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Log prices (n_paths, n_instruments, n_times) of ``universe`` given BTC's prices.
+
+    Each altcoin's step log return is ``beta_i·r_BTC + e_i``: ``e`` is normal with the residual
+    covariance of :meth:`Universe.residual_cholesky` times the per-path variance of BTC's step
+    returns (so a crash path's altcoins get crash-sized noise), ``r_BTC`` the driver's own return.
+    Column 0 is ``log s0`` of each instrument; BTC's path is rescaled to start at ``s0[0]``.
+    """
+    driver = np.log(np.asarray(driver_prices, dtype=np.float64))
+    returns = np.diff(driver, axis=1)
+    n_paths, n_steps = returns.shape
+    out = np.empty((n_paths, universe.size, n_steps + 1))
+    out[:, :, 0] = np.log(universe.s0)
+    step_returns = returns[:, None, :] * universe.beta[None, :, None]
+    if universe.size > 1:
+        sigma = returns.std(axis=1)[:, None, None]
+        noise = np.einsum("ij,pjt->pit", universe.residual_cholesky(),
+                          rng.standard_normal((n_paths, universe.size - 1, n_steps)))
+        step_returns[:, 1:, :] += sigma * noise
+    np.cumsum(step_returns, axis=2, out=out[:, :, 1:])
+    out[:, :, 1:] += out[:, :, :1]
+    return out
