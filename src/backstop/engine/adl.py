@@ -16,7 +16,8 @@ liquidated unit's deficit and goes down the waterfall.
 
 from __future__ import annotations
 
-from backstop.engine.config import AdlRanking, EngineConfig
+from backstop.engine.config import AdlHaircut, AdlRanking, EngineConfig
+from backstop.engine.haircut import deleverage_by_haircut
 from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.engine.settlement import apply_direct_trade
 from backstop.math.adl import (
@@ -94,6 +95,8 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
     """
     fund = state.funds[state.fund_of[inst.inst_id]]
     assert fund.adl_state, f"Invariant: ADL on {inst.inst_id} without a recorded ADL state"
+    if config.adl.haircut != AdlHaircut.NONE:  # winners keep their positions, pay from profit
+        return deleverage_by_haircut(state, config, inst, liquidated, lots, base_ticks, ts)
     close_side = -1 if liquidated.size_lots > 0 else 1
     queue = _ranked_queue(state, config, inst, close_side)
     if config.adl.ranking == AdlRanking.PRO_RATA:

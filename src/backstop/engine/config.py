@@ -23,6 +23,7 @@ One TOML file drives the library, ``serve``, ``stress`` and ``sweep``::
     [adl]
     ranking = "okx"            # okx | bitmex | binance | hyperliquid | random | pro_rata
     price = "auto"             # auto (mark while the fund can pay the gap) | bankruptcy | mark
+    haircut = "none"           # none (close ranked positions) | pro_rata | leverage | min_overshoot
     decline_share = "0.30"     # rate_adl_start: fund down 30% from its peak ...
     decline_window_ms = 28800000   # ... within 8 hours
 
@@ -66,6 +67,18 @@ class AdlRanking(StrEnum):
     PRO_RATA = "pro_rata"
 
 
+class AdlHaircut(StrEnum):
+    """ADL by closing ranked positions (``none``), or by a profit haircut that leaves every
+    winner's position open (:mod:`backstop.engine.haircut`): ``pro_rata`` (the same share of
+    every winner's profit), ``leverage`` (risk-aware: profit × leverage, capped at profit) or
+    ``min_overshoot`` (the water-filling benchmark: the largest profits shaved to a level)."""
+
+    NONE = "none"
+    PRO_RATA = "pro_rata"
+    LEVERAGE = "leverage"
+    MIN_OVERSHOOT = "min_overshoot"
+
+
 class AdlPrice(StrEnum):
     AUTO = "auto"
     BANKRUPTCY = "bankruptcy"
@@ -99,6 +112,7 @@ LIQUIDATION_STYLES = tuple(LiquidationStyle)
 FUND_LAYOUTS = tuple(FundLayout)
 ADL_RANKINGS = tuple(AdlRanking)
 ADL_PRICES = tuple(AdlPrice)
+ADL_HAIRCUTS = tuple(AdlHaircut)
 WATERFALL_STEPS = tuple(WaterfallStep)
 
 
@@ -145,10 +159,13 @@ class AdlPolicy:
     """``price``: ``auto`` (OKX: the mark while the fund can pay the gap to the bankruptcy
     price, else the bankruptcy price), ``bankruptcy`` or ``mark``. Either way a winner closes
     between the mark and the liquidated position's own bankruptcy price, never past its own
-    entry price (see :mod:`backstop.engine.adl`)."""
+    entry price (see :mod:`backstop.engine.adl`). ``haircut``: other than ``none``, winners
+    keep their positions and pay the deficit from profit instead (``ranking`` then only sets
+    the displayed ``adl`` indicator)."""
 
     ranking: AdlRanking = AdlRanking.OKX
     price: AdlPrice = AdlPrice.AUTO
+    haircut: AdlHaircut = AdlHaircut.NONE
     decline_share: Decimal = Decimal("0.30")
     decline_window_ms: int = 8 * 3600 * 1000
     seed: int = 0
@@ -294,6 +311,7 @@ def ensure_config_valid(config: EngineConfig) -> None:
          "insurance_fund.initial amounts must be >= 0"),
         (isinstance(adl.ranking, AdlRanking), f"adl.ranking must be one of {ADL_RANKINGS}"),
         (isinstance(adl.price, AdlPrice), f"adl.price must be one of {ADL_PRICES}"),
+        (isinstance(adl.haircut, AdlHaircut), f"adl.haircut must be one of {ADL_HAIRCUTS}"),
         (Decimal(0) < adl.decline_share <= 1, "adl.decline_share in (0, 1]"),
         (adl.decline_window_ms > 0, "adl.decline_window_ms must be > 0"),
         (Decimal(0) <= config.mark.smoothing <= 1, "mark.smoothing in [0, 1]"),

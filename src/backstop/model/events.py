@@ -209,6 +209,21 @@ class AutoDeleveraged:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfitHaircut:
+    """ADL by profit haircut (``adl.haircut``): ``amount`` of the ``profit`` (upl at the mark,
+    the most that could be taken) of ``uid``'s position went to cover the bankrupt
+    ``liquidated_uid``; the position stays open, its cost basis raised by ``amount``."""
+
+    ts: int
+    uid: int
+    inst_id: str
+    mgn_mode: str
+    amount: int
+    profit: int
+    liquidated_uid: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeficitCovered:
     """A hole a command left in an account closed before it returned: ``settled_from_upl``
     of negative cross cash paid from the account's own unrealized profit, then
@@ -248,4 +263,4 @@ class FundingRateSet:
 Event = (Deposited | Withdrawn | Rejected | OrderPlaced | OrderCancelled | Filled
          | PositionChanged | LeverageSet | MarginAdjusted | MarkPriceUpdated | LiquidationWarning
          | LiquidationStarted | LiquidationSettled | InsuranceFundChanged | AdlStateChanged
-         | AutoDeleveraged | DeficitCovered | FundingPaid | FundingRateSet)
+         | AutoDeleveraged | ProfitHaircut | DeficitCovered | FundingPaid | FundingRateSet)

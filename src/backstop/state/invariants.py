@@ -156,7 +156,7 @@ def ensure_adl_recorded(state: ExchangeState, events: Iterable[object]) -> None:
                 active.discard(event.fund_id)  # type: ignore[attr-defined]
             else:
                 active.add(event.fund_id)  # type: ignore[attr-defined]
-        elif kind == "AutoDeleveraged" and state.fund_of[event.inst_id] not in active:  # type: ignore[attr-defined]
+        elif kind in ("AutoDeleveraged", "ProfitHaircut") and state.fund_of[event.inst_id] not in active:  # type: ignore[attr-defined]
             raise AssertionError(f"Invariant: ADL on {event.inst_id} "  # type: ignore[attr-defined]
                                  "outside a recorded ADL state")
 
