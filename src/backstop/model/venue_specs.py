@@ -2,17 +2,17 @@
 tables, fees and liquidation-fee rule, on backstop's default instruments.
 
 A venue's catalogue is the default catalogue (:mod:`backstop.model.default_specs`) with
-BTC-USDT-SWAP and ETH-USDT-SWAP given the venue's margin table, and every instrument given
-the venue's fees and the fee rate its liquidation trigger counts (``liqFeeRate``). Contract
-sizes and ticks stay OKX's, so one population trades the same contracts under each venue.
-Other instruments keep OKX's (reconstructed) tiers.
+BTC-USDT-SWAP and ETH-USDT-SWAP (at Bybit also BTC-USD-SWAP and ETH-USD-SWAP) given the
+venue's margin table, and every instrument given the venue's fees and the fee rate its
+liquidation trigger counts (``liqFeeRate``). Contract sizes and ticks stay OKX's, so one
+population trades the same contracts under each venue. Other instruments keep OKX's tiers.
 
-Binance, Bybit and Hyperliquid publish their tables in notional (USDT) brackets; backstop's
-tiers are in contracts, so each bracket is mapped to contracts at the instrument's reference
-price (``indexPx``), rounded down to the lot. That mapping is reconstructed: away from the
-reference price a position's tier is chosen by size, not by notional. The maintenance
-deduction (Binance ``cum``) is the venue's published amount, so MM = notional × mmr − cum is
-the venue's figure inside the bracket.
+Binance, Bybit and Hyperliquid publish their tables in notional brackets (USDT; coin for
+inverse contracts); backstop's tiers are in contracts, so each bracket is mapped to contracts
+at the instrument's reference price (``indexPx``), rounded down to the lot. That mapping is
+reconstructed: away from the reference price a position's tier is chosen by size, not by
+notional. The maintenance deduction (Binance ``cum``) is the venue's published amount, so
+MM = notional × mmr − cum is the venue's figure inside the bracket.
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ HYPERLIQUID_ETH: tuple[tuple[str, str], ...] = (("100000000", "25"), ("100000000
 # like Binance's cum. https://www.bybit.com/en/help-center/article/Liquidation-Price-USDT-Contract
 BYBIT_BTC = ("2000000", "0.005", "0.01", "2000000")   # first cap, mmr, imr, step
 BYBIT_ETH = ("1000000", "0.01", "0.02", "1000000")
+# Bybit inverse perpetuals (BTCUSD, ETHUSD), caps and steps in coin: tier 1 mmr as Bybit's
+# "How to calculate Liquidation Price (Inverse Contract)" states it ("0.5% for BTC and 1% for
+# ETH"), imr 1/max leverage (BTCUSD 100×, ETHUSD 50×); the caps (150 BTC, 5,000 ETH) and
+# steps are reconstructed on Bybit's risk-limit pattern.
+# https://help.bybit.com/hc/en-us/articles/360039261334-How-to-calculate-Liquidation-Price-Inverse-Contract-
+BYBIT_BTC_INVERSE = ("150", "0.005", "0.01", "100")
+BYBIT_ETH_INVERSE = ("5000", "0.01", "0.02", "5000")
 
 # BitMEX risk limits, https://www.bitmex.com/app/riskLimitsExamples: XBTUSD base maintenance
 # 0.50% and initial 1.00%, each step raises both by the base maintenance margin on the whole
@@ -105,9 +112,14 @@ def venue_specs(venue: str, index_px: dict[str, str] | None = None) -> list[dict
 
 def _venue_tiers(venue: str, spec: dict[str, Any]) -> list[dict[str, str]] | None:
     coin = spec["instId"].split("-")[0]
-    if spec["ctType"] != "linear" or coin not in ("BTC", "ETH"):
+    if coin not in ("BTC", "ETH"):
         return None
     btc = coin == "BTC"
+    if spec["ctType"] != "linear":
+        if venue != "bybit":
+            return None
+        return brackets_to_tiers(stepped_brackets(*(BYBIT_BTC_INVERSE if btc else BYBIT_ETH_INVERSE),
+                                                  deduct=True), spec)
     if venue == "binance":
         return brackets_to_tiers(BINANCE_BTC if btc else BINANCE_ETH, spec)
     if venue == "hyperliquid":
@@ -156,16 +168,18 @@ def stepped_brackets(first_cap: str, mmr: str, imr: str, step: str, *, deduct: b
 
 
 def brackets_to_tiers(brackets: tuple[Bracket, ...], spec: dict[str, Any]) -> list[dict[str, str]]:
-    """Notional brackets as ``public/position-tiers`` rows in contracts at ``indexPx``: each cap
-    is cut down to the lot (a position at the cap stays in the lower, cheaper tier only if its
-    notional really is below the cap at that price); imr = 1/max lever, rounded up to 1e-6."""
-    contract_value = D(spec["indexPx"]) * D(spec["ctVal"])
+    """Notional brackets (in the settlement currency: USDT for linear, coin for inverse) as
+    ``public/position-tiers`` rows in contracts at ``indexPx``: each cap is cut down to the lot
+    (a position at the cap stays in the lower, cheaper tier only if its notional really is below
+    the cap at that price); imr = 1/max lever, rounded up to 1e-6."""
+    px, ct_val = D(spec["indexPx"]), D(spec["ctVal"])
+    contract_value = px * ct_val if spec["ctType"] == "linear" else ct_val / px
     lot = D(spec["lotSz"])
     rows, low = [], D(0)
     for number, (cap, mmr, lever, cum) in enumerate(brackets, start=1):
         high = (D(cap) / contract_value / lot).to_integral_value(rounding=ROUND_DOWN) * lot
         imr = (D(1) / D(lever)).quantize(D("0.000001"), rounding=ROUND_CEILING)
-        rows.append({"tier": number, "minSz": str(low), "maxSz": str(high), "mmr": mmr, "imr": str(imr),
+        rows.append({"tier": number, "minSz": f"{low:f}", "maxSz": f"{high:f}", "mmr": mmr, "imr": str(imr),
                      "maxLever": lever, "mmDeduction": cum})
         low = high
     return rows
