@@ -188,6 +188,18 @@ def stress(
     fund: Annotated[float | None, typer.Option(
         help="Initial insurance fund, USDT (default: 0.5 % of the population's notional; "
              "with --paths 250,000).")] = None,
+    feedback: Annotated[bool | None, typer.Option(
+        "--feedback/--no-feedback", help="Forced flow moves the index (endogenous cascade); "
+                                         "default off: a replayed crash already holds the market's.")] = None,
+    oi_share: Annotated[float | None, typer.Option(
+        help="The population's share of the market's open interest (scales the book; default 1).")] = None,
+    amplification: Annotated[bool, typer.Option(
+        "--amplification", help="Also run the cascade over open interest × leverage; "
+                                "report drawdown amplification.")] = False,
+    grid_oi: Annotated[str | None, typer.Option(
+        help="--amplification's open-interest shares, e.g. 0.003,0.01,0.03,0.1.")] = None,
+    grid_leverage: Annotated[str | None, typer.Option(
+        help="--amplification's leverage scales, e.g. 0.5,1,2.")] = None,
 ) -> None:
     """Run one stress scenario through the exact engine (no flags: the built-in 2025-10-10 crash),
     or a Monte Carlo with --paths; write report.html and tables."""
@@ -196,7 +208,9 @@ def stress(
     run_stress_command(console, StressFlags(prices=prices, model=model, depth=depth, accounts=accounts,
                                             policy=policy, config=config, seed=seed, out=out,
                                             compare_adl=compare_adl, paths=paths, fund=fund,
-                                            venue=venue, compare_venues=compare_venues))
+                                            venue=venue, compare_venues=compare_venues, feedback=feedback,
+                                            oi_share=oi_share, amplification=amplification,
+                                            grid_oi=grid_oi, grid_leverage=grid_leverage))
 
 
 @app.command()

@@ -6,6 +6,13 @@ Every flag either applies or is refused (:func:`ensure_flags_apply`): the exact 
 the Monte Carlo (``--paths N``)
 takes ``--model`` (:data:`backstop.sim.mc_cli.MODELS`), ``--accounts``, ``--fund``, ``--seed``
 and ``--out``, and refuses the flags that only the exact engine reads.
+
+Feedback (``--feedback``, :mod:`backstop.sim.cascade`) is **off by default**: the default paths
+(the crash model of 2025-10-10, a replayed file) already are a real day's outcome, the market's
+own cascade included, so feeding the population's forced flow back on top counts that cascade
+twice; a risk team replaying history expects the history. The what-if is one flag away
+(``--feedback``, with ``--oi-share`` saying how much of the market the population stands for),
+and ``--amplification`` runs it over a grid of open interest × leverage.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ from pathlib import Path
 from rich.console import Console
 
 from backstop.engine.venues import resolve_venue
+from backstop.sim.amplification import DEFAULT_LEVERAGE_SCALES, DEFAULT_OI_SHARES, with_oi_share
+from backstop.sim.feedback import FeedbackParams
 from backstop.sim.scenario import (
     DEFAULT_MODEL,
+    INST_FAMILY,
     INST_ID,
     Scenario,
     ScenarioSpec,
@@ -30,7 +40,8 @@ from backstop.sim.stress import run_stress
 from backstop.sim.venue_scenario import venue_scenario
 
 DEPTH_FILE = "btcusdt-perp-bookdepth-2025-10-10.csv"
-PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl", "venue", "compare_venues")
+PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl", "venue", "compare_venues",
+                      "feedback", "oi_share", "amplification")
 """Flags of the exact engine that ``--paths`` (the fast path) cannot honour."""
 DEFAULT_MC_FUND_USDT = 250_000.0
 
@@ -52,6 +63,11 @@ class StressFlags:
     fund: float | None = None
     venue: str | None = None
     compare_venues: bool = False
+    feedback: bool | None = None
+    oi_share: float | None = None
+    amplification: bool = False
+    grid_oi: str | None = None
+    grid_leverage: str | None = None
 
 
 def ensure_flags_apply(flags: StressFlags) -> None:
@@ -69,6 +85,21 @@ def ensure_flags_apply(flags: StressFlags) -> None:
         raise ValueError("give --prices FILE or --model NAME, not both")
     if flags.fund is not None and flags.policy and "insurance_fund.initial" in flags.policy:
         raise ValueError("--fund and --policy insurance_fund.initial both set the fund; give one")
+    if flags.amplification and flags.feedback is False:
+        raise ValueError("--amplification measures the cascade that feedback makes; drop --no-feedback")
+    if not flags.amplification and (flags.grid_oi or flags.grid_leverage):
+        raise ValueError("--grid-oi and --grid-leverage shape the --amplification grid; add --amplification")
+    if flags.amplification and flags.oi_share is not None:
+        raise ValueError("--amplification runs its own open-interest shares (--grid-oi); drop --oi-share")
+    amplification_grid(flags)
+
+
+def amplification_grid(flags: StressFlags) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(open-interest shares, leverage scales)`` of ``--amplification``; ``ValueError`` if bad."""
+    shares = parse_grid(flags.grid_oi, DEFAULT_OI_SHARES, "--grid-oi")
+    if any(s > 1 for s in shares):
+        raise ValueError(f"--grid-oi takes open-interest shares in (0, 1], got {flags.grid_oi}")
+    return shares, parse_grid(flags.grid_leverage, DEFAULT_LEVERAGE_SCALES, "--grid-leverage")
 
 
 def build_spec(flags: StressFlags) -> ScenarioSpec:
@@ -80,9 +111,24 @@ def build_spec(flags: StressFlags) -> ScenarioSpec:
         engine_config = engine_config.with_overrides(
             insurance_fund={"initial": {_family(): _fund_decimal(flags.fund)}})
     model = None if flags.prices else (flags.model or DEFAULT_MODEL)
-    return ScenarioSpec(prices=flags.prices, model=model,
+    spec = ScenarioSpec(prices=flags.prices, model=model,
                         n_accounts=flags.accounts, seed=flags.seed, config=engine_config,
-                        depth_file=flags.depth or find_shared_data(DEPTH_FILE))
+                        depth_file=flags.depth or find_shared_data(DEPTH_FILE),
+                        feedback=FeedbackParams.shipped(INST_FAMILY) if flags.feedback else None)
+    return spec if flags.oi_share is None else with_oi_share(spec, flags.oi_share)
+
+
+def parse_grid(text: str | None, default: tuple[float, ...], flag: str) -> tuple[float, ...]:
+    """``--grid-oi``/``--grid-leverage``: comma-separated positive numbers, else ``default``."""
+    if text is None:
+        return default
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise ValueError(f"{flag} takes comma-separated numbers > 0, got {text!r}")
+    return values
 
 
 def _family() -> str:
@@ -156,12 +202,28 @@ def run_exact(console: Console, flags: StressFlags) -> None:
     if flags.compare_adl and not result.interrupted:
         console.print("ADL comparison: one run per ranking policy, fund forced small")
         rows = run_compare(spec, progress=show)
-    report(console, result, out, rows)
+    cells = None
+    if flags.amplification and not result.interrupted:
+        cells = run_amplification(console, flags, spec)
+    report(console, result, out, rows, cells)
     if flags.compare_venues and not result.interrupted:
         run_venue_comparison(console, spec, out, show)
     if result.interrupted:
         console.print(f"[yellow]interrupted after {result.steps_done} of {scenario.n_steps} steps;"
                       " the outputs hold what was done[/yellow]")
+
+
+def run_amplification(console: Console, flags: StressFlags, spec: ScenarioSpec) -> list:
+    """``--amplification``: the scenario with feedback over the open-interest × leverage grid."""
+    from backstop.sim.amplification import run_grid
+
+    shares, levers = amplification_grid(flags)
+    console.print(f"amplification: {len(shares)} open-interest shares × {len(levers)} leverage scales, "
+                  "each a run with feedback", highlight=False)
+    return run_grid(spec, FeedbackParams.shipped(INST_FAMILY), shares, levers,
+                    on_cell=lambda c: console.print(
+                        f"  OI share {c.oi_share:g}, leverage ×{c.leverage_scale:g}: "
+                        f"amplification {c.amplification:.2f}", highlight=False))
 
 
 def run_venue_comparison(console: Console, spec: ScenarioSpec, out: Path, show: bool) -> None:

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from backstop.report import html, tables
 from backstop.report.adl_compare import COMPARE_COLUMNS
+from backstop.report.amplification import print_table as print_amplification
 from backstop.report.summary import Headline, headline, print_summary
+from backstop.sim.amplification import Cell
 from backstop.sim.scenario import find_shared_data
 from backstop.sim.stress import StressResult
 
@@ -23,14 +25,17 @@ def default_out_dir() -> Path:
 
 
 def write_outputs(result: StressResult, out: Path, adl_rows: list[dict] | None = None,
-                  history: Path | None = None) -> Headline:
-    """Parquet tables under ``out/events/``, ``out/adl_compare.parquet``, ``out/report.html``."""
+                  history: Path | None = None, amplification: list[Cell] | None = None) -> Headline:
+    """Parquet tables under ``out/events/``, ``out/adl_compare.parquet``,
+    ``out/amplification.parquet``, ``out/report.html``."""
     h = headline(result)
     tables.write_event_tables(result.events, result.steps, out / "events")
     if adl_rows:
         tables.write_rows(adl_rows, out / "adl_compare.parquet")
+    if amplification:
+        tables.write_rows([c.row() for c in amplification], out / "amplification.parquet")
     html.write_report(out / "report.html", result, h, history or find_shared_data(HISTORY_FILE),
-                      adl_rows)
+                      adl_rows, amplification)
     return h
 
 
@@ -44,11 +49,13 @@ def print_adl_table(console: Console, rows: list[dict]) -> None:
 
 
 def report(console: Console, result: StressResult, out: Path,
-           adl_rows: list[dict] | None = None) -> Headline:
+           adl_rows: list[dict] | None = None, amplification: list[Cell] | None = None) -> Headline:
     """Write every output and print the summary."""
-    h = write_outputs(result, out, adl_rows)
+    h = write_outputs(result, out, adl_rows, amplification=amplification)
     print_summary(console, result, h)
     if adl_rows:
         print_adl_table(console, adl_rows)
+    if amplification:
+        print_amplification(console, amplification)
     console.print(f"report: {out / 'report.html'}  tables: {out / 'events'}/")
     return h

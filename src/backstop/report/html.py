@@ -22,8 +22,11 @@ from plotly.subplots import make_subplots
 from backstop.model.events import AutoDeleveraged, LiquidationStarted, MarkPriceUpdated
 from backstop.numeric import MONEY_SCALE
 from backstop.report.adl_compare import COMPARE_COLUMNS
+from backstop.report.amplification import heatmap_figure
+from backstop.report.amplification import html_section as amplification_section
 from backstop.report.summary import Headline, fund_series, lots_notional, utc, verdict
 from backstop.sim import calibrate
+from backstop.sim.amplification import Cell
 from backstop.sim.stress import StressResult
 
 MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
@@ -171,19 +174,23 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
     return fig
 
 
-def figures(result: StressResult, history: Path | None, adl_rows: list[dict] | None) -> list[go.Figure]:
+def figures(result: StressResult, history: Path | None, adl_rows: list[dict] | None,
+            amplification: list[Cell] | None = None) -> list[go.Figure]:
     out = [timeline_figure(result), margin_ratio_figure(result), cone_figure(result, history)]
     if adl_rows:
         out.append(adl_compare_figure(adl_rows))
+    if amplification:
+        out.append(heatmap_figure(amplification))
     return out
 
 
 def write_report(path: Path, result: StressResult, h: Headline, history: Path | None = None,
-                 adl_rows: list[dict] | None = None) -> Path:
+                 adl_rows: list[dict] | None = None, amplification: list[Cell] | None = None) -> Path:
     """Write the self-contained HTML report; returns its path."""
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"fig{i}")
-             for i, fig in enumerate(figures(result, history, adl_rows))]
-    body = _header(result, h) + (_adl_table(adl_rows) if adl_rows else "") + "\n".join(parts)
+             for i, fig in enumerate(figures(result, history, adl_rows, amplification))]
+    body = (_header(result, h) + (_adl_table(adl_rows) if adl_rows else "")
+            + (amplification_section(amplification) if amplification else "") + "\n".join(parts))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>backstop stress</title>"
                     f"<style>body{{font-family:sans-serif;max-width:1150px;margin:auto}}"

@@ -94,11 +94,12 @@ class Maker:
         self.depth = depth
         self.scale = scale
 
-    def requote(self, state: ExchangeState, index_px: Decimal, ts: int) -> list[Command]:
-        """Commands that cancel the maker's open orders and post a fresh ladder round ``index_px``."""
+    def requote(self, state: ExchangeState, index_px: Decimal, ts: int, share: float = 1.0) -> list[Command]:
+        """Commands that cancel the maker's open orders and post a fresh ladder round ``index_px``,
+        ``share`` of its depth resting (makers withdraw under stress, :mod:`backstop.sim.cascade`)."""
         commands: list[Command] = [CancelOrder(ts, self.uid, self.inst.inst_id, ord_id)
                                    for ord_id in sorted(state.open_orders.get(self.uid, {}))]
-        sizes = level_sizes_lots(self.depth.curve_at(ts), self.scale, self.inst)
+        sizes = level_sizes_lots(self.depth.curve_at(ts), self.scale * share, self.inst)
         for offset, bid_lots, ask_lots in zip(LADDER_OFFSETS, sizes["buy"], sizes["sell"], strict=True):
             step = (index_px * Decimal(str(offset))).quantize(self.inst.tick_sz, rounding=ROUND_HALF_EVEN)
             for side, lots, px in ((Side.BUY, bid_lots, index_px - step),

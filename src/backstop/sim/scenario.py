@@ -34,6 +34,7 @@ exact decimals, so the same spec and seed give the same event log.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -46,13 +47,17 @@ from backstop.engine.queries import cross_figures, isolated_equity, unit_equity_
 from backstop.model.catalogue import default_catalogue
 from backstop.model.commands import Command, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
+from backstop.model.events import Event
 from backstop.model.instrument import Instrument
 from backstop.sim import calibrate, paths, price_sources
+from backstop.sim.cascade import Cascade, forced_flow_usdt
+from backstop.sim.feedback import FeedbackParams
 from backstop.sim.impact import load_book_depth
 from backstop.sim.liquidity import REFERENCE_OPEN_INTEREST_BTC, DepthSource, Maker
 from backstop.sim.population import PopulationSpec, generate_population
 
 INST_ID = "BTC-USDT-SWAP"
+INST_FAMILY = "BTC-USDT"
 MAKER_UID = 1
 FIRST_TRADER_UID = 1000
 MODELS = ("crash", "gbm", "garch", "jump")
@@ -61,6 +66,9 @@ DAY_MINUTES = 1440
 SCHEDULES = ("ohlc", "bars", "extremes")
 GENERATED_START_MS = 1_760_097_600_000  # 2025-10-10 12:00 UTC, the replay file's start
 SUBSTEP_MS = 15_000
+MAX_CASCADE_ROUNDS = 200
+"""Most index updates one visit sends while a cascade feeds itself (a guard; never reached in
+the runs measured)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class ScenarioSpec:
     maker_capital_multiple: int = 50
     schedule: str = "extremes"
     heartbeat_minutes: int = 5
+    feedback: FeedbackParams | None = None
 
     def __post_init__(self) -> None:
         ensure_spec_valid(self)
@@ -107,17 +116,26 @@ def ensure_spec_valid(spec: ScenarioSpec) -> None:
         raise ValueError("steps must be >= 1 and s0 > 0")
     if not 0 <= spec.fund_share < 1 or spec.liquidity_multiplier <= 0:
         raise ValueError("fund_share must be in [0, 1) and liquidity_multiplier > 0")
+    if spec.feedback is not None and spec.feedback.inst_id != INST_FAMILY:
+        raise ValueError(f"feedback parameters are for {spec.feedback.inst_id}, "
+                         f"the scenario trades {INST_ID}")
 
 
 @dataclass(frozen=True)
 class PricePath:
     """Index updates: ``times_ms`` (epoch ms) and exact ``prices``; ``bar_close`` (float USDT)
-    per bar, for the realized volatility; ``bar_minutes`` is a bar's length."""
+    per bar, for the realized volatility; ``bar_minutes`` is a bar's length.
+
+    With feedback, the updates are every visit of every bar (the *exogenous* prices, before
+    impact): ``kept[k]`` says the schedule keeps visit ``k`` and ``closes[k]`` that it closes its
+    bar; without, both are empty and every update is sent."""
 
     times_ms: list[int]
     prices: list[Decimal]
     bar_close: np.ndarray
     bar_minutes: float = 1.0
+    kept: tuple[bool, ...] = ()
+    closes: tuple[bool, ...] = ()
 
 
 def build_price_path(spec: ScenarioSpec, inst: Instrument, rng: np.random.Generator) -> PricePath:
@@ -129,7 +147,8 @@ def build_price_path(spec: ScenarioSpec, inst: Instrument, rng: np.random.Genera
         start = price_sources.SCENARIO_START_MS if spec.model == "crash" else GENERATED_START_MS
         times = start + paths.MINUTE_MS * np.arange(closes.size, dtype=np.int64)
         bars = paths.Ohlc(times, np.r_[closes[0], closes[:-1]], closes, closes, closes)
-    return _scheduled_path(bars, inst, spec.schedule, spec.heartbeat_minutes)
+    return _scheduled_path(bars, inst, spec.schedule, spec.heartbeat_minutes,
+                           every_visit=spec.feedback is not None)
 
 
 def _load_bars(path: Path) -> paths.Ohlc:
@@ -145,34 +164,42 @@ def _load_bars(path: Path) -> paths.Ohlc:
     return bars
 
 
-def _scheduled_path(bars: paths.Ohlc, inst: Instrument, schedule: str, heartbeat: int) -> PricePath:
-    """Index updates from bars: see the module docstring for the schedules."""
+def _scheduled_path(bars: paths.Ohlc, inst: Instrument, schedule: str, heartbeat: int,
+                    every_visit: bool = False) -> PricePath:
+    """Index updates from bars: see the module docstring for the schedules. ``every_visit``
+    (feedback on) keeps all four visits of every bar, repeats included, with ``kept`` marking
+    those the schedule keeps and ``closes`` each bar's close."""
     times: list[int] = []
     prices: list[Decimal] = []
+    kept: list[bool] = []
+    closes: list[bool] = []
     low, high = bars.open[0], bars.open[0]
     for i in range(bars.close.size):
-        for j, value in _bar_visits(bars, i, schedule, low, high, heartbeat):
+        for j, value, keep in _bar_visits(bars, i, schedule, low, high, heartbeat):
             px = _to_px(value, inst)
-            if not prices or px != prices[-1]:
+            if every_visit or (keep and (not prices or px != prices[-1])):
                 times.append(int(bars.time_ms[i]) + j * SUBSTEP_MS)
                 prices.append(px)
+                kept.append(keep)
+                closes.append(j == 3)
         low, high = min(low, bars.low[i]), max(high, bars.high[i])
-    return PricePath(times, prices, bars.close)
+    if not every_visit:
+        return PricePath(times, prices, bars.close)
+    return PricePath(times, prices, bars.close, kept=tuple(kept), closes=tuple(closes))
 
 
 def _bar_visits(bars: paths.Ohlc, i: int, schedule: str, low: float, high: float,
-                heartbeat: int) -> list[tuple[int, float]]:
-    """``(sub-step, price)`` pairs of bar ``i`` that the schedule keeps; ``low`` and ``high``
-    are the path's extremes before the bar."""
+                heartbeat: int) -> list[tuple[int, float, bool]]:
+    """``(sub-step, price, kept)`` of bar ``i``'s four visits; ``kept``: the schedule keeps it
+    (``low`` and ``high`` are the path's extremes before the bar)."""
     up = bars.close[i] >= bars.open[i]
     extremes = (bars.low[i], bars.high[i]) if up else (bars.high[i], bars.low[i])
     visits = [(0, bars.open[i]), (1, extremes[0]), (2, extremes[1]), (3, bars.close[i])]
     if schedule == "ohlc" or i == 0:
-        return visits
-    keep = [(j, v) for j, v in visits[1:3] if v < low or v > high]
-    if schedule == "bars" or i % heartbeat == 0 or i == bars.close.size - 1:
-        keep.append(visits[3])
-    return keep
+        return [(j, v, True) for j, v in visits]
+    close = schedule == "bars" or i % heartbeat == 0 or i == bars.close.size - 1
+    return [(0, visits[0][1], False), *((j, v, bool(v < low or v > high)) for j, v in visits[1:3]),
+            (3, visits[3][1], close)]
 
 
 def generated_minutes(spec: ScenarioSpec) -> int:
@@ -226,6 +253,10 @@ class Scenario:
         start = float(self.path.prices[0])
         scale = self.gross_notional_usdt / start / REFERENCE_OPEN_INTEREST_BTC * spec.liquidity_multiplier
         self.maker = Maker(MAKER_UID, self.inst, depth, scale)
+        self.cascade = None if spec.feedback is None else Cascade.for_population(spec.feedback, scale)
+        self.observed_ticks: list[int] = []
+        """With feedback: the index (exogenous × impact, ticks) at every visit of the path so far."""
+        self._sent: tuple[int, int, int] | None = None  # last, lowest and highest index sent, ticks
 
     @property
     def n_steps(self) -> int:
@@ -260,10 +291,72 @@ class Scenario:
                 PlaceOrder(ts, uid, inst.inst_id, side, OrderType.MARKET, sz, td_mode=mode)]
 
     def step_commands(self, k: int) -> list[Command]:
-        """Step ``k``: the maker requotes round the new index, then the index moves."""
-        ts, px = self.path.times_ms[k], self.path.prices[k]
-        return [*self.maker.requote(self.exchange.state, px, ts),
+        """Step ``k`` of an open-loop path: the maker requotes round the new index, then the
+        index moves."""
+        return self._index_commands(self.path.times_ms[k], self.path.prices[k])
+
+    def _index_commands(self, ts: int, px: Decimal, share: float = 1.0) -> list[Command]:
+        return [*self.maker.requote(self.exchange.state, px, ts, share),
                 SetIndexPrice(ts, self.inst.inst_family, px)]
+
+    def run_step(self, k: int) -> list[Event]:
+        """Execute step ``k``; returns its events. Without feedback: :meth:`step_commands`.
+
+        With feedback (:mod:`backstop.sim.cascade`), visit ``k`` of the path:
+
+        1. the outstanding forced flow decays to the visit's time;
+        2. the index is the exogenous price times the impact, on the tick toward the exogenous
+           price; it is sent when the schedule keeps the visit or it is a new low or high of
+           the indices sent so far (only those can liquidate: positions only shrink), and not
+           equal to the last one sent;
+        3. the flow the engine's liquidations and ADL made moves the impact at once, and the
+           moved index is sent again at the same time, until a round adds no flow or the
+           index is no new extreme (at most :data:`MAX_CASCADE_ROUNDS` rounds): the cascade
+           runs to its end within the visit;
+        4. at a bar's close the realized volatility takes the observed close, and makers'
+           depth follows it at the next visit.
+
+        The maker's ladder is scaled by the resting share when it stands on the fallback curve;
+        a real depth snapshot already shows how much depth the makers withdrew.
+        """
+        if self.cascade is None:
+            return self.exchange.execute_all(self.step_commands(k))
+        cascade, ts = self.cascade, self.path.times_ms[k]
+        exogenous = self.inst.px_to_ticks(self.path.prices[k])
+        cascade.advance(ts)
+        share = 1.0 if self.maker.depth.covers(ts, ts) else cascade.share
+        events: list[Event] = []
+        send = self.path.kept[k]
+        for _ in range(MAX_CASCADE_ROUNDS):
+            ticks = cascade.observed_ticks(exogenous)
+            if not self._is_worth_sending(ticks, send):
+                break
+            self._sent = (ticks, *((ticks, ticks) if self._sent is None else
+                                   (min(self._sent[1], ticks), max(self._sent[2], ticks))))
+            done = self.exchange.execute_all(self._index_commands(ts, self.inst.ticks_to_px(ticks), share))
+            events.extend(done)
+            flow = forced_flow_usdt(done, self.inst.inst_id, self._usdt_per_lot_tick, self.trader_side)
+            if not flow:
+                break
+            cascade.absorb(flow)
+            send = False
+        self.observed_ticks.append(cascade.observed_ticks(exogenous))
+        if self.path.closes[k]:
+            cascade.close_bar(exogenous * math.exp(cascade.impact), 60.0 * self.path.bar_minutes)
+        return events
+
+    def _is_worth_sending(self, ticks: int, kept: bool) -> bool:
+        """Whether an index of ``ticks`` goes to the engine: the first, or one that differs from
+        the last sent and is kept by the schedule or a new low or high of those sent."""
+        if self._sent is None:
+            return True
+        last, low, high = self._sent
+        return ticks != last and (kept or ticks < low or ticks > high)
+
+    @property
+    def _usdt_per_lot_tick(self) -> float:
+        inst = self.inst
+        return float(inst.ct_val * inst.lot_sz * inst.tick_sz)
 
     def trader_side(self, uid: int) -> int:
         """+1 long, −1 short for a trader's opening position (0 for the maker)."""
