@@ -114,6 +114,9 @@ def serve(
         from backstop.serve import run_server
 
         venue_config, venue_catalogue = resolve_venue(venue, config)
+        if catalogue and venue_catalogue is not None:
+            raise ValueError(f"--catalogue replaces venue {venue_config.venue.value}'s margin tables "
+                             "and fees; give --catalogue or a venue other than okx, not both")
         run_server(host, port, db, market, speed, population, seed,
                    catalogue=load_catalogue(catalogue) if catalogue else venue_catalogue,
                    config=venue_config if (config or venue) else None, prices=prices,

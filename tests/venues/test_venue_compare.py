@@ -62,3 +62,26 @@ def test_cli_refuses_an_unknown_venue_in_one_line():
     result = CliRunner().invoke(app, ["stress", "--venue", "mtgox"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "unknown venue 'mtgox'" in result.stderr
+
+
+def test_cli_compare_venues_refuses_policies_it_would_apply_to_one_run(tmp_path):
+    """Each venue runs its own policies; a --policy or --config would change the first run
+    alone, so it is refused in one line before anything runs (--fund applies to every venue)."""
+    config = tmp_path / "p.toml"
+    config.write_text('[adl]\nranking = "pro_rata"\n')
+    for extra in (["--policy", "adl.ranking=pro_rata"], ["--config", str(config)]):
+        result = CliRunner().invoke(app, ["stress", "--compare-venues", "--out", str(tmp_path / "o"), *extra])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "--compare-venues runs each venue's own policies" in result.stderr
+        assert not (tmp_path / "o").exists()
+
+
+def test_serve_refuses_a_catalogue_that_would_replace_a_venues_tables(tmp_path):
+    """``serve --venue binance --catalogue FILE``: the file would silently drop Binance's
+    brackets; refused in one line before the server starts."""
+    catalogue = tmp_path / "c.toml"
+    catalogue.write_text("")
+    result = CliRunner().invoke(app, ["serve", "--venue", "binance", "--catalogue", str(catalogue),
+                                      "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "--catalogue replaces venue binance's margin tables" in result.stderr

@@ -85,6 +85,9 @@ def ensure_flags_apply(flags: StressFlags) -> None:
         raise ValueError("give --prices FILE or --model NAME, not both")
     if flags.fund is not None and flags.policy and "insurance_fund.initial" in flags.policy:
         raise ValueError("--fund and --policy insurance_fund.initial both set the fund; give one")
+    if flags.compare_venues and (flags.policy or flags.config):
+        raise ValueError("--compare-venues runs each venue's own policies, so --policy/--config would "
+                         "change only the first run; drop them (--fund sets every venue's fund)")
     if flags.amplification and flags.feedback is False:
         raise ValueError("--amplification measures the cascade that feedback makes; drop --no-feedback")
     if not flags.amplification and (flags.grid_oi or flags.grid_leverage):
