@@ -5,7 +5,8 @@ whether the fund held and, if not, why ADL fired. Plots: one timeline on a share
 (price and mark; insurance fund balance; liquidation notional per minute; ADL events), the
 margin-ratio distribution snapshots, the volatility cone (the calibration history when it is
 found, else the shipped cone of :mod:`backstop.sim.calibrate`) with the scenario's own
-realized volatility marked, and the ADL policy comparison when one ran.
+realized volatility marked, the ADL policy comparison and the cascade amplification heat-map when
+they ran. With feedback the price panel shows the exogenous path and the index after impact.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from backstop.numeric import MONEY_SCALE
 from backstop.report.adl_compare import COMPARE_COLUMNS
 from backstop.report.amplification import heatmap_figure
 from backstop.report.amplification import html_section as amplification_section
-from backstop.report.summary import Headline, fund_series, lots_notional, utc, verdict
+from backstop.report.summary import Headline, feedback_text, fund_series, lots_notional, utc, verdict
 from backstop.sim import calibrate
 from backstop.sim.amplification import Cell
 from backstop.sim.stress import StressResult
@@ -46,12 +47,19 @@ def _times(ts_ms: list[int]) -> list[dt.datetime]:
 
 
 def price_figure(result: StressResult) -> go.Figure:
+    """The path's index, the engine's mark and, with feedback, the index after the cascade's impact."""
     path = result.scenario.path
     inst = result.scenario.inst
     marks = [e for e in result.events if isinstance(e, MarkPriceUpdated) and e.inst_id == inst.inst_id]
     fig = go.Figure()
-    fig.add_scatter(x=_times(path.times_ms), y=[float(p) for p in path.prices], name="index (path)",
-                    mode="lines")
+    cascade = result.scenario.cascade is not None
+    fig.add_scatter(x=_times(path.times_ms), y=[float(p) for p in path.prices], mode="lines",
+                    name="exogenous index (path)" if cascade else "index (path)")
+    if cascade:
+        observed = result.scenario.observed_ticks
+        fig.add_scatter(x=_times(path.times_ms[:len(observed)]),
+                        y=[float(inst.ticks_to_px(t)) for t in observed],
+                        name="index with the cascade's impact", mode="lines")
     fig.add_scatter(x=_times([e.ts for e in marks]), y=[float(inst.ticks_to_px(e.mark_ticks)) for e in marks],
                     name="mark (engine)", mode="lines+markers", marker={"size": 3})
     return _layout(fig, "Index and mark price", "USDT")
@@ -213,7 +221,8 @@ def _header(result: StressResult, h: Headline) -> str:
             ("conservation", f"{h.conservation_checks} step audits, {h.violations} violations")]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return (f"<h1>backstop stress report</h1><p>{source}; {s.population.size} accounts; seed {s.spec.seed};"
-            f" ADL {s.config.adl.ranking}; {result.steps_done} index updates</p>"
+            f" ADL {s.config.adl.ranking}; {result.steps_done} index updates;"
+            f" {html.escape(feedback_text(s))}</p>"
             f"<p class='verdict'>{html.escape(verdict(result, h))}</p><table>{table}</table>")
 
 

@@ -136,6 +136,14 @@ def verdict(result: StressResult, h: Headline) -> str:
             f"lowest balance was {low}.")
 
 
+def feedback_text(scenario) -> str:
+    """How the path reached the engine: open loop, or with the cascade's feedback and its depth."""
+    if scenario.cascade is None:
+        return "feedback off (open loop: the path as given)"
+    return (f"feedback on (forced flow moves the index; calm 1 % depth for this population "
+            f"{scenario.cascade.depth_usd:,.0f} USD, sim/feedback.py's fitted parameters)")
+
+
 def _max_drawdown(series: list[tuple[int, int]]) -> tuple[int, int]:
     """Largest fall from a running peak, and the time of its trough."""
     peak, worst, worst_ts = series[0][1], 0, series[0][0]
@@ -158,7 +166,8 @@ def print_summary(console: Console, result: StressResult, h: Headline) -> None:
     console.rule(f"backstop stress — {s.inst.inst_id}, {s.population.size} accounts, seed {s.spec.seed}")
     console.print(f"path: {source}, {result.steps_done}/{s.n_steps} index updates"
                   f"{' (interrupted)' if result.interrupted else ''}, {result.runtime_s:.1f} s; "
-                  f"ADL ranking {s.config.adl.ranking}, liquidation {s.config.liquidation.style}")
+                  f"ADL ranking {s.config.adl.ranking}, liquidation {s.config.liquidation.style}; "
+                  f"{feedback_text(s)}")
     table = Table(title=f"insurance fund {h.fund_id} (USDT)", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")

@@ -10,9 +10,10 @@ keeps its state between the index updates the engine receives and turns it into 
   once per bar with the bar's close-to-close log return (the fit used 1-minute closes); it starts
   at 0, a calm book (share 1).
 - The depth that the flow is measured against is ``depth_usd × depth_share(σ)``; ``depth_usd`` is
-  the instrument's calm 1 % depth times ``depth_scale``, the population's share of the real
-  market (the same scale as the maker's ladder, so the population's flow meets the book the way
-  the whole market's flow met the real one).
+  the instrument's calm 1 % depth scaled to the population
+  (:meth:`~backstop.sim.feedback.FeedbackParams.depth_for_population`: the population's flow meets
+  the book the way the whole market's flow met the real one, as the maker's ladder does), times a
+  liquidity multiplier for what-ifs.
 - The index the engine gets is ``exogenous × exp(impact)`` on the tick, the impact **rounded
   toward the exogenous price** (:meth:`Cascade.observed_ticks`): an impact smaller than a tick
   moves nothing, and a decayed impact returns exactly to the replayed path.
@@ -45,9 +46,11 @@ class Cascade:
     close_log: float | None = None
 
     @classmethod
-    def for_population(cls, params: fb.FeedbackParams, depth_scale: float) -> Cascade:
-        """The state at the start of a path, with the calm depth scaled by ``depth_scale``."""
-        return cls(params, params.depth_usd * depth_scale)
+    def for_population(cls, params: fb.FeedbackParams, gross_notional_usd: float,
+                       liquidity_multiplier: float = 1.0) -> Cascade:
+        """The state at the start of a path, the calm depth scaled to a population of
+        ``gross_notional_usd`` and times ``liquidity_multiplier``."""
+        return cls(params, params.depth_for_population(gross_notional_usd) * liquidity_multiplier)
 
     @property
     def realized_vol(self) -> float:

@@ -253,7 +253,8 @@ class Scenario:
         start = float(self.path.prices[0])
         scale = self.gross_notional_usdt / start / REFERENCE_OPEN_INTEREST_BTC * spec.liquidity_multiplier
         self.maker = Maker(MAKER_UID, self.inst, depth, scale)
-        self.cascade = None if spec.feedback is None else Cascade.for_population(spec.feedback, scale)
+        self.cascade = None if spec.feedback is None else Cascade.for_population(
+            spec.feedback, self.gross_notional_usdt, spec.liquidity_multiplier)
         self.observed_ticks: list[int] = []
         """With feedback: the index (exogenous × impact, ticks) at every visit of the path so far."""
         self._sent: tuple[int, int, int] | None = None  # last, lowest and highest index sent, ticks
