@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from backstop.cli import app
 from backstop.engine.config import Venue
 from backstop.engine.venues import venue_profile
-from backstop.report.summary import headline
+from backstop.report.summary import headline, utc
 from backstop.report.venue_compare import VENUE_COLUMNS, compare_venues, write_venue_outputs
 from backstop.sim.scenario import Scenario, ScenarioSpec
 from backstop.sim.stress import run_stress
@@ -30,10 +30,15 @@ def test_okx_row_is_the_plain_run_and_venues_share_the_fund_and_population(tmp_p
     # the rules differ, and so does the outcome (Hyperliquid cuts 20% slices: more liquidations)
     assert hyper["liquidations"] > okx["liquidations"]
     assert [r.fund_path[0] for r in runs] == [runs[0].fund_path[0]] * 3
+    # each path starts at the initial fund (not the empty fund before it), and the low shown
+    # is the headline's, at the headline's time
+    assert runs[0].fund_path[0][1] == plain.fund_start and runs[0].fund_min_ts == plain.fund_min_ts
+    assert all(min(b for _, b in r.fund_path) == round(r.row["fund_min_usdt"] * 1e8) for r in runs)
     (tmp_path / "report.html").write_text("<html><body><h1>x</h1></body></html>")
     write_venue_outputs(runs, tmp_path)
     page = (tmp_path / "report.html").read_text()
     assert page.count("<h2>Venue comparison</h2>") == 1 and "venue_funds" in page
+    assert f"okx: low {okx['fund_min_usdt']:,.2f} at {utc(plain.fund_min_ts)} UTC" in page
     assert page.index("<h1>x</h1>") < page.index("Venue comparison")
     table = pq.read_table(tmp_path / "venue_compare.parquet").to_pydict()
     assert table["venue"] == ["okx", "binance", "hyperliquid"] and set(VENUE_COLUMNS) <= set(table)

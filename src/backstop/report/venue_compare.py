@@ -32,7 +32,7 @@ from backstop.model.events import PositionChanged
 from backstop.numeric import MONEY_SCALE
 from backstop.report import tables
 from backstop.report.adl_compare import _Tracker
-from backstop.report.summary import fund_series, headline, utc
+from backstop.report.summary import Headline, fund_series, headline, utc
 from backstop.sim.scenario import MAKER_UID, ScenarioSpec
 from backstop.sim.stress import StressResult, run_stress
 from backstop.sim.venue_scenario import venue_scenario
@@ -53,10 +53,12 @@ LABELS = {"liquidated_notional_usdt": "liq. notional", "fund_start_usdt": "fund 
 
 @dataclass(frozen=True)
 class VenueRun:
-    """One venue's row and its fund's path (``(ts ms, balance in money units)``)."""
+    """One venue's row, its fund's path (``(ts ms, balance in money units)``, from the
+    initial fund on) and the time of the fund's low (the headline's, epoch ms)."""
 
     row: dict
     fund_path: list[tuple[int, int]]
+    fund_min_ts: int
 
 
 def compare_venues(spec: ScenarioSpec, venues: tuple[Venue, ...] = tuple(Venue),
@@ -73,14 +75,24 @@ def compare_venues(spec: ScenarioSpec, venues: tuple[Venue, ...] = tuple(Venue),
         tracker = _Tracker(scenario)
         result = run_stress(scenario, progress=progress, keep_events=False, on_step=tracker.on_step,
                             full_check_every=10**9)
-        runs.append(VenueRun(_row(venue, result, tracker), fund_series(result)))
+        h = headline(result)
+        runs.append(VenueRun(_row(venue, result, h, tracker), _from_start(fund_series(result)),
+                             h.fund_min_ts))
         if result.interrupted:
             break
     return runs
 
 
-def _row(venue: Venue, result: StressResult, tracker: _Tracker) -> dict:
-    h, adl = headline(result), tracker.row(venue.value)
+def _from_start(series: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The fund's path from its initial balance: ``fund_series`` opens with the empty fund just
+    before the path, then the initial deposit; keep the last point at that first time."""
+    t0 = series[0][0]
+    first = max(i for i, (t, _) in enumerate(series) if t <= t0)
+    return series[first:]
+
+
+def _row(venue: Venue, result: StressResult, h: Headline, tracker: _Tracker) -> dict:
+    adl = tracker.row(venue.value)
     opened = {e.uid for e, step in zip(result.events, result.steps, strict=True)
               if step == 0 and isinstance(e, PositionChanged) and e.uid != MAKER_UID}
     usdt = float(MONEY_SCALE)
@@ -130,8 +142,8 @@ def venue_section(runs: list[VenueRun], include_plotlyjs: bool) -> str:
     head = "".join(f"<th>{html.escape(LABELS.get(c, c))}</th>" for c in VENUE_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.row[c]))}</td>" for c in VENUE_COLUMNS)
                    + "</tr>" for r in runs)
-    lows = "; ".join(f"{r.row['venue']}: low {r.row['fund_min_usdt']:,.2f} at "
-                     f"{utc(min(r.fund_path, key=lambda tb: tb[1])[0])} UTC" for r in runs)
+    lows = "; ".join(f"{r.row['venue']}: low {r.row['fund_min_usdt']:,.2f} at {utc(r.fund_min_ts)} UTC"
+                     for r in runs)
     chart = fund_figure(runs).to_html(full_html=False, include_plotlyjs=include_plotlyjs,
                                       div_id="venue_funds")
     sources = "; ".join(f"{v.value}: {', '.join(venue_profile(v).sources)}"
