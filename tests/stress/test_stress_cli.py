@@ -42,6 +42,15 @@ def test_wrong_columns(tmp_path):
     (["--model", "crash", "--fund", "10", "--policy", "insurance_fund.initial=5"], "--fund"),
     (["--model", "gbm", "--policy", "adl.ranking=nope"], "adl.ranking"),
     (["--model", "gbm", "--policy", "bogus"], "policy"),
+    (["--amplification", "--no-feedback"], "--no-feedback"),
+    (["--grid-oi", "0.1"], "--amplification"),
+    (["--grid-leverage", "2"], "--amplification"),
+    (["--amplification", "--grid-oi", "0.1,2"], "(0, 1]"),
+    (["--amplification", "--grid-leverage", "1,x"], "--grid-leverage"),
+    (["--amplification", "--grid-oi", "0,0.1"], "--grid-oi"),
+    (["--amplification", "--oi-share", "0.1"], "--oi-share"),
+    (["--oi-share", "0"], "open-interest share"),
+    (["--oi-share", "1.5"], "open-interest share"),
 ])
 def test_impossible_parameters(args, words):
     assert words in _one_line_error(args)
@@ -56,6 +65,9 @@ def test_missing_config_file(tmp_path):
     (["--policy", "pro_rata"], "--policy"),
     (["--config", "p.toml"], "--config"),
     (["--compare-adl"], "--compare-adl"),
+    (["--feedback"], "--feedback"),
+    (["--oi-share", "0.1"], "--oi-share"),
+    (["--amplification"], "--amplification"),
 ])
 def test_paths_refuses_the_exact_engine_flags(extra, flag):
     # A hostile or careless user must not get a Monte Carlo that silently ignored a policy.
@@ -106,3 +118,26 @@ def test_depth_file_of_the_crash_hours_applies(tmp_path):
     args = ["stress", "--depth", str(evening), "--accounts", "10", "--out", str(tmp_path / "run")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+
+
+def test_feedback_applies_and_says_so(tmp_path):
+    args = ["stress", "--accounts", "20", "--feedback", "--oi-share", "0.05", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "feedback on" in result.output
+    assert "index with the cascade's impact" in (tmp_path / "report.html").read_text()
+    plain = CliRunner().invoke(app, ["stress", "--accounts", "20", "--out", str(tmp_path / "plain")],
+                               env={"COLUMNS": "300"})
+    assert "feedback off" in plain.output  # the default: a replayed crash already holds its cascade
+
+
+def test_amplification_prints_the_grid_and_writes_it(tmp_path):
+    args = ["stress", "--accounts", "20", "--amplification", "--grid-oi", "0.01,0.1", "--grid-leverage", "1",
+            "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    rows = re.findall(r"│\s*(\d+\.\d\d)%\s*│\s*×1\s*│.*?(\d+\.\d\d)×", result.output)
+    assert [share for share, _ in rows] == ["1.00", "10.00"], result.output
+    assert all(float(amp) >= 1.0 for _, amp in rows)
+    assert (tmp_path / "amplification.parquet").is_file()
+    assert "Cascade amplification" in (tmp_path / "report.html").read_text()
