@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
 
 import pytest
 from rich.console import Console
@@ -77,7 +76,7 @@ def test_parquet_tables_round_trip(run, kind):
     table = read_table(out / "events" / f"{kind.__name__}.parquet")
     events = [e for e in result.events if isinstance(e, kind)]
     assert events, f"the run produced no {kind.__name__}"
-    rebuilt = [kind(**{f.name: table[f.name][i] for f in fields(kind)}) for i in range(len(events))]
+    rebuilt = [kind(**{name: table[name][i] for name in kind._fields}) for i in range(len(events))]
     assert rebuilt == events
 
 

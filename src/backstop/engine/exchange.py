@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from backstop.engine import accounts, commands_extra, funding, orders, prices
 from backstop.engine.config import EngineConfig
@@ -57,8 +57,7 @@ def _refused(command: object, code: str, msg: str) -> Rejected:
                     type(command).__name__, code, msg, cl_ord_id if isinstance(cl_ord_id, str) else "")
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     """One accepted command and the events it caused, in order."""
 
     seq: int

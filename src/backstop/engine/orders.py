@@ -18,7 +18,7 @@ Money rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from backstop.engine.config import EngineConfig
 from backstop.engine.queries import (
@@ -38,7 +38,7 @@ from backstop.model.errors import Rejection
 from backstop.model.events import Event, Filled, OrderCancelled, OrderPlaced, Rejected
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
-from backstop.state.book import MatchPlan, OrderBook, RestingOrder
+from backstop.state.book import MatchPlan, RestingOrder
 from backstop.state.exchange_state import ExchangeState, OrderInfo
 from backstop.state.ledger import cash_key, reserved_key
 
@@ -46,14 +46,12 @@ _STP = {SelfTradeMode.CANCEL_MAKER: 0, SelfTradeMode.CANCEL_TAKER: 1, SelfTradeM
 _RESTING_TYPES = (OrderType.LIMIT, OrderType.POST_ONLY)
 
 
-@dataclass(slots=True)
-class OrderContext:
-    """A validated order on its way through the stages. ``limit_ticks`` is the price the
-    taker part may trade up to: the order's own, or the band's edge for a market order."""
+class Checked(NamedTuple):
+    """A validated order's figures. ``px_ticks`` is ``None`` for a market order; ``limit_ticks``
+    is the price its taker part may trade up to: its own, or the band's edge for a market
+    order. ``lever`` in hundredths; ``position_lots`` the position's signed size before it."""
 
-    cmd: PlaceOrder
     inst: Instrument
-    book: OrderBook
     side: int
     lots: int
     px_ticks: int | None
@@ -63,17 +61,25 @@ class OrderContext:
 
 
 def place_order(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> list[Event]:
-    """OKX ``trade/order``; returns the events, or one :class:`Rejected`."""
-    ctx = _validate(state, config, cmd)
-    if isinstance(ctx, Rejection):
-        return [_rejected(cmd, ctx)]
-    plan = _plan(ctx)
-    if plan is None or (cmd.ord_type is OrderType.FOK and plan.filled_lots < ctx.lots):
-        return _placed_then_cancelled(state, ctx, "post_only" if plan is None else "fok")
-    reserve_per_lot = _check_margin(state, ctx, plan)
-    if isinstance(reserve_per_lot, Rejection):
+    """OKX ``trade/order``; returns the events, or one :class:`Rejected`.
+
+    An order that cannot take (a limit or post-only order that does not cross) skips the match
+    plan: it has no fills, and nothing else a plan would hold."""
+    order = _validate(state, config, cmd)
+    if type(order) is Rejection:
+        return [_rejected(cmd, order)]
+    ord_type = cmd.ord_type
+    crosses = ord_type not in _RESTING_TYPES or \
+        state.books[cmd.inst_id].would_cross(order.side, order.limit_ticks)
+    if crosses and ord_type is OrderType.POST_ONLY:
+        return _placed_then_cancelled(state, cmd, order, "post_only")
+    plan = _plan(state, cmd, order) if crosses else None
+    if ord_type is OrderType.FOK and plan.filled_lots < order.lots:  # type: ignore[union-attr]
+        return _placed_then_cancelled(state, cmd, order, "fok")
+    reserve_per_lot = _check_margin(state, cmd, order, plan)
+    if type(reserve_per_lot) is Rejection:
         return [_rejected(cmd, reserve_per_lot)]
-    return _apply(state, ctx, plan, reserve_per_lot)
+    return _apply(state, cmd, order, plan, reserve_per_lot)  # type: ignore[arg-type]
 
 
 def cancel_order(state: ExchangeState, cmd: CancelOrder) -> list[Event]:
@@ -108,12 +114,12 @@ def calculate_reserve_per_lot(inst: Instrument, px_ticks: int, lever: int) -> in
     return calculate_initial_margin(one_lot, lever) + calculate_fee(inst, 1, px_ticks, inst.maker_fee_ppm)
 
 
-def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> OrderContext | Rejection:
+def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> Checked | Rejection:
     inst = state.catalogue.get(cmd.inst_id)
     if inst is None:
         return errors.reject(errors.NO_SUCH_INSTRUMENT, "Instrument ID does not exist")
     lots = parse_lots(inst, cmd.sz)
-    if isinstance(lots, Rejection):
+    if type(lots) is Rejection:
         return lots
     if cmd.cl_ord_id and (cmd.uid, cmd.cl_ord_id) in state.live_cl_ord_ids:
         return errors.reject(errors.DUPLICATE_CL_ORD_ID, "Duplicated clOrdId")
@@ -123,23 +129,23 @@ def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> Or
     limit = buy_lmt if side > 0 else sell_lmt
     if cmd.ord_type is not OrderType.MARKET:
         px = parse_ticks(inst, cmd.px)
-        if isinstance(px, Rejection):
+        if type(px) is Rejection:
             return px
-        if (side > 0 and px > buy_lmt) or (side < 0 and px < sell_lmt):
+        if (side > 0 and px > buy_lmt) or (side < 0 and px < sell_lmt):  # type: ignore[operator]
             return errors.reject(errors.PRICE_OUT_OF_LIMIT,
                                  "Order price is not within the price limit")
-        limit = px
-    pos = state.existing_position(cmd.uid, inst.inst_id, cmd.td_mode)
+        limit = px  # type: ignore[assignment]
+    pos = state.positions.get((cmd.uid, inst.inst_id, cmd.td_mode))
     pos_lots = pos.size_lots if pos else 0
-    if cmd.reduce_only and not _fits_reduce_only(state, cmd, side, lots, pos_lots):
+    if cmd.reduce_only and not _fits_reduce_only(state, cmd, side, lots, pos_lots):  # type: ignore[arg-type]
         return errors.reject(errors.REDUCE_ONLY_INVALID,
                              "Reduce-only order exceeds the position it would reduce")
     lever = lever_cents(state, cmd.uid, inst, cmd.td_mode)
-    tier = find_tier(inst.tiers, max(abs(pos_lots), abs(pos_lots + side * lots)))
+    tier = find_tier(inst.tiers, max(abs(pos_lots), abs(pos_lots + side * lots)))  # type: ignore[operator]
     if tier is None or lever > tier.max_lever * 100:
         return errors.reject(errors.OVER_TIER_LIMIT,
                              "Order amount exceeds the current tier limit for this leverage")
-    return OrderContext(cmd, inst, state.books[inst.inst_id], side, lots, px, limit, lever, pos_lots)
+    return Checked(inst, side, lots, px, limit, lever, pos_lots)  # type: ignore[arg-type]
 
 
 def _fits_reduce_only(state: ExchangeState, cmd: PlaceOrder, side: int, lots: int, pos_lots: int) -> bool:
@@ -152,15 +158,11 @@ def _fits_reduce_only(state: ExchangeState, cmd: PlaceOrder, side: int, lots: in
     return resting + lots <= abs(pos_lots)
 
 
-def _plan(ctx: OrderContext) -> MatchPlan | None:
-    """The match a taker would make, within the price band; ``None`` for a post-only order
-    that would take."""
-    if ctx.cmd.ord_type is OrderType.POST_ONLY:
-        if ctx.book.would_cross(ctx.side, ctx.limit_ticks):
-            return None
-        return MatchPlan()
-    return ctx.book.plan_match(ctx.side, ctx.limit_ticks, ctx.lots, ctx.cmd.uid,
-                               _STP[ctx.cmd.stp_mode])
+def _plan(state: ExchangeState, cmd: PlaceOrder, order: Checked) -> MatchPlan:
+    """The match the order would make as a taker, within its limit (the price band's edge for
+    a market order)."""
+    return state.books[cmd.inst_id].plan_match(order.side, order.limit_ticks, order.lots, cmd.uid,
+                                               _STP[cmd.stp_mode])
 
 
 def _opening_lots(position_lots: int, side: int, lots: int) -> int:
@@ -170,91 +172,104 @@ def _opening_lots(position_lots: int, side: int, lots: int) -> int:
     return max(0, lots - abs(position_lots))
 
 
-def _check_margin(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> int | Rejection:
+def _check_margin(state: ExchangeState, cmd: PlaceOrder, order: Checked,
+                  plan: MatchPlan | None) -> int | Rejection:
     """Available ≥ IM of the new exposure + taker fees + the resting remainder's reserve (the
     money that moves must be spendable cash), and the unit keeps equity ≥ 0 at the mark after
     the fills. Returns the reserve per resting lot (0 when nothing rests). Orders that only
-    close need no margin."""
-    inst = ctx.inst
-    open_notional, fees, loss_vs_mark = _taker_costs(state, ctx, plan)
+    close need no margin. ``plan`` ``None``: the order takes nothing."""
+    inst, side, lots, px, _limit, lever, position_lots = order
+    mark = state.mark_ticks[inst.inst_id]
+    if plan is None:
+        filled = open_notional = fees = loss_vs_mark = 0
+    else:
+        filled = plan.filled_lots
+        open_notional, fees, loss_vs_mark = _taker_costs(inst, side, position_lots, mark, plan)
     per_lot = rest_reserve = rest_im = 0
-    if _rests(ctx, plan):
-        rest_lots = ctx.lots - plan.filled_lots
-        per_lot = calculate_reserve_per_lot(inst, ctx.px_ticks, ctx.lever)  # type: ignore[arg-type]
+    if _rests(cmd, plan, filled, lots):
+        rest_lots = lots - filled
+        per_lot = calculate_reserve_per_lot(inst, px, lever)  # type: ignore[arg-type]
         rest_reserve = per_lot * rest_lots
-        opens = _opening_lots(ctx.position_lots + ctx.side * plan.filled_lots, ctx.side, rest_lots)
-        rest_im = calculate_initial_margin(calculate_notional(inst, opens, ctx.px_ticks), ctx.lever)  # type: ignore[arg-type]
-        loss_vs_mark += _loss_against_mark(state, ctx, rest_lots, ctx.px_ticks)  # type: ignore[arg-type]
-    opening_im = calculate_initial_margin(open_notional, ctx.lever)
+        opens = _opening_lots(position_lots + side * filled, side, rest_lots)
+        rest_im = calculate_initial_margin(calculate_notional(inst, opens, px), lever)  # type: ignore[arg-type]
+        loss_vs_mark += _loss_against_mark(inst, side, mark, rest_lots, px)  # type: ignore[arg-type]
+    opening_im = calculate_initial_margin(open_notional, lever)
     required = opening_im + rest_reserve + fees
-    figures = cross_figures(state, ctx.cmd.uid, inst.settle_ccy)
-    moving = rest_reserve + (opening_im if ctx.cmd.td_mode is MarginMode.ISOLATED else 0)
+    figures = cross_figures(state, cmd.uid, inst.settle_ccy)
+    isolated = cmd.td_mode is MarginMode.ISOLATED
+    moving = rest_reserve + (opening_im if isolated else 0)
     if (open_notional or rest_reserve) and (required > figures.available or moving > figures.spendable):
         return errors.reject(errors.INSUFFICIENT_MARGIN, "Insufficient margin")
-    if _unit_equity_after(state, ctx, figures.equity, opening_im + rest_im, fees, loss_vs_mark) < 0:
+    if isolated:
+        after = _isolated_equity_before(state, cmd.uid, inst) + opening_im + rest_im - loss_vs_mark
+    else:
+        after = figures.equity - fees - loss_vs_mark
+    if after < 0:
         return errors.reject(errors.INSUFFICIENT_MARGIN,
                              "Insufficient margin: the fills would leave the position bankrupt")
     return per_lot
 
 
-def _taker_costs(state: ExchangeState, ctx: OrderContext, plan: MatchPlan) -> tuple[int, int, int]:
+def _taker_costs(inst: Instrument, side: int, position_lots: int, mark: int,
+                 plan: MatchPlan) -> tuple[int, int, int]:
     """The planned fills' ``(notional that opens exposure, taker fees, loss against the
     mark)``, in money units."""
-    inst, side = ctx.inst, ctx.side
-    running, open_notional, fees, loss = ctx.position_lots, 0, 0, 0
+    running, open_notional, fees, loss = position_lots, 0, 0, 0
     for _maker, qty, px in plan.fills:
         open_notional += calculate_notional(inst, _opening_lots(running, side, qty), px)
         fees += calculate_fee(inst, qty, px, inst.taker_fee_ppm)
-        loss += _loss_against_mark(state, ctx, qty, px)
+        loss += _loss_against_mark(inst, side, mark, qty, px)
         running += side * qty
     return open_notional, fees, loss
 
 
-def _loss_against_mark(state: ExchangeState, ctx: OrderContext, lots: int, px_ticks: int) -> int:
+def _loss_against_mark(inst: Instrument, side: int, mark: int, lots: int, px_ticks: int) -> int:
     """What trading ``lots`` at ``px_ticks`` costs against trading at the mark (≥ 0: a gain
     counts for nothing, as a resting order may never fill), plus one unit of slack for the
     inverse value's rounding."""
-    inst = ctx.inst
-    mark = state.mark_ticks[inst.inst_id]
     gap = calculate_fill_value(inst, lots, px_ticks) - calculate_fill_value(inst, lots, mark)
-    return max(0, ctx.side * gap) + 1
+    return max(0, side * gap) + 1
 
 
-def _unit_equity_after(state: ExchangeState, ctx: OrderContext, cross_equity: int, opening_im: int,
-                       fees: int, loss_vs_mark: int) -> int:
-    """The unit's equity at the mark once the order's fills are done: a cross account pays
-    the taker fees from its equity; an isolated position gains the IM its fills move in
-    (``opening_im``; fees come from cash)."""
-    if ctx.cmd.td_mode is MarginMode.ISOLATED:
-        pos = state.existing_position(ctx.cmd.uid, ctx.inst.inst_id, MarginMode.ISOLATED)
-        before = isolated_equity(state, pos, ctx.inst) if pos is not None and pos.size_lots else 0
-        return before + opening_im - loss_vs_mark
-    return cross_equity - fees - loss_vs_mark
+def _isolated_equity_before(state: ExchangeState, uid: int, inst: Instrument) -> int:
+    """The isolated position's equity at the mark before the order (0 when flat). After the
+    order's fills an isolated unit's equity is this plus the IM its fills move in, less their
+    loss against the mark (fees come from cash); a cross account pays the taker fees from its
+    equity."""
+    pos = state.existing_position(uid, inst.inst_id, MarginMode.ISOLATED)
+    return isolated_equity(state, pos, inst) if pos is not None and pos.size_lots else 0
 
 
-def _rests(ctx: OrderContext, plan: MatchPlan) -> bool:
-    return (ctx.cmd.ord_type in _RESTING_TYPES and not plan.taker_stp_cancelled
-            and plan.filled_lots < ctx.lots)
+def _rests(cmd: PlaceOrder, plan: MatchPlan | None, filled: int, lots: int) -> bool:
+    return (cmd.ord_type in _RESTING_TYPES and filled < lots
+            and (plan is None or not plan.taker_stp_cancelled))
 
 
-def _apply(state: ExchangeState, ctx: OrderContext, plan: MatchPlan,
+def _apply(state: ExchangeState, cmd: PlaceOrder, order: Checked, plan: MatchPlan | None,
            reserve_per_lot: int) -> list[Event]:
-    cmd = ctx.cmd
+    """Place the order: its fills (and the self-trade cancels) settled, the reduce-only orders
+    they left too large trimmed (the taker's are checked even without fills), then its rest
+    in the book or its cancel."""
+    inst = order.inst
     ord_id = next_ord_id(state)
-    events: list[Event] = [_order_placed(ctx, ord_id)]
-    taker = Taker(cmd.uid, cmd.td_mode, ctx.side, ctx.lever, ctx.inst.taker_fee_ppm, ord_id)
-    events.extend(apply_match(state, ctx.inst, taker, plan, cmd.ts))
-    remaining = ctx.lots - plan.filled_lots
-    if _rests(ctx, plan):
-        _rest(state, ctx, ord_id, remaining, reserve_per_lot)
+    events: list[Event] = [_order_placed(cmd, order, ord_id)]
+    taker = Taker(cmd.uid, cmd.td_mode, order.side, order.lever, inst.taker_fee_ppm, ord_id)
+    if plan is None:
+        filled = 0
+        events.extend(apply_trim_reduce_only(state, cmd.uid, inst.inst_id, cmd.td_mode, cmd.ts))
+    else:
+        filled = plan.filled_lots
+        events.extend(apply_match(state, inst, taker, plan, cmd.ts))
+    remaining = order.lots - filled
+    if _rests(cmd, plan, filled, order.lots):
+        _rest(state, cmd, order, ord_id, remaining, reserve_per_lot)
     elif remaining:
-        reason = "self_trade" if plan.taker_stp_cancelled else cmd.ord_type.value
+        reason = "self_trade" if plan is not None and plan.taker_stp_cancelled else cmd.ord_type.value
         events.append(OrderCancelled(cmd.ts, ord_id, cmd.uid, cmd.inst_id, remaining, reason))
     return events
 
 
-@dataclass(frozen=True, slots=True)
-class Taker:
+class Taker(NamedTuple):
     """The aggressive side of a match: a user order or a liquidation order."""
 
     uid: int
@@ -287,9 +302,9 @@ def apply_trim_reduce_only(state: ExchangeState, uid: int, inst_id: str, mode: M
                            ts: int) -> list[Event]:
     """Cancel the account's reduce-only orders on this position that could no longer only
     reduce it: those on the wrong side, and the newest ones beyond the position's size."""
-    orders = state.open_orders.get(uid)
-    if not orders:
+    if not state.reduce_only_orders.get(uid):
         return []
+    orders = state.open_orders[uid]
     pos = state.existing_position(uid, inst_id, mode)
     left = abs(pos.size_lots) if pos is not None else 0
     closing_side = "sell" if pos is not None and pos.size_lots > 0 else "buy"
@@ -338,16 +353,16 @@ def _accrue_fee_share(state: ExchangeState, inst: Instrument, fees: int) -> None
     state.fee_share_accrued[fund_id] = state.fee_share_accrued.get(fund_id, 0) + share
 
 
-def _rest(state: ExchangeState, ctx: OrderContext, ord_id: int, remaining: int, per_lot: int) -> None:
-    cmd, inst = ctx.cmd, ctx.inst
+def _rest(state: ExchangeState, cmd: PlaceOrder, order: Checked, ord_id: int, remaining: int,
+          per_lot: int) -> None:
+    inst = order.inst
     reserve = per_lot * remaining
-    info = OrderInfo(ord_id, cmd.uid, inst.inst_id, cmd.side.value, cmd.ord_type.value,
-                     ctx.px_ticks, ctx.lots, cmd.td_mode, cmd.reduce_only, cmd.cl_ord_id,
+    info = OrderInfo(ord_id, cmd.uid, inst.inst_id, cmd.side._value_, cmd.ord_type._value_,
+                     order.px_ticks, order.lots, cmd.td_mode, cmd.reduce_only, cmd.cl_ord_id,
                      inst.settle_ccy, reserve, per_lot, cmd.ts)  # type: ignore[arg-type]
-    ctx.book.rest(RestingOrder(ord_id, cmd.uid, ctx.side, ctx.px_ticks, remaining, info))  # type: ignore[arg-type]
-    state.open_orders.setdefault(cmd.uid, {})[ord_id] = info
-    if cmd.cl_ord_id:
-        state.live_cl_ord_ids[(cmd.uid, cmd.cl_ord_id)] = ord_id
+    state.books[inst.inst_id].rest(RestingOrder(ord_id, cmd.uid, order.side, order.px_ticks,  # type: ignore[arg-type]
+                                                remaining, info))
+    state.add_open_order(info)
     state.ledger.transfer(cash_key(cmd.uid, inst.settle_ccy), reserved_key(cmd.uid, inst.settle_ccy),
                           reserve)
 
@@ -369,9 +384,7 @@ def _release(state: ExchangeState, info: OrderInfo, amount: int) -> None:
 def _forget(state: ExchangeState, info: OrderInfo) -> None:
     """Release everything the order still reserves and drop it from the account's orders."""
     _release(state, info, info.reserved)
-    del state.open_orders[info.uid][info.ord_id]
-    if info.cl_ord_id:
-        state.live_cl_ord_ids.pop((info.uid, info.cl_ord_id), None)
+    state.remove_open_order(info)
 
 
 def next_ord_id(state: ExchangeState) -> int:
@@ -380,20 +393,19 @@ def next_ord_id(state: ExchangeState) -> int:
     return ord_id
 
 
-def _order_placed(ctx: OrderContext, ord_id: int) -> OrderPlaced:
-    cmd = ctx.cmd
-    return OrderPlaced(cmd.ts, ord_id, cmd.uid, cmd.inst_id, cmd.side.value, cmd.ord_type.value,
-                       ctx.px_ticks or 0, ctx.lots, cmd.td_mode.value, cmd.reduce_only,
+def _order_placed(cmd: PlaceOrder, order: Checked, ord_id: int) -> OrderPlaced:
+    return OrderPlaced(cmd.ts, ord_id, cmd.uid, cmd.inst_id, cmd.side._value_, cmd.ord_type._value_,
+                       order.px_ticks or 0, order.lots, cmd.td_mode._value_, cmd.reduce_only,
                        cmd.cl_ord_id)
 
 
-def _placed_then_cancelled(state: ExchangeState, ctx: OrderContext, reason: str) -> list[Event]:
+def _placed_then_cancelled(state: ExchangeState, cmd: PlaceOrder, order: Checked,
+                           reason: str) -> list[Event]:
     """OKX accepts a post-only order that would take, or a FOK that cannot fill whole, and
     cancels it at once."""
     ord_id = next_ord_id(state)
-    cmd = ctx.cmd
-    return [_order_placed(ctx, ord_id),
-            OrderCancelled(cmd.ts, ord_id, cmd.uid, cmd.inst_id, ctx.lots, reason)]
+    return [_order_placed(cmd, order, ord_id),
+            OrderCancelled(cmd.ts, ord_id, cmd.uid, cmd.inst_id, order.lots, reason)]
 
 
 def _rejected(cmd: PlaceOrder | CancelOrder, rejection: Rejection) -> Rejected:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from backstop.math.margin import (
     calculate_initial_margin,
@@ -33,12 +34,11 @@ from backstop.numeric import PPM, div_ceil, div_floor
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.insurance import InsuranceFund
 from backstop.state.invariants import ConservationReport, conservation_reports
-from backstop.state.ledger import cash_key, fund_key, isolated_key
+from backstop.state.ledger import cash_key, fund_key, isolated_key, reserved_key
 from backstop.state.positions import Position
 
 
-@dataclass(frozen=True, slots=True)
-class CrossFigures:
+class CrossFigures(NamedTuple):
     """One account's cross figures in one currency.
 
     ``cash`` is the wallet: free cash plus ``order_frozen``, the money reserved for resting
@@ -128,24 +128,22 @@ def cross_positions(state: ExchangeState, uid: int, ccy: str) -> list[Position]:
 def cross_figures(state: ExchangeState, uid: int, ccy: str) -> CrossFigures:
     """Wallet, cross upl, cross IM, reserved order money and cross MM + liquidation fee."""
     upl = im = mm = 0
-    for pos in state.account_positions.get(uid, {}).values():
-        if pos.is_isolated or pos.size_lots == 0:
-            continue
-        inst = instrument_of(state, pos)
-        if inst.settle_ccy != ccy:
-            continue
-        mark = state.mark_ticks[inst.inst_id]
-        upl += calculate_upl(inst, pos.size_lots, pos.cost, mark)
-        im += position_im(state, pos, inst)
-        mm += calculate_mm_plus_fee(inst, pos.size_lots, mark)
-    reserved = state.reserved(uid, ccy)
-    return CrossFigures(
-        cash=state.ledger.balance(cash_key(uid, ccy)) + reserved,
-        upl=upl,
-        position_im=im,
-        order_frozen=reserved,
-        mm_plus_fee=mm,
-    )
+    positions = state.account_positions.get(uid)
+    if positions:
+        instruments, marks = state.catalogue.instruments, state.mark_ticks
+        for pos in positions.values():
+            if pos.mgn_mode is MarginMode.ISOLATED or pos.size_lots == 0:
+                continue
+            inst = instruments[pos.inst_id]  # type: ignore[index]
+            if inst.settle_ccy != ccy:
+                continue
+            mark = marks[pos.inst_id]
+            upl += calculate_upl(inst, pos.size_lots, pos.cost, mark)
+            im += position_im(state, pos, inst)
+            mm += calculate_mm_plus_fee(inst, pos.size_lots, mark)
+    balances = state.ledger.balances
+    reserved = balances.get(reserved_key(uid, ccy), 0)
+    return CrossFigures(balances.get(cash_key(uid, ccy), 0) + reserved, upl, im, reserved, mm)
 
 
 def isolated_margin(state: ExchangeState, pos: Position, inst: Instrument) -> int:

@@ -43,9 +43,12 @@ def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: Margi
     ``signed_value`` is this party's share of the fill value (the buyer's ``+v`` or the
     seller's ``−v``), so the two parties' values sum to zero exactly.
     """
-    pos = state.position(uid, inst.inst_id, mgn_mode)
+    inst_id = inst.inst_id
+    pos = state.position(uid, inst_id, mgn_mode)
     ccy = inst.settle_ccy
     ledger = state.ledger
+    cash = cash_key(uid, ccy)
+    margin_key = isolated_key(uid, inst_id, ccy)
     closed = _closing_lots(pos.size_lots, signed_lots)
     realized = 0
     if closed:
@@ -56,14 +59,15 @@ def apply_fill(state: ExchangeState, inst: Instrument, uid: int, mgn_mode: Margi
     if opened:
         signed_opened = opened if signed_lots > 0 else -opened
         pos.apply_open(signed_opened, signed_value, ts, exact_fill_value(inst, signed_opened, px_ticks))
-        if pos.is_isolated:
+        if mgn_mode is MarginMode.ISOLATED:
             im = calculate_initial_margin(calculate_notional(inst, opened, px_ticks), lever)
-            ledger.transfer(cash_key(uid, ccy), isolated_key(uid, inst.inst_id, ccy), im)
-    ledger.transfer(cash_key(uid, ccy), fees_key(ccy), fee)
+            ledger.transfer(cash, margin_key, im)
+    ledger.transfer(cash, fees_key(ccy), fee)
     pos.apply_fee(fee)
-    event = PositionChanged(ts, uid, inst.inst_id, mgn_mode.value, pos.size_lots, pos.cost,
-                            ledger.balance(isolated_key(uid, inst.inst_id, ccy)), realized)
-    state.apply_drop_position_if_flat(pos)
+    event = PositionChanged(ts, uid, inst_id, mgn_mode._value_, pos.size_lots, pos.cost,
+                            ledger.balances.get(margin_key, 0), realized)
+    if pos.size_lots == 0:
+        state.apply_drop_position_if_flat(pos)
     return event
 
 

@@ -27,6 +27,7 @@ MAX_MONEY = Decimal(10) ** 15
 MAX_CL_ORD_ID = 32
 """OKX: ``clOrdId`` is at most 32 characters."""
 
+_ZERO = Decimal(0)
 _UID_COMMANDS = (c.Deposit, c.Withdraw, c.PlaceOrder, c.CancelOrder, c.SetLeverage, c.AdjustMargin)
 
 
@@ -48,8 +49,13 @@ def check_command_surface(cmd: object, settle_currencies: frozenset[str]) -> Rej
     """The fields every handler relies on: timestamps, uids, ids, enums and currencies.
 
     Uids are ≥ 1 (0 is the backstop vault's); a deposit or withdrawal names a settlement
-    currency of the catalogue. Numbers are left to the ``parse_*`` functions.
+    currency of the catalogue. Numbers are left to the ``parse_*`` functions. Orders and
+    cancels, the commands that come by the thousand, have checks of their own, in the same
+    order as the general ones.
     """
+    checker = _ORDER_CHECKS.get(type(cmd))
+    if checker is not None:
+        return checker(cmd)
     if not is_plain_int(getattr(cmd, "ts", None)):
         return _bad("ts")
     if isinstance(cmd, _UID_COMMANDS) and not is_plain_int(cmd.uid, 1):
@@ -59,25 +65,49 @@ def check_command_surface(cmd: object, settle_currencies: frozenset[str]) -> Rej
             return _bad(name)
     if isinstance(cmd, c.Deposit | c.Withdraw) and cmd.ccy not in settle_currencies:
         return errors.reject(errors.BAD_PARAMETER, f"Currency {cmd.ccy[:16]!r} is not supported")
-    if isinstance(cmd, c.PlaceOrder):
-        return _check_order_fields(cmd)
-    if isinstance(cmd, c.CancelOrder) and not is_plain_int(cmd.ord_id):  # 0: no such order (51400)
-        return _bad("ordId")
     if isinstance(cmd, c.SetLeverage) and not isinstance(cmd.mgn_mode, MarginMode):
         return _bad("mgnMode")
     return None
 
 
-def _check_order_fields(cmd: c.PlaceOrder) -> Rejection | None:
-    checks = ((isinstance(cmd.side, Side), "side"), (isinstance(cmd.ord_type, OrderType), "ordType"),
-              (isinstance(cmd.td_mode, MarginMode), "tdMode"),
-              (isinstance(cmd.stp_mode, SelfTradeMode), "stpMode"),
-              (type(cmd.reduce_only) is bool, "reduceOnly"),
-              (_is_cl_ord_id(cmd.cl_ord_id), "clOrdId"))
-    for ok, field in checks:
-        if not ok:
-            return _bad(field)
+def _check_order_ids(cmd: c.PlaceOrder | c.CancelOrder) -> Rejection | None:
+    """``ts``, ``uid`` and ``inst_id`` of an order or a cancel."""
+    if not is_plain_int(cmd.ts):
+        return _bad("ts")
+    if not is_plain_int(cmd.uid, 1):
+        return _bad("uid")
+    if not isinstance(cmd.inst_id, str):
+        return _bad("inst_id")
     return None
+
+
+def _check_place_order(cmd: c.PlaceOrder) -> Rejection | None:
+    refusal = _check_order_ids(cmd)
+    if refusal is not None:
+        return refusal
+    if not isinstance(cmd.side, Side):
+        return _bad("side")
+    if not isinstance(cmd.ord_type, OrderType):
+        return _bad("ordType")
+    if not isinstance(cmd.td_mode, MarginMode):
+        return _bad("tdMode")
+    if not isinstance(cmd.stp_mode, SelfTradeMode):
+        return _bad("stpMode")
+    if type(cmd.reduce_only) is not bool:
+        return _bad("reduceOnly")
+    if not _is_cl_ord_id(cmd.cl_ord_id):
+        return _bad("clOrdId")
+    return None
+
+
+def _check_cancel_order(cmd: c.CancelOrder) -> Rejection | None:
+    refusal = _check_order_ids(cmd)
+    if refusal is None and not is_plain_int(cmd.ord_id):  # 0: no such order (51400)
+        return _bad("ordId")
+    return refusal
+
+
+_ORDER_CHECKS = {c.PlaceOrder: _check_place_order, c.CancelOrder: _check_cancel_order}
 
 
 def _is_cl_ord_id(value: object) -> bool:
@@ -89,7 +119,7 @@ def _is_cl_ord_id(value: object) -> bool:
 def parse_lots(inst: Instrument, sz: object) -> int | Rejection:
     """Size in contracts → lots: 51000 when not a positive decimal up to
     :data:`MAX_CONTRACTS`, 51121 off the lot grid, 51020 below the minimum."""
-    if not is_finite_decimal(sz) or not Decimal(0) < sz <= MAX_CONTRACTS:  # type: ignore[operator]
+    if not is_finite_decimal(sz) or not _ZERO < sz <= MAX_CONTRACTS:  # type: ignore[operator]
         return _bad("sz")
     try:
         lots = to_units(sz, inst.lot_sz)  # type: ignore[arg-type]
@@ -105,7 +135,7 @@ def parse_lots(inst: Instrument, sz: object) -> int | Rejection:
 def parse_ticks(inst: Instrument, px: object) -> int | Rejection:
     """Price → ticks: 51000 when missing, not positive, above :data:`MAX_PRICE`, or off the
     tick grid."""
-    if not is_finite_decimal(px) or not Decimal(0) < px <= MAX_PRICE:  # type: ignore[operator]
+    if not is_finite_decimal(px) or not _ZERO < px <= MAX_PRICE:  # type: ignore[operator]
         return _bad("px")
     try:
         return to_units(px, inst.tick_sz)  # type: ignore[arg-type]
@@ -117,7 +147,7 @@ def parse_ticks(inst: Instrument, px: object) -> int | Rejection:
 def parse_index_ticks(inst: Instrument, px: object) -> int | Rejection:
     """An index price → ticks, rounded half-even to the instrument's tick (an index is not
     on any grid); 51000 when not positive, above :data:`MAX_PRICE`, or under one tick."""
-    if not is_finite_decimal(px) or not Decimal(0) < px <= MAX_PRICE:  # type: ignore[operator]
+    if not is_finite_decimal(px) or not _ZERO < px <= MAX_PRICE:  # type: ignore[operator]
         return _bad("px")
     ticks = int((px / inst.tick_sz).to_integral_value(rounding=ROUND_HALF_EVEN))  # type: ignore[operator]
     if ticks <= 0:
@@ -128,7 +158,7 @@ def parse_index_ticks(inst: Instrument, px: object) -> int | Rejection:
 def parse_money(amount: object) -> int | Rejection:
     """A positive money amount with at most 8 decimals, up to :data:`MAX_MONEY` → units; 51000
     otherwise."""
-    if not is_finite_decimal(amount) or not Decimal(0) < amount <= MAX_MONEY:  # type: ignore[operator]
+    if not is_finite_decimal(amount) or not _ZERO < amount <= MAX_MONEY:  # type: ignore[operator]
         return _bad("amt")
     try:
         return to_units(amount, Decimal("0.00000001"))  # type: ignore[arg-type]

@@ -7,19 +7,28 @@ The class tag is the key ``_type``, which no field uses (``InsuranceFundChanged`
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from backstop.model import commands, enums, events
 
+
+def _field_types(cls: type) -> tuple[tuple[str, Any], ...]:
+    """``(name, annotation)`` of each field of a dataclass command or a NamedTuple event."""
+    if is_dataclass(cls):
+        return tuple((f.name, f.type) for f in fields(cls))
+    return tuple(cls.__annotations__.items())
+
+
 _TYPES: dict[str, type] = {
     cls.__name__: cls
     for module in (commands, events)
     for cls in vars(module).values()
-    if isinstance(cls, type) and hasattr(cls, "__dataclass_fields__")
+    if isinstance(cls, type) and (is_dataclass(cls) or hasattr(cls, "_fields"))
 }
+_FIELDS = {cls: _field_types(cls) for cls in _TYPES.values()}
 
 
 TAG = "_type"
@@ -29,8 +38,8 @@ _ENUMS = ("Side", "OrderType", "MarginMode", "SelfTradeMode")
 def to_dict(obj: Any) -> dict[str, Any]:
     """A dataclass command or event as a plain dict tagged with its type name."""
     out: dict[str, Any] = {TAG: type(obj).__name__}
-    for f in fields(obj):
-        out[f.name] = _plain(getattr(obj, f.name))
+    for name, _annotation in _FIELDS[type(obj)]:
+        out[name] = _plain(getattr(obj, name))
     return out
 
 
@@ -46,9 +55,9 @@ def from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a command or event from :func:`to_dict` output."""
     cls = _TYPES[data[TAG]]
     kwargs = {}
-    for f in fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _typed(f.type, data[f.name])
+    for name, annotation in _FIELDS[cls]:
+        if name in data:
+            kwargs[name] = _typed(annotation, data[name])
     return cls(**kwargs)
 
 

@@ -1,29 +1,62 @@
 """Events: immutable facts the engine emits. Money is integer units of 1e-8 of ``ccy`` (or of
-the instrument's settlement currency); prices are ticks; sizes are lots."""
+the instrument's settlement currency); prices are ticks; sizes are lots.
+
+Each event type is a :class:`typing.NamedTuple` made a value by :func:`_event`: immutable (a
+tuple), with named fields (``_fields``), and equal only to an event of the same type with equal
+fields, never to a plain tuple or another type's event, and unordered, as the frozen
+dataclasses they replace were. A tuple is built in a fraction of the time a frozen dataclass
+takes (its ``__init__`` sets each field through ``object.__setattr__``), and the order path
+builds several events per order (``bench/matching.py``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+_E = TypeVar("_E", bound=tuple)
 
 
-@dataclass(frozen=True, slots=True)
-class Deposited:
+def _same_type_eq(self: tuple, other: object) -> bool:
+    return type(other) is type(self) and tuple.__eq__(self, other)  # type: ignore[operator]
+
+
+def _same_type_ne(self: tuple, other: object) -> bool:
+    return not _same_type_eq(self, other)
+
+
+def _unordered(self: tuple, other: object) -> bool:
+    return NotImplemented
+
+
+def _event(cls: type[_E]) -> type[_E]:
+    """Give a NamedTuple event type value semantics: equality and inequality only within its
+    own type, the tuple's hash, and no ordering."""
+    cls.__eq__ = _same_type_eq  # type: ignore[method-assign, assignment]
+    cls.__ne__ = _same_type_ne  # type: ignore[method-assign, assignment]
+    cls.__hash__ = tuple.__hash__  # type: ignore[method-assign, assignment]
+    for name in ("__lt__", "__le__", "__gt__", "__ge__"):
+        setattr(cls, name, _unordered)
+    return cls
+
+
+@_event
+class Deposited(NamedTuple):
     ts: int
     uid: int
     ccy: str
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
-class Withdrawn:
+@_event
+class Withdrawn(NamedTuple):
     ts: int
     uid: int
     ccy: str
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+@_event
+class Rejected(NamedTuple):
     """A command refused with OKX's error code; nothing changed."""
 
     ts: int
@@ -34,8 +67,8 @@ class Rejected:
     cl_ord_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderPlaced:
+@_event
+class OrderPlaced(NamedTuple):
     ts: int
     ord_id: int
     uid: int
@@ -50,8 +83,8 @@ class OrderPlaced:
     category: str = "normal"
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCancelled:
+@_event
+class OrderCancelled(NamedTuple):
     """An order left the book unfilled or partly filled. ``reason``: ``user``, ``ioc``,
     ``self_trade``, ``liquidation``, ``reduce_only``."""
 
@@ -63,8 +96,8 @@ class OrderCancelled:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Filled:
+@_event
+class Filled(NamedTuple):
     """One match between a taker and a resting maker. Fees are charged (positive) amounts."""
 
     ts: int
@@ -82,8 +115,8 @@ class Filled:
     category: str = "normal"
 
 
-@dataclass(frozen=True, slots=True)
-class PositionChanged:
+@_event
+class PositionChanged(NamedTuple):
     """A position's new size, cost basis and isolated margin after a fill or adjustment."""
 
     ts: int
@@ -96,8 +129,8 @@ class PositionChanged:
     realized_pnl: int
 
 
-@dataclass(frozen=True, slots=True)
-class LeverageSet:
+@_event
+class LeverageSet(NamedTuple):
     ts: int
     uid: int
     inst_id: str
@@ -105,24 +138,24 @@ class LeverageSet:
     lever_cents: int
 
 
-@dataclass(frozen=True, slots=True)
-class MarginAdjusted:
+@_event
+class MarginAdjusted(NamedTuple):
     ts: int
     uid: int
     inst_id: str
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
-class MarkPriceUpdated:
+@_event
+class MarkPriceUpdated(NamedTuple):
     ts: int
     inst_id: str
     index_ticks: int
     mark_ticks: int
 
 
-@dataclass(frozen=True, slots=True)
-class LiquidationWarning:
+@_event
+class LiquidationWarning(NamedTuple):
     """Margin ratio under the warning threshold (OKX ``liquidation-warning``).
     ``inst_id`` is empty for a cross account; ``mgn_ratio`` is a decimal string."""
 
@@ -134,8 +167,8 @@ class LiquidationWarning:
     mgn_ratio: str
 
 
-@dataclass(frozen=True, slots=True)
-class LiquidationStarted:
+@_event
+class LiquidationStarted(NamedTuple):
     """The engine takes ``lots`` of a position into liquidation; ``category`` is
     ``partial_liquidation`` or ``full_liquidation``; ``route`` is ``book``, ``adl``,
     ``vault``."""
@@ -151,8 +184,8 @@ class LiquidationStarted:
     route: str
 
 
-@dataclass(frozen=True, slots=True)
-class LiquidationSettled:
+@_event
+class LiquidationSettled(NamedTuple):
     """The slice's money after it closed: ``to_fund`` (surplus + fee, ≥ 0) or ``from_fund``
     (bankruptcy loss paid, ≥ 0); ``socialized`` the loss spread when the fund ran short."""
 
@@ -167,8 +200,8 @@ class LiquidationSettled:
     socialized: int
 
 
-@dataclass(frozen=True, slots=True)
-class InsuranceFundChanged:
+@_event
+class InsuranceFundChanged(NamedTuple):
     """A fund movement (OKX ``public/insurance-fund`` ``details[]`` row)."""
 
     ts: int
@@ -182,8 +215,8 @@ class InsuranceFundChanged:
     adl_type: str
 
 
-@dataclass(frozen=True, slots=True)
-class AdlStateChanged:
+@_event
+class AdlStateChanged(NamedTuple):
     """``adl_type``: ``rate_adl_start``, ``bal_adl_start``, ``pos_adl_start`` or ``adl_end``."""
 
     ts: int
@@ -192,8 +225,8 @@ class AdlStateChanged:
     balance: int
 
 
-@dataclass(frozen=True, slots=True)
-class AutoDeleveraged:
+@_event
+class AutoDeleveraged(NamedTuple):
     """``uid``'s position was closed by ``lots`` at ``px_ticks`` against the bankrupt
     ``liquidated_uid``; ``upl_taken`` is the profit it gave up against closing at the mark
     (negative when the ADL price was better for it than the mark)."""
@@ -208,8 +241,8 @@ class AutoDeleveraged:
     upl_taken: int
 
 
-@dataclass(frozen=True, slots=True)
-class ProfitHaircut:
+@_event
+class ProfitHaircut(NamedTuple):
     """ADL by profit haircut (``adl.haircut``): ``amount`` of the ``profit`` (upl at the mark,
     the most that could be taken) of ``uid``'s position went to cover the bankrupt
     ``liquidated_uid``; the position stays open, its cost basis raised by ``amount``."""
@@ -223,8 +256,8 @@ class ProfitHaircut:
     liquidated_uid: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeficitCovered:
+@_event
+class DeficitCovered(NamedTuple):
     """A hole a command left in an account closed before it returned: ``settled_from_upl``
     of negative cross cash paid from the account's own unrealized profit, then
     ``from_fund`` paid by the insurance fund and ``socialized`` spread over the
@@ -241,8 +274,8 @@ class DeficitCovered:
     socialized: int
 
 
-@dataclass(frozen=True, slots=True)
-class FundingPaid:
+@_event
+class FundingPaid(NamedTuple):
     """``amount`` > 0 received, < 0 paid, at ``rate_e8`` (1e-8 units)."""
 
     ts: int
@@ -253,8 +286,8 @@ class FundingPaid:
     rate_e8: int
 
 
-@dataclass(frozen=True, slots=True)
-class FundingRateSet:
+@_event
+class FundingRateSet(NamedTuple):
     ts: int
     inst_id: str
     rate_e8: int

@@ -8,7 +8,6 @@ opening, ``k`` the k-th index update).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import fields
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,11 +27,10 @@ def event_columns(events: list[Event], steps: list[int]) -> dict[str, dict[str, 
     for step, event in zip(steps, events, strict=True):
         columns = tables[type(event).__name__]
         columns["step"].append(step)
-        for f in fields(event):  # type: ignore[arg-type]
-            value = getattr(event, f.name)
-            columns[f.name].append(value)
-            if f.name in MONEY_FIELDS:
-                columns[f"{f.name}_dec"].append(money_str(value))
+        for name, value in zip(event._fields, event, strict=True):
+            columns[name].append(value)
+            if name in MONEY_FIELDS:
+                columns[f"{name}_dec"].append(money_str(value))
     return tables
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 from backstop.model.catalogue import Catalogue
@@ -54,6 +55,9 @@ class ExchangeState:
         self.open_orders: dict[int, dict[int, OrderInfo]] = {}
         self.live_cl_ord_ids: dict[tuple[int, str], int] = {}
         """``(uid, clOrdId)`` → ``ordId`` of every resting order that has a client id."""
+        self.reduce_only_orders: dict[int, int] = {}
+        """How many reduce-only orders each account has resting (absent: none), so that a fill
+        looks at an account's orders only when one of them may need trimming."""
         self.leverage: dict[tuple[int, str, MarginMode], int] = {}
         self.index_ticks: dict[str, int] = {}
         self.mark_ticks: dict[str, int] = {}
@@ -94,6 +98,34 @@ class ExchangeState:
             pos = self.positions[key] = Position(uid, inst_id, mgn_mode)
             self.account_positions.setdefault(uid, {})[key] = pos
         return pos
+
+    def add_open_order(self, info: OrderInfo) -> None:
+        """Record a resting order (it is in its book) under its account and client id."""
+        self.open_orders.setdefault(info.uid, {})[info.ord_id] = info
+        if info.cl_ord_id:
+            self.live_cl_ord_ids[(info.uid, info.cl_ord_id)] = info.ord_id
+        if info.reduce_only:
+            self.reduce_only_orders[info.uid] = self.reduce_only_orders.get(info.uid, 0) + 1
+
+    def remove_open_order(self, info: OrderInfo) -> None:
+        """Forget a resting order recorded by :meth:`add_open_order`."""
+        del self.open_orders[info.uid][info.ord_id]
+        if info.cl_ord_id:
+            self.live_cl_ord_ids.pop((info.uid, info.cl_ord_id), None)
+        if info.reduce_only:
+            left = self.reduce_only_orders[info.uid] - 1
+            if left:
+                self.reduce_only_orders[info.uid] = left
+            else:
+                del self.reduce_only_orders[info.uid]
+
+    def __setstate__(self, saved: dict[str, object]) -> None:
+        """Unpickle (snapshots); a state pickled before the reduce-only count existed
+        rebuilds it from its open orders."""
+        self.__dict__.update(saved)
+        if "reduce_only_orders" not in saved:
+            self.reduce_only_orders = dict(Counter(info.uid for orders in self.open_orders.values()
+                                                   for info in orders.values() if info.reduce_only))
 
     def reserved(self, uid: int, ccy: str) -> int:
         """Money set aside for the account's resting orders in ``ccy``."""
