@@ -90,8 +90,12 @@ PROFILES: dict[Venue, VenueProfile] = {
         {"liquidation": {"style": "full"},
          "adl": {"ranking": "okx", "price": "bankruptcy", "decline_share": NO_DECLINE_TRIGGER}},
         ("https://www.bybit.com/en/help-center/article/Liquidation-Price-USDT-Contract",
+         "https://help.bybit.com/hc/en-us/articles/360039261334-How-to-calculate-Liquidation-Price-Inverse-Contract-",
          "https://www.bybit.com/en/help-center/article/Auto-Deleveraging-ADL (PnL% × leverage ranking)"),
-        ("risk-limit steps above tier 1", "ranking: OKX's formula, which Bybit publishes too")),
+        ("risk-limit steps above tier 1 (USDT and inverse)",
+         "ranking: OKX's formula, which Bybit publishes too",
+         "MM valued at the mark; Bybit values it at the entry value plus the fee to close at the "
+         "bankruptcy price (its inverse cross example is off by 0.058%)")),
     Venue.HYPERLIQUID: _profile(
         Venue.HYPERLIQUID, MarginModel.HYPERLIQUID_MAINTENANCE_LEVERAGE,
         {"liquidation": {"style": "progressive", "progressive_share": "0.2",
@@ -110,7 +114,7 @@ PROFILES: dict[Venue, VenueProfile] = {
         {"liquidation": {"style": "full"},
          "adl": {"ranking": "bitmex", "price": "bankruptcy", "decline_share": NO_DECLINE_TRIGGER}},
         ("https://www.bitmex.com/app/riskLimitsExamples", "https://www.bitmex.com/app/liquidation",
-         "https://www.bitmex.com/app/adl"),
+         "https://www.bitmex.com/app/liquidationExamples", "https://www.bitmex.com/app/adl"),
         ("linear BTC/ETH contracts stand in for XBTUSD and ETHUSD", "base limits and steps",
          "funding is not added to the maintenance margin")),
 }
