@@ -19,7 +19,13 @@ Figures, in this order, from one run:
 4. fan-out: ``--subs`` WebSocket clients subscribed to ``mark-price``; an admin index update
    is sent and the time until the last subscriber has the push is recorded (median, p99, max
    over ``--pushes`` updates).
-Prints a Markdown table.
+Prints a Markdown table, with the server process's CPU time per request in phases 1 and 2
+(Linux ``/proc``; steadier than rates when the clients share the cores) and the load average.
+
+``--profile DIR`` records the server with py-spy (``pip install py-spy``) during phases 1 and
+2 (``DIR/ceiling.txt``, ``DIR/orders.txt``, collapsed stacks of the thread holding the GIL,
+so a thread waiting for it is not counted) and prints where those samples go, by layer of
+the innermost Python frame (uvloop's own C code appears as ``event loop``).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pushes", type=int, default=30)
     parser.add_argument("--db", default=None, help="log URL (default: SQLite in a temp dir)")
     parser.add_argument("--quick", action="store_true", help="3 s phases, 10 pushes")
+    parser.add_argument("--profile", default=None, help="py-spy the server into this folder")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.pushes = 3.0, 10
@@ -188,11 +195,15 @@ async def _open_loop(url: str, keys: list[dict[str, str]], rate: float, seconds:
     return latencies, errors
 
 
-def _client_proc(args: tuple) -> tuple[list[float], int]:
+def _client_proc(args: tuple) -> tuple[list[float], int, float]:
+    """One client process's latencies, errors and CPU seconds."""
     mode, url, keys, conns, seconds, rate, start_at = args
+    cpu = time.process_time()
     if mode == "open":
-        return asyncio.run(_open_loop(url, keys, rate, seconds, start_at))
-    return asyncio.run(_closed_loop(url, mode, keys, conns, start_at + seconds, start_at))
+        latencies, errors = asyncio.run(_open_loop(url, keys, rate, seconds, start_at))
+    else:
+        latencies, errors = asyncio.run(_closed_loop(url, mode, keys, conns, start_at + seconds, start_at))
+    return latencies, errors, time.process_time() - cpu
 
 
 def run_phase(pool, mode: str, url: str, keys, conns: int, procs: int, seconds: float,
@@ -203,9 +214,11 @@ def run_phase(pool, mode: str, url: str, keys, conns: int, procs: int, seconds: 
     jobs = [(mode, url, share[i], max(1, conns // procs), seconds, rate / procs, start_at)
             for i in range(procs)]
     results = pool.map(_client_proc, jobs)
-    latencies = sorted(x for lat, _e in results for x in lat)
-    errors = sum(e for _l, e in results)
+    latencies = sorted(x for lat, _e, _c in results for x in lat)
+    errors = sum(e for _l, e, _c in results)
+    client_cpu = sum(c for _l, _e, c in results)
     return {"count": len(latencies), "rate": len(latencies) / seconds, "errors": errors,
+            "client_cpu_us": 1e6 * client_cpu / max(1, len(latencies)),
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
@@ -245,30 +258,117 @@ async def _next_push(ws) -> float:
             return time.perf_counter()
 
 
+# -- server CPU and profile --------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux), else ``None``."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+WAITING = ("EpollSelector.select", "CommandLog._commit", "SimpleQueue.get", "Condition.wait")
+"""Innermost frames of a thread that waits (in a system call) rather than works."""
+LAYERS = (("backstop/engine", "engine"), ("backstop/state", "engine"), ("backstop/math", "engine"),
+          ("backstop/model/codec", "command codec"), ("backstop/model", "engine"),
+          ("backstop/store", "log write"), ("sqlite3", "log write"), ("backstop/api/auth", "auth"),
+          ("hmac", "auth"), ("backstop/api/ws", "ws publish"), ("backstop/api/tracker", "tracker"),
+          ("backstop/api/service", "service"), ("backstop/api", "api handlers"),
+          ("starlette", "starlette"), ("uvicorn", "uvicorn"), ("httptools", "uvicorn"),
+          ("json", "json"), ("orjson", "json"), ("asyncio", "event loop"), ("uvloop", "event loop"),
+          ("concurrent", "threads"), ("threading", "threads"), ("queue", "threads"))
+
+
+def layer_of(frame: str) -> str:
+    for prefix, layer in LAYERS:
+        if f"({prefix}" in frame:
+            return layer
+    return "other"
+
+
+def profile_summary(path: str) -> dict[str, int]:
+    """Samples by layer of the innermost frame; waiting threads apart (py-spy raw format)."""
+    out: dict[str, int] = {}
+    with open(path) as lines:
+        for line in lines:
+            stack, _, count = line.rstrip().rpartition(" ")
+            if not stack:
+                continue
+            leaf = stack.rsplit(";", 1)[-1]
+            layer = "(waiting)" if any(w in leaf for w in WAITING) else layer_of(leaf)
+            out[layer] = out.get(layer, 0) + int(count)
+    return out
+
+
+def start_profile(pid: int, out: str, seconds: float) -> subprocess.Popen:
+    beside = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    spy = beside if os.path.exists(beside) else "py-spy"
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+                             "--rate", "250", "--gil", "-f", "raw", "-o", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def measured_phase(pool, args, proc: subprocess.Popen, name: str, mode: str, url: str, keys,
+                   rate: float = 0.0) -> dict[str, float]:
+    """:func:`run_phase` with the server's CPU per request and, with ``--profile``, py-spy."""
+    spy = start_profile(proc.pid, os.path.join(args.profile, f"{name}.txt"), args.seconds) \
+        if args.profile else None
+    cpu0 = cpu_seconds(proc.pid)
+    result = run_phase(pool, mode, url, keys, args.conns, args.procs, args.seconds, rate)
+    cpu1 = cpu_seconds(proc.pid)
+    if spy is not None:
+        spy.wait()
+    if cpu0 is not None and cpu1 is not None and result["count"]:
+        result["cpu_us"] = 1e6 * (cpu1 - cpu0) / result["count"]
+    return result
+
+
 # -- report ------------------------------------------------------------------------------------
 def main() -> None:
     args = parse_args()
     data_dir = tempfile.mkdtemp(prefix="backstop-bench-")
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
     proc, url = start_server(data_dir, args.db)
+    load = [os.getloadavg()]
     try:
         keys = create_accounts(url, args.accounts)
         ctx = mp.get_context("spawn")
         with ctx.Pool(args.procs) as pool:
-            ceiling = run_phase(pool, "trivial", url, keys, args.conns, args.procs, args.seconds)
-            orders = run_phase(pool, "order", url, keys, args.conns, args.procs, args.seconds)
+            ceiling = measured_phase(pool, args, proc, "ceiling", "trivial", url, keys)
+            orders = measured_phase(pool, args, proc, "orders", "order", url, keys)
             offered = run_phase(pool, "open", url, keys, args.conns, args.procs, args.seconds, args.rate)
         fan = asyncio.run(fan_out(url, args.subs, args.pushes))
     finally:
         proc.terminate()
         proc.wait(10)
-    report(args, ceiling, orders, offered, fan)
+    load.append(os.getloadavg())
+    report(args, ceiling, orders, offered, fan, load)
+    if args.profile:
+        report_profiles(args.profile)
 
 
-def report(args, ceiling: dict, orders: dict, offered: dict, fan: dict) -> None:
+def report_profiles(folder: str) -> None:
+    """Each phase's samples by layer, as shares of the busy (non-waiting) samples."""
+    for name in ("ceiling", "orders"):
+        counts = profile_summary(os.path.join(folder, f"{name}.txt"))
+        busy = sum(v for k, v in counts.items() if k != "(waiting)")
+        shares = ", ".join(f"{k} {v / busy:.0%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+                           if k != "(waiting)" and v / busy >= 0.005)
+        print(f"py-spy {name}: {busy} busy samples ({counts.get('(waiting)', 0)} waiting): {shares}")
+
+
+def report(args, ceiling: dict, orders: dict, offered: dict, fan: dict, load: list) -> None:
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}; log: {args.db or 'SQLite (WAL, synchronous=FULL)'}; "
           f"{args.procs} client procs, {args.conns} connections, {args.accounts} accounts, "
-          f"{args.seconds:g} s phases")
+          f"{args.seconds:g} s phases; load average {load[0][0]:.2f} before, {load[1][0]:.2f} after")
+    if "cpu_us" in ceiling and "cpu_us" in orders:
+        print(f"server CPU per request: ceiling {ceiling['cpu_us']:.0f} µs, order {orders['cpu_us']:.0f} µs "
+              f"(ratio {ceiling['cpu_us'] / orders['cpu_us']:.0%}); client CPU per request: ceiling "
+              f"{ceiling['client_cpu_us']:.0f} µs, order {orders['client_cpu_us']:.0f} µs")
     print("| figure | value | p50 | p99 | errors |")
     print("|---|---|---|---|---|")
     print(f"| trivial JSON ceiling (`GET public/time`) | {ceiling['rate']:,.0f} req/s | "

@@ -15,6 +15,10 @@ uvicorn runs with :mod:`backstop.api.http_guard` (connection cap, header timeout
 HTTP in OKX's envelope) on a socket bound here, so that a bad address or a port in use is a
 one-line ``OSError`` rather than a failure inside uvicorn.
 
+The event loop is uvloop's where it is installed (:func:`loop_factory`), else asyncio's own.
+Once the log is replayed, the objects it built are moved out of the garbage collector's
+generations (``gc.freeze``), so that collections while serving do not walk the whole state.
+
 Binding to an address that is not loopback needs ``allow_remote`` (``--allow-remote``) and
 prints a warning. SIGTERM shuts down gracefully: uvicorn stops accepting, lets requests in
 flight finish, closes connections; then the group-commit writer drains its queue, the log is
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import ipaddress
 import os
 import secrets
@@ -33,6 +38,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -201,6 +207,21 @@ def ensure_bind_allowed(host: str, allow_remote: bool) -> None:
           "anyone who can connect may try keys and the admin token", file=sys.stderr, flush=True)
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where the package is installed, else ``None`` (asyncio's default)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def freeze_state() -> None:
+    """Collect once, then exempt every object alive now (the replayed state) from collection."""
+    gc.collect()
+    gc.freeze()
+
+
 def _absorb_sigterm(server: uvicorn.Server) -> None:
     """Give SIGTERM a Python handler that asks ``server`` to exit: uvicorn (which re-raises
     the signal it caught once it has shut down) then returns instead of the process dying
@@ -267,7 +288,9 @@ def _run_locked(host: str, port: int, db: str | Path, market: str, speed: float,
         _absorb_sigterm(server)
         print(f"backstop serve: http://{host}:{sock.getsockname()[1]}  log {service.log.description}  "
               f"{told}  market {market}  seed {seed}", flush=True)
-        asyncio.run(_serve(server, sock, driver, service))
+        freeze_state()
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(_serve(server, sock, driver, service))
     finally:
         if sock is not None:
             sock.close()

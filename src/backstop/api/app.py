@@ -36,9 +36,15 @@ _PRIVATE_POST: dict[str, Handler] = {**rest_account.POST_ROUTES, **rest_trade.PO
 
 def _request_target(request: Request) -> str:
     """Path and query exactly as the client sent them (what OKX signs)."""
-    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    raw_path = request.scope.get("raw_path")
+    path = (raw_path if raw_path is not None else request.url.path.encode()).decode("latin-1")
     query = request.scope.get("query_string", b"").decode("latin-1")
     return f"{path}?{query}" if query else path
+
+
+def _query(request: Request) -> dict[str, str]:
+    """The query string's parameters (the last value of a repeated name)."""
+    return dict(request.query_params) if request.scope.get("query_string") else {}
 
 
 async def _answer(handler: Handler, ctx: Ctx) -> Response:
@@ -72,7 +78,7 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
     async def api_v5(request: Request) -> Response:
         path, method = request.path_params["path"], request.method
         body = await request.body()
-        query = dict(request.query_params)
+        query = _query(request)
         table = _PRIVATE_GET if method == "GET" else _PRIVATE_POST
         if method == "GET" and path in _PUBLIC_GET:
             return await _answer(_PUBLIC_GET[path], Ctx(service, 0, query, body, service.now_ms()))
@@ -91,7 +97,7 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
         path = request.path_params["path"]
         if path not in table:
             return error("404", "Endpoint not found")
-        ctx = Ctx(service, 0, dict(request.query_params), await request.body(), service.now_ms())
+        ctx = Ctx(service, 0, _query(request), await request.body(), service.now_ms())
         return await _answer(table[path], ctx)
 
     routes = [

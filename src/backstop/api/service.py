@@ -3,11 +3,13 @@
 Every command goes through :meth:`ExchangeService.submit`: it is stamped with the clock's
 time and run through the engine at once (synchronously, so commands apply in arrival order
 with no lock), then queued for the log. The log is written with group commit: one writer
-thread stores everything queued since its last write in one transaction (one fsync), and only
-after that commit are each command's events, in order, given to the tracker and the listeners
-(WebSocket pushes) and returned to the caller, who acknowledges it. A command whose write
-fails is never acknowledged, and the service then refuses further commands (50001) because
-memory is ahead of the log.
+thread (:class:`LogWriter`) stores everything queued since its last write in one transaction
+(one fsync), and only after that commit are each command's events, in order, given to the
+tracker and the listeners (WebSocket pushes) and returned to the caller, who acknowledges it.
+The writer runs beside the event loop (which goes on executing and queueing commands during
+an fsync) and wakes it once per batch; a request's handler waits once, for its batch. A
+command whose write fails is never acknowledged, and the service then refuses further
+commands (50001) because memory is ahead of the log.
 
 On start :meth:`ExchangeService.start` replays the log through a fresh engine, so state after
 a restart (or a ``kill -9``) is exactly the state of every acknowledged command.
@@ -30,10 +32,13 @@ sealed in the log with ``secrets`` (:mod:`backstop.store.secrets`) when it is gi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import queue
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -91,6 +96,43 @@ class Pending:
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+class LogWriter:
+    """The log's writer thread. :meth:`write` hands it a batch of records; it stores them in
+    one transaction (:meth:`CommandLog.append_many`, one fsync) and calls ``done(error)`` back
+    on the event loop (``error`` ``None`` once the batch is durable). One queue, one thread,
+    one wake-up of the loop per batch; started on the first write, stopped by :meth:`stop`."""
+
+    def __init__(self, log: CommandLog) -> None:
+        self._log = log
+        self._jobs: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def write(self, rows: list[tuple[str, str]], loop: asyncio.AbstractEventLoop,
+              done: Callable[[BaseException | None], None]) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="backstop-log-writer", daemon=True)
+            self._thread.start()
+        self._jobs.put((rows, loop, done))
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            rows, loop, done = job
+            error: BaseException | None = None
+            try:
+                self._log.append_many(rows)
+            except Exception as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(done, error)
+
+    def stop(self) -> None:
+        """Let the thread finish what it was handed and end (a later write starts a new one)."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+
+
 def new_api_key(uid: int) -> ApiKey:
     """Random credentials shaped like OKX's (a UUID-like key, a 32-hex-digit secret)."""
     raw = secrets.token_hex(16)
@@ -117,7 +159,12 @@ class ExchangeService:
         self.tracker = Tracker()
         self.keys: dict[str, ApiKey] = {}
         self._queue: list[Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = LogWriter(log)
+        self._scheduled: asyncio.Handle | None = None
+        """The call that will hand what is queued to the writer (``None``: not scheduled)."""
+        self._in_flight: list[Pending] | None = None
+        """The batch the writer thread is storing (``None``: none)."""
+        self._drained: asyncio.Future[None] | None = None
         self._listeners: list[Listener] = []
         self._last_ts = 0
         self.failed = False
@@ -186,7 +233,7 @@ class ExchangeService:
         """Every ``snapshot_every`` records, with nothing queued: fork; the child pickles and
         writes the state as of the fork and exits; the parent reaps it in a thread."""
         due = self.log.next_seq - 1 - self.snapshot_seq >= self.snapshot_every
-        busy = self._queue or self._snapshot_pid or self.failed
+        busy = self._queue or self._in_flight is not None or self._snapshot_pid or self.failed
         if self.snapshot_path is None or not due or busy:
             return
         pid = os.fork()
@@ -276,9 +323,12 @@ class ExchangeService:
         return max(known, default=0) + 1
 
     async def drain(self) -> None:
-        """Wait until everything queued is committed (and acknowledged): graceful shutdown."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)
+        """Wait until everything queued is committed (and acknowledged), then stop the writer
+        thread: graceful shutdown."""
+        while self._queue or self._in_flight is not None:
+            self._drained = self._drained or asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
+        self._writer.stop()
 
     def _ensure_healthy(self) -> None:
         if self.failed:
@@ -287,37 +337,47 @@ class ExchangeService:
     def _enqueue(self, kind: str, body: str, events: list[Event] | None) -> Pending:
         item = Pending(kind, body, events)
         self._queue.append(item)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+        if self._in_flight is None and self._scheduled is None:
+            self._scheduled = asyncio.get_running_loop().call_soon(self._write_queued)
         return item
 
-    async def _write_batches(self) -> None:
-        """Group commit: store what is queued in one transaction, then publish and ack it in
-        order; repeat until the queue is empty."""
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                if await self._write(batch):
-                    self._publish(batch)
-            self._maybe_snapshot()
-        finally:
-            self._writer = None
+    def _write_queued(self) -> None:
+        """Group commit: hand everything queued, as one batch, to the writer thread (which
+        stores it in one transaction and calls :meth:`_written` back on the event loop)."""
+        self._scheduled = None
+        batch, self._queue = self._queue, []
+        if self.failed:
+            self._refuse(batch)
+            return
+        self._in_flight = batch
+        self._writer.write([(p.kind, p.body) for p in batch], asyncio.get_running_loop(), self._written)
 
-    async def _write(self, batch: list[Pending]) -> bool:
-        """Store the batch durably; on failure refuse everything queued and stop the service."""
-        try:
-            if not self.failed:
-                await asyncio.to_thread(self.log.append_many, [(p.kind, p.body) for p in batch])
-                return True
-        except Exception:
-            log.exception("log write failed; refusing further commands")
-        self.failed = True
+    def _written(self, error: BaseException | None) -> None:
+        """The batch in flight is durable (``error`` is ``None``): publish and ack it in
+        order; else refuse it and everything queued since, and stop the service. Then start
+        the next batch, or, with nothing left, maybe snapshot and wake :meth:`drain`."""
+        batch, self._in_flight = self._in_flight or [], None
+        if error is None:
+            self._publish(batch)
+        else:
+            log.error("log write failed; refusing further commands", exc_info=error)
+            self.failed = True
+            self._refuse(batch)
+        if self._queue:
+            self._write_queued()
+            return
+        self._maybe_snapshot()
+        if self._drained is not None:
+            self._drained.set_result(None)
+            self._drained = None
+
+    def _refuse(self, batch: list[Pending]) -> None:
+        """Answer every command of ``batch`` and everything queued 50001 (never logged)."""
         for item in batch + self._queue:
             if not item.future.done():
                 item.future.set_exception(OkxError("50001", "Service temporarily unavailable, "
                                                             "please try again later"))
         self._queue = []
-        return False
 
     def _publish(self, batch: list[Pending]) -> None:
         """Durable now: follow each command's events (tracker, listeners), then ack it."""

@@ -1,12 +1,19 @@
 """OKX wire conventions: the response envelope, error codes with their HTTP status, and
 number formatting (every number a string; prices from ticks, sizes from lots, money from
-1e-8 units)."""
+1e-8 units).
+
+Responses are rendered by :class:`OkxResponse` with orjson: the same bytes as Starlette's
+``json.dumps`` rendering for what the API answers (strings, integers, booleans, ``null``,
+lists, string-keyed objects). What orjson refuses (a ``Decimal``, a non-string key, an integer
+beyond 64 bits) goes to Starlette's rendering as before, so a number that was not formatted
+as a string is still an error (50026), never a float on the wire."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+import orjson
 from starlette.responses import JSONResponse
 
 from backstop.model.instrument import Instrument
@@ -33,24 +40,34 @@ def http_status(code: str) -> int:
     return _HTTP_STATUS.get(code, 200)
 
 
-def ok(data: list[Any]) -> JSONResponse:
+class OkxResponse(JSONResponse):
+    """A JSON response rendered by orjson (see the module docstring)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError included
+            return super().render(content)
+
+
+def ok(data: list[Any]) -> OkxResponse:
     """``{"code":"0","msg":"","data":[...]}``."""
-    return JSONResponse({"code": "0", "msg": "", "data": data})
+    return OkxResponse({"code": "0", "msg": "", "data": data})
 
 
-def error(code: str, msg: str, data: list[Any] | None = None) -> JSONResponse:
-    return JSONResponse({"code": code, "msg": msg, "data": data or []}, status_code=http_status(code))
+def error(code: str, msg: str, data: list[Any] | None = None) -> OkxResponse:
+    return OkxResponse({"code": code, "msg": msg, "data": data or []}, status_code=http_status(code))
 
 
-def items_response(items: list[dict[str, Any]]) -> JSONResponse:
+def items_response(items: list[dict[str, Any]]) -> OkxResponse:
     """Per-item results: code ``0`` all passed, ``1`` all failed, ``2`` some failed."""
     failed = sum(1 for item in items if item["sCode"] != "0")
     if failed == 0:
         return ok(items)
     if failed == len(items):
         msg = items[0]["sMsg"] if len(items) == 1 else "All operations failed"
-        return JSONResponse({"code": "1", "msg": msg, "data": items})
-    return JSONResponse({"code": "2", "msg": "Batch operation partially succeeded", "data": items})
+        return OkxResponse({"code": "1", "msg": msg, "data": items})
+    return OkxResponse({"code": "2", "msg": "Batch operation partially succeeded", "data": items})
 
 
 def px_str(inst: Instrument, ticks: int) -> str:

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from backstop.api.ws import Connection, WsHub
 
 log = logging.getLogger("backstop.api.ws")
-CANDLE_CHANNELS = {f"candle{bar}" for bar in BARS} | {f"mark-price-candle{bar}" for bar in BARS}
+TRADE_CANDLE_CHANNELS = frozenset(f"candle{bar}" for bar in BARS)
+MARK_CANDLE_CHANNELS = frozenset(f"mark-price-candle{bar}" for bar in BARS)
+CANDLE_CHANNELS = TRADE_CANDLE_CHANNELS | MARK_CANDLE_CHANNELS
 PUBLIC_INST_CHANNELS = {"trades", "open-interest", "price-limit"}
 INST_ID_CHANNELS = CANDLE_CHANNELS | PUBLIC_INST_CHANNELS
 """Channels keyed by ``instId`` (required)."""
@@ -103,9 +105,12 @@ class BotFeeds:
     def prepare(self, changed: Changed) -> set[tuple[str, str]]:
         """What this command moved, as ``(channel, instId)`` pairs; clears the shared data."""
         self._data.clear()
-        moved = {("trades", i) for i in changed.trades} | {("open-interest", i) for i in changed.positions}
-        moved |= {(c, i) for c in CANDLE_CHANNELS if not c.startswith("mark-price") for i in changed.trades}
-        moved |= {(c, i) for c in CANDLE_CHANNELS if c.startswith("mark-price") for i in changed.marks}
+        moved = {("open-interest", i) for i in changed.positions}
+        if changed.trades:
+            moved |= {("trades", i) for i in changed.trades}
+            moved |= {(c, i) for c in TRADE_CANDLE_CHANNELS for i in changed.trades}
+        if changed.marks:
+            moved |= {(c, i) for c in MARK_CANDLE_CHANNELS for i in changed.marks}
         for inst_id in changed.marks:
             inst = self.service.catalogue.get(inst_id)
             view = dv.price_limit_view(self.service.exchange, inst, 0)
