@@ -110,3 +110,15 @@ def test_a_winner_cannot_dodge_the_pro_rata_haircut(liq_market):
             assert cuts[30] > 0 and abs(cuts[30] - cuts[31]) <= 1
         else:
             assert cuts[30] > cuts[31] > 0
+
+
+def test_at_the_mark_price_the_unit_ends_as_a_close_at_the_mark(liq_market):
+    """``adl.price = mark``: at 90,300 (equity 300 below MM + fee ≈ 406) the long closes at
+    76,500; the haircut covers the 13,800 it lost beyond the mark, and the 300 a close at the
+    mark leaves goes to the fund, as a queue close at the mark would send it."""
+    m = adl_market(liq_market, {"adl": {"haircut": "pro_rata", "price": "mark"}})
+    events = m.index("90300")
+    assert sum(c.amount for c in of(events, ProfitHaircut)) == 13_800 * U
+    assert m.size(1, ISO) == 0 and m.margin(1) == 0 and m.cash(1) == 0
+    assert m.fund() == 300 * U
+    ensure_conservation(m.state)

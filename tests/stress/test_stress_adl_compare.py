@@ -1,5 +1,5 @@
-"""ADL policy comparison: one row per ranking policy, overshoot ≥ 0, Gini in [0, 1], and the
-fund's and the exchange's revenue."""
+"""ADL policy comparison: one row per policy (ranking queues and profit haircuts), overshoot ≥ 0
+and least for the haircuts, Gini in [0, 1], and the fund's and the exchange's revenue."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from backstop.engine.config import ADL_RANKINGS
 from backstop.model.events import Filled, InsuranceFundChanged
 from backstop.numeric import MONEY_SCALE
-from backstop.report.adl_compare import COMPARE_FUND_SHARE, compare_adl, gini
+from backstop.report.adl_compare import (
+    ADL_POLICIES,
+    COMPARE_FUND_SHARE,
+    compare_adl,
+    gini,
+    overshoot_sentence,
+    policy_overrides,
+)
 from backstop.sim.scenario import Scenario, ScenarioSpec
 from backstop.sim.stress import run_stress
 
@@ -20,14 +26,35 @@ def test_one_row_per_policy(crash_files):
     klines, depth, _ = crash_files
     spec = ScenarioSpec(prices=klines, n_accounts=100, seed=2, depth_file=depth)
     rows = compare_adl(spec, progress=False)
-    assert [r["policy"] for r in rows] == list(ADL_RANKINGS)
+    assert [r["policy"] for r in rows] == list(ADL_POLICIES)
     for r in rows:
-        assert r["overshoot_usdt"] >= 0
+        assert r["overshoot_usdt"] >= -1e-8
         assert 0.0 <= r["gini"] <= 1.0
         assert r["conservation_ok"]
     assert any(r["accounts_touched"] for r in rows), "the small fund should make ADL happen"
-    pro_rata = next(r for r in rows if r["policy"] == "pro_rata")
-    assert pro_rata["accounts_touched"] >= max(r["accounts_touched"] for r in rows)
+    by = {r["policy"]: r for r in rows}
+    queues = [by[p] for p in ADL_POLICIES if not p.startswith("haircut_")]
+    haircuts = [by[p] for p in ADL_POLICIES if p.startswith("haircut_")]
+    # a haircut closes no winner's position and takes exactly what it needs: the least overshoot
+    for h in haircuts:
+        assert h["profit_closed_usdt"] == 0.0 and h["needed_usdt"] > 0
+        assert h["overshoot_usdt"] == pytest.approx(0.0, abs=1e-8)
+        assert h["overshoot_usdt"] <= min(q["overshoot_usdt"] for q in queues) + 1e-8
+        assert h["max_haircut_pct"] < 100.0  # nobody's whole profit
+    # the queue closes whole positions: it removes more profit than it needs
+    assert by["okx"]["overshoot_usdt"] > 0 and by["okx"]["removed_over_needed"] > 1
+    # pro-rata spreads the cut over every profitable winner: it touches at least as many
+    # accounts as any queue, with a smaller largest haircut than the okx queue
+    assert by["haircut_pro_rata"]["accounts_touched"] >= max(q["accounts_touched"] for q in queues)
+    assert by["haircut_pro_rata"]["max_haircut_pct"] < by["okx"]["max_haircut_pct"]
+    assert "okx queue removed" in overshoot_sentence(rows)
+
+
+def test_policy_names_select_a_queue_or_a_haircut():
+    assert policy_overrides("bitmex") == {"ranking": "bitmex", "haircut": "none"}
+    assert policy_overrides("haircut_leverage") == {"haircut": "leverage"}
+    with pytest.raises(ValueError, match="unknown ADL policy"):
+        policy_overrides("haircut_none")
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -44,7 +71,7 @@ def test_revenues_match_the_events_of_the_same_run(crash_files):
     spec = ScenarioSpec(prices=klines, n_accounts=80, seed=4, depth_file=depth)
     row = compare_adl(spec, ("okx",), progress=False)[0]
     # The same run again, every event kept: sum what happened after the opening (step >= 1).
-    config = spec.config.with_overrides(adl={"ranking": "okx"}, insurance_fund={"initial": {}})
+    config = spec.config.with_overrides(adl=policy_overrides("okx"), insurance_fund={"initial": {}})
     scenario = Scenario(replace(spec, config=config, fund_share=COMPARE_FUND_SHARE))
     result = run_stress(scenario, progress=False)
     during = [e for e, step in zip(result.events, result.steps, strict=True) if step >= 1]

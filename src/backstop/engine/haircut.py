@@ -7,8 +7,12 @@ so it needs liquidity: with an empty book nothing closes and the lots go down th
 and then covers the liquidated unit's **shortfall against the ADL base price**: what its fills
 lost beyond the price a queue close would have given it
 (:func:`backstop.engine.liquidation.adl_base_ticks`, the bankruptcy price when the fund cannot
-pay). The liquidated unit so ends exactly as an ADL close at that price leaves it, and the
-fund pays what it would have paid; only who pays the rest differs.
+pay). The haircut goes where the fills' loss went (the isolated margin, or the cross cash);
+an isolated position the fills closed then releases what is left of its margin to cash, as a
+close does. The liquidated unit so ends as an ADL close at that price leaves it, and the fund
+pays what it would have paid; only who pays the rest differs. (After a partial cut of an
+isolated position the haircut stays in the margin behind the rest of the position, where a
+close at the base price would have sent part of it to cash; the unit's money is the same.)
 
 Each winner's capacity is its profit: the position's upl at the mark, and for a cross
 position at most the account's whole cross upl in the currency, so a haircut never reaches
@@ -77,6 +81,9 @@ def deleverage_by_haircut(state: ExchangeState, config: EngineConfig, inst: Inst
         else cash_key(liquidated.uid, inst.settle_ccy)
     events.extend(apply_profit_haircuts(state, config.adl.haircut, inst, close_side, liquidated.uid,
                                         hole, needed, ts))
+    if liquidated.is_isolated and liquidated.size_lots == 0:  # released as a full close releases it
+        left = max(0, state.ledger.balance(hole))
+        state.ledger.transfer(hole, cash_key(liquidated.uid, inst.settle_ccy), left)
     return plan.filled_lots, events
 
 

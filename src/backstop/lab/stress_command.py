@@ -189,6 +189,7 @@ def run_monte_carlo(console: Console, flags: StressFlags) -> None:
 def run_exact(console: Console, flags: StressFlags) -> None:
     """One scenario through the exact engine, with ``report.html`` and the event tables."""
     from backstop.report.adl_compare import compare_adl as run_compare
+    from backstop.report.adl_compare import overshoot_sentence
     from backstop.report.build import default_out_dir, report
 
     spec = build_spec(flags)
@@ -203,12 +204,15 @@ def run_exact(console: Console, flags: StressFlags) -> None:
     result = run_stress(scenario, progress=show)
     rows = None
     if flags.compare_adl and not result.interrupted:
-        console.print("ADL comparison: one run per ranking policy, fund forced small")
+        console.print("ADL comparison: one run per ADL policy (ranking queues, then profit haircuts), "
+                      "fund forced small")
         rows = run_compare(spec, progress=show)
     cells = None
     if flags.amplification and not result.interrupted:
         cells = run_amplification(console, flags, spec)
     report(console, result, out, rows, cells)
+    if rows:
+        console.print(overshoot_sentence(rows), highlight=False, soft_wrap=True)
     if flags.compare_venues and not result.interrupted:
         run_venue_comparison(console, spec, out, show)
     if result.interrupted:
