@@ -19,7 +19,7 @@ from backstop.engine.exchange import Exchange
 from backstop.engine.venues import venue_profile
 from backstop.math.margin import calculate_bankruptcy_ticks, calculate_maintenance_margin
 from backstop.model.catalogue import Catalogue, catalogue_from_specs
-from backstop.model.commands import Deposit, PlaceOrder, SetIndexPrice, SetLeverage
+from backstop.model.commands import AdjustMargin, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import LiquidationStarted
 from backstop.model.venue_specs import venue_specs
@@ -139,24 +139,29 @@ def test_binance_cross_liquidation_price_counts_the_other_positions():
     assert _within(_liq_px(ex, 1, BTC, CROSS), expected, D("0.1"))
 
 
-def _binance_page_account() -> tuple[Exchange, Catalogue]:
-    """Binance's worked cross-margin account ("How to Calculate Liquidation Price of USDⓈ-M
-    Futures Contracts", https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93;
-    its figures as freqtrade's tests/leverage/test_liquidation_price.py quotes them): wallet
-    balance 1,535,443.01 USDT; long 109.488 BTCUSDT at 32,481.98 (mark 31,967.27) and long
-    3,683.979 ETHUSDT at 1,456.84 (mark 1,335.18), one-way mode.
-
-    On the binance profile's catalogue with its brackets mapped to contracts at those marks
-    (BTC in the 2.5% bracket, cum 16,300; ETH in the 10% bracket, cum 135,365), BTC's tick
-    set to 0.01 as Binance's was (the entry is off OKX's 0.1 grid), and no trading fee (the
-    example's wallet balance is after fees)."""
+def _binance_page_catalogue_exchange() -> tuple[Exchange, Catalogue]:
+    """The binance profile's BTC and ETH USDT swaps with the brackets mapped to contracts at
+    the page's marks (BTC in the 2.5% bracket, cum 16,300; ETH in the 10% bracket, cum
+    135,365), BTC's tick 0.01 as Binance's was (the page's entry is off OKX's 0.1 grid), no
+    trading fee (the page's wallet balance is after fees); the trader holds 1,535,443.01."""
     specs = venue_specs("binance", {BTC: "31967.27", ETH: "1335.18"})
     for spec in specs:
         spec.update(makerFee="0", takerFee="0")
         if spec["instId"] == BTC:
             spec["tickSz"] = "0.01"
     cat = catalogue_from_specs([s for s in specs if s["instId"] in (BTC, ETH)])
-    ex = _setup("binance", cat, {"BTC-USDT": "32481.98", "ETH-USDT": "1456.84"}, "1535443.01")
+    return _setup("binance", cat, {}, "1535443.01"), cat
+
+
+def _binance_page_account() -> tuple[Exchange, Catalogue]:
+    """Binance's worked cross-margin account ("How to Calculate Liquidation Price of USDⓈ-M
+    Futures Contracts", https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93;
+    its figures as freqtrade's tests/leverage/test_liquidation_price.py quotes them): wallet
+    balance 1,535,443.01 USDT; long 109.488 BTCUSDT at 32,481.98 (mark 31,967.27) and long
+    3,683.979 ETHUSDT at 1,456.84 (mark 1,335.18), one-way mode, cross."""
+    ex, cat = _binance_page_catalogue_exchange()
+    ex.execute(SetIndexPrice(0, "BTC-USDT", D("32481.98")))
+    ex.execute(SetIndexPrice(0, "ETH-USDT", D("1456.84")))
     for inst_id, px, sz, lever in ((BTC, "32481.98", "10948.8", "20"), (ETH, "1456.84", "36839.79", "5")):
         ex.execute(SetLeverage(0, 99, inst_id, CROSS, D(lever)))
         _open(ex, 1, inst_id, Side.BUY, sz, px, CROSS, lever)
@@ -182,6 +187,27 @@ def test_binance_published_cross_example_liquidation_prices():
     assert _within(_liq_px(ex, 1, BTC, CROSS), D("26316.89"), D("0.01"))
     assert _within(_liq_px(ex, 1, ETH, CROSS), D("1153.26"), D("0.01"))
     assert _liq_px(ex, 1, ETH, CROSS) <= D("1153.26")   # never shown safer than Binance's figure
+
+
+@pytest.mark.parametrize(("inst_id", "family", "sz", "px", "lever", "expected"), [
+    (ETH, "ETH-USDT", "36839.79", "1456.84", "5", "1114.78"),
+    (BTC, "BTC-USDT", "10948.8", "32481.98", "20", "18778.73"),
+])
+def test_binance_isolated_liquidation_price_on_the_page_inputs(inst_id, family, sz, px, lever, expected):
+    """Isolated, Binance's page: "WB is isolatedWalletBalance of the isolated position, TMM=0,
+    UPNL=0". Binance prints no isolated figure; freqtrade's tests
+    (tests/leverage/test_liquidation_price.py) apply that rule to the page's inputs, each
+    position alone with an isolated wallet of 1,535,443.01: ETHUSDT 1,114.78, BTCUSDT 18,778.73.
+    Here the position opens isolated and the margin is topped up to that wallet."""
+    ex, cat = _binance_page_catalogue_exchange()
+    ex.execute(SetIndexPrice(0, family, D(px)))
+    ex.execute(SetLeverage(0, 99, inst_id, CROSS, D(lever)))
+    _open(ex, 1, inst_id, Side.BUY, sz, px, ISO, lever)
+    pos = ex.state.existing_position(1, inst_id, ISO)
+    margin = queries.isolated_margin(ex.state, pos, cat.get(inst_id))
+    ex.execute(AdjustMargin(0, 1, inst_id, D(1_535_443_01 * UNIT // 100 - margin) / UNIT))
+    assert queries.isolated_margin(ex.state, pos, cat.get(inst_id)) == 1_535_443_01 * UNIT // 100
+    assert _within(_liq_px(ex, 1, inst_id, ISO), D(expected), cat.get(inst_id).tick_sz)
 
 
 # -------------------------------------------------------------------------------------- Bybit
