@@ -12,8 +12,8 @@ from rich.console import Console
 
 from backstop.model.events import AutoDeleveraged, Filled, MarkPriceUpdated
 from backstop.report.build import report
-from backstop.sim.amplification import cell_spec, drawdown, run_grid, scaled_leverage
-from backstop.sim.cascade import Cascade, forced_flow_usdt
+from backstop.sim.amplification import cell_spec, run_grid, scaled_leverage
+from backstop.sim.cascade import Cascade, drawdown, forced_flow_usdt
 from backstop.sim.feedback import BTC_FEEDBACK
 from backstop.sim.population import PopulationSpec, generate_population
 from backstop.sim.scenario import Scenario, ScenarioSpec

@@ -26,6 +26,7 @@ import numpy as np
 
 from backstop.model.events import InsuranceFundChanged
 from backstop.numeric import MONEY_SCALE
+from backstop.sim.cascade import drawdown
 from backstop.sim.feedback import FeedbackParams
 from backstop.sim.population import MAX_LEVERAGE, PopulationSpec
 from backstop.sim.scenario import ScenarioSpec
@@ -68,14 +69,6 @@ class Cell:
                 "amplification": self.amplification, "runaway": self.runaway,
                 "liquidations": self.liquidations, "adl_trades": self.adl_trades,
                 "fund_min_usdt": self.fund_min_usdt}
-
-
-def drawdown(prices: np.ndarray) -> float:
-    """Largest fall from a running peak, as a fraction of the peak (0 for a path that never falls)."""
-    prices = np.asarray(prices, dtype=np.float64)
-    if prices.size == 0:
-        return 0.0
-    return float(np.max(1.0 - prices / np.maximum.accumulate(prices)))
 
 
 def scaled_leverage(spec: PopulationSpec, scale: float) -> PopulationSpec:

@@ -8,7 +8,7 @@ keeps its state between the index updates the engine receives and turns it into 
   with ``half_life_s`` between updates (:meth:`Cascade.advance`).
 - ``variance``: the annualised EWMA variance of the *observed* index (exogenous × impact), updated
   once per bar with the bar's close-to-close log return (the fit used 1-minute closes); it starts
-  at 0, a calm book (share 1).
+  at ``vol_ref²``, the edge of a calm book (share 1), as the fast path's does.
 - The depth that the flow is measured against is ``depth_usd × depth_share(σ)``; ``depth_usd`` is
   the instrument's calm 1 % depth scaled to the population
   (:meth:`~backstop.sim.feedback.FeedbackParams.depth_for_population`: the population's flow meets
@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from backstop.model.events import AutoDeleveraged, Event, Filled
 from backstop.sim import feedback as fb
@@ -50,7 +52,8 @@ class Cascade:
                        liquidity_multiplier: float = 1.0) -> Cascade:
         """The state at the start of a path, the calm depth scaled to a population of
         ``gross_notional_usd`` and times ``liquidity_multiplier``."""
-        return cls(params, params.depth_for_population(gross_notional_usd) * liquidity_multiplier)
+        return cls(params, params.depth_for_population(gross_notional_usd) * liquidity_multiplier,
+                   variance=params.vol_ref ** 2)
 
     @property
     def realized_vol(self) -> float:
@@ -90,6 +93,22 @@ class Cascade:
     def absorb(self, flow_usd: float) -> None:
         """Add forced flow (USD, buys > 0) the engine just executed."""
         self.flow_usd += flow_usd
+
+    def flow_for_impact(self, log_return: float) -> float:
+        """The outstanding flow (USD, signed) whose impact is ``log_return`` against the resting
+        depth: the inverse of :func:`~backstop.sim.feedback.impact_log_return` below its cap,
+        ``sign·D·s·(|I|/0.01)^(1/exponent)``. A book that follows the rule holds
+        ``flow_for_impact(I0) − flow_for_impact(I)`` between impacts ``I0`` and ``I``."""
+        size = (abs(log_return) / fb.IMPACT_AT_DEPTH) ** (1.0 / self.params.impact_exponent)
+        return math.copysign(self.depth_usd * self.share * size, log_return)
+
+
+def drawdown(prices: np.ndarray) -> float:
+    """Largest fall from a running peak, as a fraction of the peak (0 for a path that never falls)."""
+    prices = np.asarray(prices, dtype=np.float64)
+    if prices.size == 0:
+        return 0.0
+    return float(np.max(1.0 - prices / np.maximum.accumulate(prices)))
 
 
 def forced_flow_usdt(events: Iterable[Event], inst_id: str, usdt_per_lot_tick: float,

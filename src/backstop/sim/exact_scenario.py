@@ -19,11 +19,21 @@ How the engine is fed (:func:`run_engine`), to match the fast path's assumptions
   curve (:func:`ladder_levels`);
 - the insurance fund is large enough that ADL never starts (unless a config says otherwise).
 
+With feedback (``build_scenario(..., feedback=params)``, :func:`run_engine_with_feedback`) the
+scenario mirrors the fast path with feedback (:mod:`backstop.sim.contagion`): the path is monitored
+at each bar's close; per bar the outstanding forced flow decays, the index is the close times the
+impact (:class:`backstop.sim.cascade.Cascade`, on the tick toward the close), and while it
+reaches open accounts' liquidation prices the engine gets it, liquidates against a ladder that
+follows the rule's power-law curve from the current impact (:func:`feedback_ladder_levels`), and
+the flow moves the index for the next round at the same bar; the bar's observed close then updates
+the realized volatility.
+
 :func:`engine_liquidations` collects the engine's per-account outcome.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -40,6 +50,8 @@ from backstop.model.default_specs import DEFAULT_SPECS
 from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import AutoDeleveraged, Filled, LiquidationSettled, LiquidationStarted, Rejected
 from backstop.numeric import MONEY_UNIT
+from backstop.sim.cascade import Cascade, forced_flow_usdt
+from backstop.sim.feedback import FeedbackParams
 from backstop.sim.impact import BAND_FRACTIONS, DepthCurve
 from backstop.sim.montecarlo import NEVER
 from backstop.sim.paths import Ohlc
@@ -88,6 +100,11 @@ def agreement_config(fund_usdt: Decimal = BIG_FUND_USDT, **sections: dict) -> En
     return config_from_dict(data)
 
 
+FEEDBACK_BANDS = {"liquidation": {"price_band": "0.5"}, "price_limit": {"band": "0.5"}}
+"""With feedback, a liquidation may walk the book up to 50 % from the mark (and the maker may quote
+that far): the fast path fills along the whole curve, with no band."""
+
+
 def agreement_spec(n_accounts: int) -> PopulationSpec:
     """Isolated only, sizes inside tier 1, everyone enters at step 0."""
     return PopulationSpec(n_accounts=n_accounts, isolated_share=1.0,
@@ -126,6 +143,9 @@ class Scenario:
     invariants: str = "linear"
     ts: int = 0
     events: list = field(default_factory=list)
+    cascade: Cascade | None = None
+    observed_closes: list[int] = field(default_factory=list)
+    """With feedback: each bar's close after the cascade's impact (ticks), from bar 1 on."""
 
 
 def ensure_linear_invariants(state) -> None:
@@ -190,13 +210,16 @@ def _read_back(sc: Scenario, leverage: np.ndarray) -> None:
 
 def build_scenario(ohlc: Ohlc, n_accounts: int = 200, seed: int = 0, curve: DepthCurve | None = None,
                    config: EngineConfig | None = None, catalogue: Catalogue | None = None,
-                   invariants: str = "linear") -> Scenario:
-    """Open a seeded population at ``ohlc``'s first close (rounded to the tick) in a new engine."""
+                   invariants: str = "linear", feedback: FeedbackParams | None = None) -> Scenario:
+    """Open a seeded population at ``ohlc``'s first close (rounded to the tick) in a new engine;
+    with ``feedback``, its cascade state starts calm at that close (the depth scaled to the
+    population's gross notional)."""
     if invariants not in ("all", "linear", "none"):
         raise ValueError(f"invariants must be all, linear or none, got {invariants!r}")
     ohlc = round_ohlc(ohlc)
-    ex = Exchange(catalogue or btc_catalogue(), config or agreement_config(),
-                  check_invariants=invariants == "all")
+    if config is None:
+        config = agreement_config(**FEEDBACK_BANDS) if feedback is not None else agreement_config()
+    ex = Exchange(catalogue or btc_catalogue(), config, check_invariants=invariants == "all")
     sc = Scenario(ex, ohlc, [], None, np.zeros(0, dtype=np.int64), curve,  # type: ignore[arg-type]
                   invariants)
     _run(sc, c.SetIndexPrice(0, FAMILY, Decimal(repr(float(ohlc.close[0])))))
@@ -210,6 +233,10 @@ def build_scenario(ohlc: Ohlc, n_accounts: int = 200, seed: int = 0, curve: Dept
         _open_account(sc, uid, int(drawn.side[i]), int(lots[i]), Decimal(repr(float(lever[i]))))
         sc.uids.append(uid)
     _read_back(sc, lever)
+    if feedback is not None:
+        sc.cascade = Cascade.for_population(feedback, float(sc.population.notional_usdt.sum()))
+        sc.cascade.advance(0)
+        sc.cascade.close_log = math.log(float(ohlc.close[0]))
     if invariants == "linear":
         ensure_invariants(ex.state)
     return sc
@@ -257,21 +284,53 @@ def ladder_levels(curve: DepthCurve, index_ticks: int, side: str, need_lots: int
     return levels
 
 
+def feedback_ladder_levels(cascade: Cascade, exogenous_ticks: int, index_ticks: int, side: str,
+                           need_lots: int, max_fraction: float = 0.029) -> list[tuple[int, int]]:
+    """``(price_ticks, lots)`` levels for closing orders on ``side`` when the book follows the
+    feedback rule: between the index (impact ``I0``) and a level at impact ``I`` rest
+    ``|flow_for_impact(I0) − flow_for_impact(I)|`` USD, so walking the ladder moves the fill
+    price along the rule's power-law curve. Offsets as :func:`ladder_levels`, up to
+    ``max_fraction`` of the index, until ``need_lots`` plus 10 % rest."""
+    sign = -1 if side == "sell" else 1
+    start = cascade.flow_for_impact(cascade.impact)
+    levels, placed, btc, last_usd = [], 0, 0.0, 0.0
+    inner = 0
+    for offset in ladder_offsets_ticks(int(index_ticks * max_fraction)):
+        usd = abs(cascade.flow_for_impact(math.log((index_ticks + sign * offset) / exogenous_ticks)) - start)
+        px = index_ticks + sign * (inner + offset + 1) // 2  # the interval's middle: the curve's mean
+        btc += (usd - last_usd) / (px * float(TICK))
+        last_usd, inner = usd, offset
+        lots = round(btc / float(BTC_PER_LOT)) - placed
+        if lots > 0:
+            levels.append((px, lots))
+            placed += lots
+        if placed >= need_lots * 1.1 + 1:
+            break
+    return levels
+
+
 def _flat_levels(index_ticks: int, side: str, need_lots: int) -> list[tuple[int, int]]:
     """Without a curve: everything one tick from the index (no impact)."""
     return [(index_ticks + (-1 if side == "sell" else 1), int(need_lots * 1.1) + 1)]
 
 
-def _refresh_ladder(sc: Scenario, index_ticks: int, long_lots: int, short_lots: int) -> None:
-    """Cancel the maker's orders; rest bids for ``long_lots`` and asks for ``short_lots``."""
+def _refresh_ladder(sc: Scenario, index_ticks: int, long_lots: int, short_lots: int,
+                    exogenous_ticks: int = 0) -> None:
+    """Cancel the maker's orders; rest bids for ``long_lots`` and asks for ``short_lots`` (with
+    feedback: on the rule's curve round the impact from ``exogenous_ticks``)."""
     ex = sc.exchange
     for ord_id in sorted(ex.state.open_orders.get(MAKER_UID, {})):
         _run(sc, c.CancelOrder(sc.ts, MAKER_UID, INST, ord_id))
     for side, need in (("sell", long_lots), ("buy", short_lots)):
         if need <= 0:
             continue
-        levels = (ladder_levels(sc.curve, index_ticks, side, need) if sc.curve is not None
-                  else _flat_levels(index_ticks, side, need))
+        if sc.cascade is not None:
+            reach = float(sc.exchange.config.liquidation.price_band) * 0.97
+            levels = feedback_ladder_levels(sc.cascade, exogenous_ticks, index_ticks, side, need, reach)
+        elif sc.curve is not None:
+            levels = ladder_levels(sc.curve, index_ticks, side, need)
+        else:
+            levels = _flat_levels(index_ticks, side, need)
         maker_side = Side.BUY if side == "sell" else Side.SELL
         for px_ticks, lots in levels:
             _run(sc, c.PlaceOrder(sc.ts, MAKER_UID, INST, maker_side, OrderType.LIMIT,
@@ -346,16 +405,62 @@ def run_engine(sc: Scenario) -> None:
             if hit_long.any() or hit_short.any():
                 _refresh_ladder(sc, px, int(lots[hit_long].sum()), int(lots[hit_short].sum()))
             events = _run(sc, c.SetIndexPrice(sc.ts, FAMILY, TICK * px))
-            settled = [e.uid for e in events if isinstance(e, LiquidationSettled)]
-            for uid in settled:
-                if uid in uid_index:
-                    open_[uid_index[uid]] = False
-            for e in events:
-                if isinstance(e, AutoDeleveraged) and e.uid in uid_index:
-                    _refresh_threshold(sc, uid_index[e.uid], open_)
-            if settled and sc.invariants == "linear":
-                ensure_invariants(sc.exchange.state)
+            _mark_closed(sc, events, uid_index, open_)
     if sc.invariants != "none":
+        ensure_invariants(sc.exchange.state)
+
+
+MAX_CASCADE_ROUNDS = 10_000
+"""A guard on index updates per bar while a cascade feeds itself (each round liquidates someone)."""
+
+
+def run_engine_with_feedback(sc: Scenario) -> None:
+    """Feed the bars' closes with the cascade's impact (see the module docstring)."""
+    cascade = sc.cascade
+    if cascade is None:
+        raise ValueError("run_engine_with_feedback needs a scenario built with feedback")
+    closes = np.rint(sc.ohlc.close * 10).astype(np.int64)
+    pop, liq = sc.population, sc.liq_ticks
+    is_long = pop.side > 0
+    lots = np.rint(pop.notional_usdt / sc.ohlc.close[0] / float(BTC_PER_LOT)).astype(np.int64)
+    open_ = np.ones(pop.size, dtype=bool)
+    uid_index = {uid: i for i, uid in enumerate(sc.uids)}
+
+    def side_of(uid: int) -> int:
+        return int(pop.side[uid_index[uid]]) if uid in uid_index else 0
+
+    for k in range(1, closes.size):
+        cascade.advance(k * BAR_MS)
+        for sub in range(MAX_CASCADE_ROUNDS):
+            px = cascade.observed_ticks(int(closes[k]))
+            hit_long = open_ & is_long & (liq >= px - 1)
+            hit_short = open_ & ~is_long & (liq <= px + 1)
+            if not (hit_long.any() or hit_short.any()):
+                break
+            sc.ts = k * BAR_MS + sub
+            _refresh_ladder(sc, px, int(lots[hit_long].sum()), int(lots[hit_short].sum()), int(closes[k]))
+            events = _run(sc, c.SetIndexPrice(sc.ts, FAMILY, TICK * px))
+            _mark_closed(sc, events, uid_index, open_)
+            flow = forced_flow_usdt(events, INST, float(BTC_PER_LOT * TICK), side_of)
+            if not flow:
+                break
+            cascade.absorb(flow)
+        cascade.close_bar(float(closes[k]) * math.exp(cascade.impact), BAR_MS / 1000.0)
+        sc.observed_closes.append(cascade.observed_ticks(int(closes[k])))
+    if sc.invariants != "none":
+        ensure_invariants(sc.exchange.state)
+
+
+def _mark_closed(sc: Scenario, events: list, uid_index: dict[int, int], open_: np.ndarray) -> None:
+    """Close settled accounts in ``open_``; re-read the thresholds of those ADL cut."""
+    settled = [e.uid for e in events if isinstance(e, LiquidationSettled)]
+    for uid in settled:
+        if uid in uid_index:
+            open_[uid_index[uid]] = False
+    for e in events:
+        if isinstance(e, AutoDeleveraged) and e.uid in uid_index:
+            _refresh_threshold(sc, uid_index[e.uid], open_)
+    if settled and sc.invariants == "linear":
         ensure_invariants(sc.exchange.state)
 
 
