@@ -22,15 +22,9 @@ from decimal import Decimal
 import numba
 import numpy as np
 
-from backstop.engine.screen import (
-    EPS_REL,
-    INF_TICKS,
-    Candidates,
-    RiskScreen,
-    _cross_kernel,
-    _iso_kernel,
-    _terms,
-)
+from backstop.engine.screen import ABS_SLACK_UNITS, EPS_REL, Candidates, RiskScreen
+from backstop.engine.screen_kernels import KERNELS, cross_codes_numpy, iso_codes_numpy
+from backstop.engine.trigger_index import INF_TICKS
 from backstop.math.margin import calculate_initial_margin, calculate_mm_plus_fee, is_liquidatable
 from backstop.math.values import calculate_fill_value, calculate_notional, calculate_upl
 from backstop.model.catalogue import default_catalogue
@@ -149,21 +143,22 @@ def python_loop(records: list[tuple], marks: dict[str, int], cash: dict) -> Cand
 
 
 def stage_times(screen: RiskScreen, marks: np.ndarray, repeat: int) -> list[tuple[str, float]]:
-    """Profile: the screen's stages one by one (median ms)."""
-    pm = np.where(screen._linear, marks.astype(float), -1.0 / marks)[screen._inst_of_cls]
-    rate, iso, cross = screen._rate_of_cls, screen.iso, screen.cross
+    """Profile: the screen's kernels one by one, liquidation and warning (3.0) codes (median ms)."""
+    pm = screen.price_factors(marks)
+    rate, rate_lo, iso, cross = screen._rate_of_cls, screen._rate_lo_of_cls, screen.iso, screen.cross
     n_acct = len(screen._acct_keys)
-    t_cross = _terms(cross, pm, rate)
+    i_args = (iso.cls[:iso.used], iso.sk[:iso.used], iso.base[:iso.used], iso.warn[:iso.used], pm,
+              rate, rate_lo, 3.0, EPS_REL, ABS_SLACK_UNITS)
+    c_args = (cross.cls[:cross.used], cross.acct[:cross.used], cross.sk[:cross.used],
+              cross.base[:cross.used], pm, rate, rate_lo, screen._cash_f[:n_acct],
+              screen._cross_count[:n_acct], screen._book_warn[:n_acct], 3.0, EPS_REL, ABS_SLACK_UNITS,
+              screen.book_equity[:n_acct])
+    iso_kernel, cross_kernel = KERNELS[False]
     steps = {
-        "numpy: isolated terms + flatnonzero": lambda: np.flatnonzero(_terms(iso, pm, rate) <= 0),
-        "numpy: cross terms": lambda: _terms(cross, pm, rate),
-        "numpy: np.bincount over books": lambda: np.bincount(cross.acct[:cross.used], weights=t_cross,
-                                                             minlength=n_acct),
-        "numba: isolated kernel": lambda: _iso_kernel(iso.cls[:iso.used], iso.sk[:iso.used],
-                                                      iso.base[:iso.used], pm, rate, EPS_REL, 16.0),
-        "numba: cross kernel": lambda: _cross_kernel(
-            cross.cls[:cross.used], cross.acct[:cross.used], cross.sk[:cross.used], cross.base[:cross.used],
-            pm, rate, screen._cash_adj[:n_acct], screen._cross_count[:n_acct], EPS_REL, 16.0, screen._work),
+        "numpy: isolated codes": lambda: iso_codes_numpy(*i_args),
+        "numpy: cross codes (3 × np.bincount)": lambda: cross_codes_numpy(*c_args),
+        "numba: isolated kernel": lambda: iso_kernel(*i_args),
+        "numba: cross kernel": lambda: cross_kernel(*c_args, screen._work),
     }
     return [(name, median_time(fn, repeat)[0] * 1e3) for name, fn in steps.items()]
 

@@ -8,14 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backstop.engine.screen import (
-    INF_TICKS,
-    Candidates,
-    RiskScreen,
-    _Pool,
-    calculate_trigger_ticks,
-    is_isolated_liquidatable_at,
-)
+from backstop.engine.screen import Candidates, RiskScreen
+from backstop.engine.screen_pool import SlotPool
+from backstop.engine.trigger_index import INF_TICKS, calculate_trigger_ticks, is_isolated_liquidatable_at
 from backstop.math.margin import calculate_mm_plus_fee, is_liquidatable
 from backstop.math.values import calculate_fill_value, calculate_upl
 from backstop.model.catalogue import default_catalogue
@@ -115,7 +110,7 @@ def test_screen_never_misses_and_confirm_is_exact(backend, seed):
 
 
 def test_updates_removes_and_cash_changes_stay_consistent(monkeypatch):
-    monkeypatch.setattr(_Pool, "COMPACT_MIN", 8)  # compact (and re-sort) often
+    monkeypatch.setattr(SlotPool, "COMPACT_MIN", 8)  # compact (and re-sort) often
     rng = np.random.default_rng(7)
     marks = base_marks()
     positions, cash = build_population(rng, 1500, 200, marks)

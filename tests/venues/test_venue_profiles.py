@@ -18,7 +18,7 @@ from backstop.engine.config import (
     config_from_dict,
     load_config,
 )
-from backstop.engine.screen import INF_TICKS, calculate_trigger_ticks, is_isolated_liquidatable_at
+from backstop.engine.trigger_index import INF_TICKS, calculate_trigger_ticks, is_isolated_liquidatable_at
 from backstop.engine.venues import PROFILES, MarginModel, resolve_venue, venue_profile
 from backstop.math.margin import calculate_maintenance_margin, calculate_mm_plus_fee, is_liquidatable
 from backstop.model.catalogue import default_catalogue

@@ -20,13 +20,7 @@ from backstop.engine.config import AdlHaircut, AdlRanking, EngineConfig
 from backstop.engine.haircut import deleverage_by_haircut
 from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.engine.settlement import apply_direct_trade
-from backstop.math.adl import (
-    AdlCandidate,
-    allocate_pro_rata,
-    calculate_adl_score,
-    calculate_quintiles,
-    rank_candidates,
-)
+from backstop.math.adl import AdlCandidate, allocate_pro_rata, rank_candidates
 from backstop.math.margin import calculate_initial_margin, calculate_maintenance_margin
 from backstop.math.values import (
     calculate_avg_px_ticks_num_den,
@@ -197,23 +191,3 @@ def _adl_trade(state: ExchangeState, inst: Instrument, uid: int, mode: MarginMod
         f"Invariant: ADL made {cand.uid} realize a loss of {-second.realized_pnl} on {inst.inst_id}"
     return [first, second, AutoDeleveraged(ts, cand.uid, inst.inst_id, cand.mgn_mode, take, px_ticks,
                                            uid, upl_taken)]
-
-
-def refresh_adl_indicators(state: ExchangeState, config: EngineConfig, inst: Instrument,
-                           figures: FiguresCache | None = None) -> None:
-    """OKX's ``adl`` field per position: 0 when not profitable (never deleveraged), else 1–5
-    by quintile of the ranking score among its side's profitable positions (5 is the front).
-    Random and pro-rata policies show the OKX score."""
-    queue_only = (AdlRanking.RANDOM, AdlRanking.PRO_RATA)
-    ranking = AdlRanking.OKX if config.adl.ranking in queue_only else config.adl.ranking
-    for side in (1, -1):
-        everyone = build_candidates(state, inst, side, figures=figures)
-        candidates = [c for c in everyone if c.upl > 0]
-        for c in everyone:
-            if c.upl <= 0:
-                state.adl_rank[(c.uid, c.inst_id, MarginMode(c.mgn_mode))] = 0
-        # a display indicator: scores as floats keep the sort cheap; the ADL queue itself
-        # ranks with exact fractions (rank_candidates)
-        scores = [float(calculate_adl_score(ranking, c)) for c in candidates]
-        for c, quintile in zip(candidates, calculate_quintiles(scores), strict=True):
-            state.adl_rank[(c.uid, c.inst_id, MarginMode(c.mgn_mode))] = quintile

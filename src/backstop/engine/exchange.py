@@ -17,7 +17,7 @@ from backstop.engine import accounts, commands_extra, funding, orders, prices
 from backstop.engine.config import EngineConfig
 from backstop.engine.deficits import apply_cover_deficits
 from backstop.engine.risk_checks import run_risk_checks
-from backstop.engine.screening import UnitFinder
+from backstop.engine.unit_finder import UnitFinder
 from backstop.engine.validation import check_command_surface
 from backstop.model import commands as c
 from backstop.model.catalogue import Catalogue, default_catalogue
