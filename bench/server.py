@@ -306,7 +306,7 @@ def start_profile(pid: int, out: str, seconds: float) -> subprocess.Popen:
     beside = os.path.join(os.path.dirname(sys.executable), "py-spy")
     spy = beside if os.path.exists(beside) else "py-spy"
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-                             "--rate", "250", "--gil", "-f", "raw", "-o", out],
+                             "--rate", "250", "--gil", "--nonblocking", "-f", "raw", "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

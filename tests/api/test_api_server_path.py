@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -144,6 +145,13 @@ def test_uvloop_is_the_event_loop_where_installed():
     assert factory is uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         assert runner.run(_loop_type()) is uvloop.Loop
+
+
+def test_without_uvloop_the_server_uses_asyncios_loop(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # what an import finds on a platform without it
+    assert loop_factory() is None
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        assert runner.run(_loop_type()).__module__.startswith("asyncio")
 
 
 async def _loop_type():

@@ -20,7 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from backstop.api import admin, dashboard, openapi, rest_account, rest_public, rest_trade
 from backstop.api.auth import authenticate_rest, same_text
 from backstop.api.context import Ctx
-from backstop.api.limits import DEFAULT_LIMITS, BodySizeLimit, Limits, RateLimiter
+from backstop.api.limits import BUFFERED_BODY, DEFAULT_LIMITS, BodySizeLimit, Limits, RateLimiter
 from backstop.api.service import Clock, ExchangeService, wall_clock_ms
 from backstop.api.wire import OkxError, error, ok
 from backstop.api.ws import WsHub
@@ -77,7 +77,7 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
 
     async def api_v5(request: Request) -> Response:
         path, method = request.path_params["path"], request.method
-        body = await request.body()
+        body = request.scope[BUFFERED_BODY]
         query = _query(request)
         table = _PRIVATE_GET if method == "GET" else _PRIVATE_POST
         if method == "GET" and path in _PUBLIC_GET:
@@ -97,7 +97,7 @@ def create_app(service: ExchangeService, admin_token: str, auth_clock: Clock = w
         path = request.path_params["path"]
         if path not in table:
             return error("404", "Endpoint not found")
-        ctx = Ctx(service, 0, _query(request), await request.body(), service.now_ms())
+        ctx = Ctx(service, 0, _query(request), request.scope[BUFFERED_BODY], service.now_ms())
         return await _answer(table[path], ctx)
 
     routes = [

@@ -14,7 +14,6 @@ an exception.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
@@ -37,8 +36,7 @@ def same_text(given: str, expected: str) -> bool:
 
 def calculate_sign(secret: str, prehash: bytes) -> str:
     """Base64 of HMAC-SHA256 over the prehash bytes."""
-    digest = hmac.new(secret.encode(), prehash, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return base64.b64encode(hmac.digest(secret.encode(), prehash, "sha256")).decode()
 
 
 def parse_iso_ms(text: str) -> int:

@@ -169,10 +169,15 @@ def ensure_subscription_room(current: int, limits: Limits) -> None:
                                 f"{limits.max_ws_subscriptions} per connection")
 
 
+BUFFERED_BODY = "backstop.body"
+"""The scope key under which :class:`BodySizeLimit` leaves the whole request body."""
+
+
 class BodySizeLimit:
     """ASGI middleware: HTTP bodies over ``max_bytes`` get 413 / 50025 before the app runs.
 
-    The body is buffered (at most ``max_bytes + 1`` bytes) and handed to the app whole."""
+    The body is buffered (at most ``max_bytes + 1`` bytes) and handed to the app whole, both
+    through ``receive`` and as ``scope[BUFFERED_BODY]``."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_LIMITS.max_body_bytes) -> None:
         self.app = app
@@ -189,6 +194,7 @@ class BodySizeLimit:
         if body is None:
             await self._refuse(send)
             return
+        scope[BUFFERED_BODY] = body
         await self.app(scope, _replay(body, receive), send)
 
     def _declared_too_large(self, scope: Scope) -> bool:
