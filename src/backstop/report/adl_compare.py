@@ -198,21 +198,27 @@ def compare_adl(spec: ScenarioSpec, policies: tuple[str, ...] = ADL_POLICIES,
 
 def overshoot_sentence(rows: list[dict], queue: str = "okx",
                        haircut: str = HAIRCUT_PREFIX + AdlHaircut.PRO_RATA.value) -> str:
-    """One line comparing the queue's overshoot with the pro-rata haircut's and the minimum."""
+    """One line comparing the queue's profit removed and overshoot with the pro-rata
+    haircut's and with the least overshoot of any policy run."""
     by = {r["policy"]: r for r in rows}
     if queue not in by or haircut not in by:
         return ""
     q, h = by[queue], by[haircut]
     floor = min(r["overshoot_usdt"] for r in rows)
-    return (f"ADL overshoot: the {queue} queue removed {_times(q)} what was needed "
-            f"({fmt_usdt(q['profit_closed_usdt'])} of profit closed for {fmt_usdt(q['needed_usdt'])} needed, "
-            f"overshoot {fmt_usdt(q['overshoot_usdt'])} USDT); the pro-rata haircut removed {_times(h)} "
-            f"(overshoot {fmt_usdt(h['overshoot_usdt'])}; the least of any policy: {fmt_usdt(floor)})")
+    return (f"ADL overshoot: the {queue} queue removed {fmt_usdt(_removed(q))} USDT of winners' profit, "
+            f"{_times(q)} the {fmt_usdt(q['needed_usdt'])} it needed (overshoot "
+            f"{fmt_usdt(q['overshoot_usdt'])}); the pro-rata haircut removed {fmt_usdt(_removed(h))}, "
+            f"{_times(h)} its {fmt_usdt(h['needed_usdt'])} (overshoot {fmt_usdt(h['overshoot_usdt'])}; "
+            f"the least of any policy: {fmt_usdt(floor)})")
+
+
+def _removed(row: dict) -> float:
+    return row["needed_usdt"] + row["overshoot_usdt"]
 
 
 def _times(row: dict) -> str:
     ratio = row["removed_over_needed"]
-    return "nothing of" if ratio != ratio else f"{ratio:,.2f}×"  # NaN: nothing was needed
+    return "with nothing needed of" if ratio != ratio else f"{ratio:,.2f}×"  # NaN: none needed
 
 
 def fmt_usdt(value: float) -> str:
