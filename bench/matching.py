@@ -19,8 +19,11 @@ Figures:
 - ``Exchange.execute`` with ``keep_log=True`` and ``check_invariants=False``: the same mix as
   ``PlaceOrder`` / ``CancelOrder`` commands from 1,000 funded accounts (self-trade prevention
   ``cancel_maker``, as the reference applies it), each order margin-checked, matched, charged fees,
-  settled in the ledger and reported as events.
-Prints Markdown table rows.
+  settled in the ledger and reported as events. Its row gives the bare book's rate over the
+  engine's from the same run, and (``--breakdown``) one more run timing each command alone by
+  thread CPU time: the median µs of a resting limit order, a crossing limit order, a market
+  order and a cancel.
+Prints Markdown table rows, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=1000, help="owners in the engine stream")
     parser.add_argument("--quick", action="store_true", help="20,000 events, 3 runs")
     parser.add_argument("--skip-engine", action="store_true")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time each engine command alone, by kind (median µs)")
     args = parser.parse_args()
     if args.quick:
         args.events, args.repeat, args.engine_repeat = 20_000, 3, 2
@@ -382,6 +387,33 @@ def available_runners() -> list[Runner]:
     return runners
 
 
+def engine_breakdown(commands: list[object], stream: Stream, n_accounts: int) -> dict[str, list[int]]:
+    """Thread CPU nanoseconds of each command of one engine run, by kind: a limit order that
+    rests without a fill, a limit order that fills, a market order, a cancel."""
+    from backstop.model.events import Filled
+
+    exchange = funded_exchange(n_accounts)
+    execute, clock = exchange.execute, time.thread_time_ns
+    kinds: dict[str, list[int]] = {"limit, rests": [], "limit, fills": [], "market": [], "cancel": []}
+    gc.collect()
+    for event, command in zip(stream.events, commands, strict=True):
+        start = clock()
+        events = execute(command)
+        spent = clock() - start
+        if event[0] == CANCEL:
+            kinds["cancel"].append(spent)
+        elif event[0] == MARKET:
+            kinds["market"].append(spent)
+        else:
+            fills = any(type(e) is Filled for e in events)
+            kinds["limit, fills" if fills else "limit, rests"].append(spent)
+    return kinds
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
 def spread(times: list[float]) -> str:
     med = statistics.median(times)
     return f"{(max(times) - min(times)) / med * 100:.0f}%"
@@ -395,7 +427,8 @@ def main() -> None:
         pinned = "pinned to CPU 0"
     cpus = os.cpu_count()
     print(f"# matching bench: {args.events:,} events, seed {args.seed}, median of {args.repeat} runs, "
-          f"{pinned} ({cpus} CPUs), Python {platform.python_version()} on {platform.machine()}")
+          f"{pinned} ({cpus} CPUs), Python {platform.python_version()} on {platform.machine()}; "
+          f"load average {load_average()} (1/5/15 min)")
     stream = generate_stream(args.events, args.seed)
     c = stream.counts
     n = len(stream.events)
@@ -444,14 +477,27 @@ def main() -> None:
         times.append(cpu)
         walls.append(wall)
         status = check_engine(exchange, engine_stream)
-    med = statistics.median(times)
+    med, med_wall = statistics.median(times), statistics.median(walls)
     places = len(commands) - engine_stream.counts[CANCEL]
     print()
-    print("| engine path | orders/s, CPU time (median) | orders/s, wall (median) | spread (CPU) | check |")
-    print("|---|---:|---:|---:|---|")
+    print("| engine path | orders/s, CPU time (median) | orders/s, wall (median) | spread (CPU) | "
+          "bare book ÷ engine (CPU) | bare book ÷ engine (wall) | check |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     print(f"| Exchange.execute, keep_log=True, check_invariants=False ({places:,} places + "
           f"{engine_stream.counts[CANCEL]:,} cancels, {args.accounts:,} accounts) | {n / med:,.0f} | "
-          f"{n / statistics.median(walls):,.0f} | {spread(times)} | {status} |")
+          f"{n / med_wall:,.0f} | {spread(times)} | {med / ours:.1f} | {med_wall / ours_wall:.1f} | "
+          f"{status} |")
+    if args.breakdown:
+        print()
+        print("| engine command (timed alone) | count | median µs (CPU) | share of the run's CPU |")
+        print("|---|---:|---:|---:|")
+        kinds = engine_breakdown(commands, engine_stream, args.accounts)
+        total = sum(sum(v) for v in kinds.values())
+        for name, spent in kinds.items():
+            if spent:
+                print(f"| {name} | {len(spent):,} | {statistics.median(spent) / 1000:.1f} | "
+                      f"{sum(spent) / total:.0%} |")
+    print(f"\n# load average after: {load_average()}")
     sys.stdout.flush()
 
 

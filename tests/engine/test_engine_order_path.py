@@ -1,6 +1,6 @@
 """The order path's values and indexes: events are immutable values equal only within their
-own type; the reduce-only count follows the open orders; a seeded mixed order flow replays to
-the same events and state."""
+own type; a seeded mixed order flow replays to the same events and state, and the reduce-only
+count follows the open orders."""
 
 from __future__ import annotations
 
@@ -91,14 +91,3 @@ def test_mixed_flow_replays_exactly_and_keeps_the_reduce_only_count():
                        if o.reduce_only)
     assert state.reduce_only_orders == dict(expected)
     assert sum(expected.values()) > 0, "the flow left no reduce-only order resting"
-
-
-def test_a_snapshot_from_before_the_reduce_only_count_rebuilds_it():
-    exchange = Exchange()
-    exchange.execute_all(_flow(600, seed=3))
-    state = exchange.state
-    assert state.reduce_only_orders, "the flow left no reduce-only order resting"
-    kept = dict(state.reduce_only_orders)
-    del state.reduce_only_orders  # as pickled by a version without it
-    restored = pickle.loads(pickle.dumps(state))
-    assert restored.reduce_only_orders == kept

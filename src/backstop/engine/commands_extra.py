@@ -1,5 +1,5 @@
-"""Commands around the liquidation engine: frozen accounts, fund injections, the genesis
-state a config asks for (initial funds, the vault's capital)."""
+"""Commands around the liquidation engine: fund injections, the genesis state a config asks
+for (initial funds, the vault's capital)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,15 @@ from decimal import Decimal
 
 from backstop.engine.config import EngineConfig, WaterfallStep
 from backstop.engine.funds import apply_platform_injection
-from backstop.engine.orders import place_order
 from backstop.engine.validation import parse_money
 from backstop.engine.vault import VAULT_UID
 from backstop.model import errors
-from backstop.model.commands import InjectInsuranceFund, PlaceOrder
+from backstop.model.commands import InjectInsuranceFund
 from backstop.model.errors import Rejection
 from backstop.model.events import Event, Rejected
 from backstop.numeric import money_from_decimal
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.ledger import cash_key
-
-
-def place_order_unless_frozen(state: ExchangeState, config: EngineConfig,
-                              cmd: PlaceOrder) -> list[Event]:
-    """Accounts with a progressive liquidation under way are frozen (50020) until the risk
-    pass finds them healthy again: a frozen account cannot, say, close a bankrupt position
-    itself and leave a deficit behind."""
-    cooling = state.liquidation_cooldown
-    if cooling and any(k[0] == cmd.uid for k in cooling):
-        return [Rejected(cmd.ts, cmd.uid, "PlaceOrder", errors.ACCOUNT_FROZEN_LIQUIDATION,
-                         "Account is being liquidated", cmd.cl_ord_id)]
-    return place_order(state, config, cmd)
 
 
 def inject_insurance_fund(state: ExchangeState, config: EngineConfig,

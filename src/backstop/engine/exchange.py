@@ -38,7 +38,7 @@ _HANDLERS: dict[type, Handler] = {
     c.Withdraw: _plain(accounts.withdraw),  # type: ignore[arg-type]
     c.SetLeverage: _plain(accounts.set_leverage),  # type: ignore[arg-type]
     c.AdjustMargin: _plain(accounts.adjust_margin),  # type: ignore[arg-type]
-    c.PlaceOrder: commands_extra.place_order_unless_frozen,  # type: ignore[dict-item]
+    c.PlaceOrder: orders.place_order,  # type: ignore[dict-item]
     c.CancelOrder: _plain(orders.cancel_order),  # type: ignore[arg-type]
     c.SetIndexPrice: prices.set_index_price,  # type: ignore[dict-item]
     c.SettleFunding: funding.settle_funding,  # type: ignore[dict-item]
@@ -116,8 +116,9 @@ class Exchange:
                 if isinstance(command, c.SetIndexPrice) else None
             events.extend(run_risk_checks(self.state, self.config, self.units, command.ts, moved))
         covered = apply_cover_deficits(self.state, self.config, events, command.ts)
-        self.units.note(covered)
-        events.extend(covered)
+        if covered:
+            self.units.note(covered)
+            events.extend(covered)
         return events
     def execute_all(self, commands: Iterable[c.Command]) -> list[Event]:
         """Run commands in order; return all their events."""

@@ -33,7 +33,7 @@ from backstop.math.margin import calculate_initial_margin, find_tier
 from backstop.math.values import calculate_fill_value, calculate_notional
 from backstop.model import errors
 from backstop.model.commands import CancelOrder, PlaceOrder
-from backstop.model.enums import MarginMode, OrderType, SelfTradeMode
+from backstop.model.enums import MarginMode, OrderType, SelfTradeMode, Side
 from backstop.model.errors import Rejection
 from backstop.model.events import Event, Filled, OrderCancelled, OrderPlaced, Rejected
 from backstop.model.instrument import Instrument
@@ -44,6 +44,9 @@ from backstop.state.ledger import cash_key, reserved_key
 
 _STP = {SelfTradeMode.CANCEL_MAKER: 0, SelfTradeMode.CANCEL_TAKER: 1, SelfTradeMode.CANCEL_BOTH: 2}
 _RESTING_TYPES = (OrderType.LIMIT, OrderType.POST_ONLY)
+# Members as module constants: a global is read faster than an enum class attribute.
+_BUY, _MARKET, _POST_ONLY, _FOK = Side.BUY, OrderType.MARKET, OrderType.POST_ONLY, OrderType.FOK
+_ISOLATED = MarginMode.ISOLATED
 
 
 class Checked(NamedTuple):
@@ -63,23 +66,31 @@ class Checked(NamedTuple):
 def place_order(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> list[Event]:
     """OKX ``trade/order``; returns the events, or one :class:`Rejected`.
 
-    An order that cannot take (a limit or post-only order that does not cross) skips the match
-    plan: it has no fills, and nothing else a plan would hold."""
+    Accounts with a progressive liquidation under way are frozen (50020) until the risk pass
+    finds them healthy again: a frozen account cannot, say, close a bankrupt position itself
+    and leave a deficit behind. An order that cannot take (a limit or post-only order that does
+    not cross) skips the match plan: it has no fills, and nothing else a plan would hold."""
+    cooling = state.liquidation_cooldown
+    if cooling and any(k[0] == cmd.uid for k in cooling):
+        return [_rejected(cmd, errors.reject(errors.ACCOUNT_FROZEN_LIQUIDATION,
+                                             "Account is being liquidated"))]
     order = _validate(state, config, cmd)
     if type(order) is Rejection:
         return [_rejected(cmd, order)]
     ord_type = cmd.ord_type
-    crosses = ord_type not in _RESTING_TYPES or \
-        state.books[cmd.inst_id].would_cross(order.side, order.limit_ticks)
-    if crosses and ord_type is OrderType.POST_ONLY:
+    resting_type = ord_type in _RESTING_TYPES
+    crosses = not resting_type or state.books[cmd.inst_id].would_cross(order.side, order.limit_ticks)
+    if crosses and ord_type is _POST_ONLY:
         return _placed_then_cancelled(state, cmd, order, "post_only")
     plan = _plan(state, cmd, order) if crosses else None
-    if ord_type is OrderType.FOK and plan.filled_lots < order.lots:  # type: ignore[union-attr]
+    if ord_type is _FOK and plan.filled_lots < order.lots:  # type: ignore[union-attr]
         return _placed_then_cancelled(state, cmd, order, "fok")
-    reserve_per_lot = _check_margin(state, cmd, order, plan)
+    filled = 0 if plan is None else plan.filled_lots
+    rests = resting_type and filled < order.lots and (plan is None or not plan.taker_stp_cancelled)
+    reserve_per_lot = _check_margin(state, cmd, order, plan, filled, rests)
     if type(reserve_per_lot) is Rejection:
         return [_rejected(cmd, reserve_per_lot)]
-    return _apply(state, cmd, order, plan, reserve_per_lot)  # type: ignore[arg-type]
+    return _apply(state, cmd, order, plan, filled, rests, reserve_per_lot)  # type: ignore[arg-type]
 
 
 def cancel_order(state: ExchangeState, cmd: CancelOrder) -> list[Event]:
@@ -115,7 +126,7 @@ def calculate_reserve_per_lot(inst: Instrument, px_ticks: int, lever: int) -> in
 
 
 def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> Checked | Rejection:
-    inst = state.catalogue.get(cmd.inst_id)
+    inst = state.catalogue.instruments.get(cmd.inst_id)  # type: ignore[call-overload]
     if inst is None:
         return errors.reject(errors.NO_SUCH_INSTRUMENT, "Instrument ID does not exist")
     lots = parse_lots(inst, cmd.sz)
@@ -123,11 +134,11 @@ def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> Ch
         return lots
     if cmd.cl_ord_id and (cmd.uid, cmd.cl_ord_id) in state.live_cl_ord_ids:
         return errors.reject(errors.DUPLICATE_CL_ORD_ID, "Duplicated clOrdId")
-    side = cmd.side.sign
+    side = 1 if cmd.side is _BUY else -1
     buy_lmt, sell_lmt = price_limits(state, inst, config.price_limit.band_ppm(inst.inst_id))
     px: int | Rejection | None = None
     limit = buy_lmt if side > 0 else sell_lmt
-    if cmd.ord_type is not OrderType.MARKET:
+    if cmd.ord_type is not _MARKET:
         px = parse_ticks(inst, cmd.px)
         if type(px) is Rejection:
             return px
@@ -172,21 +183,21 @@ def _opening_lots(position_lots: int, side: int, lots: int) -> int:
     return max(0, lots - abs(position_lots))
 
 
-def _check_margin(state: ExchangeState, cmd: PlaceOrder, order: Checked,
-                  plan: MatchPlan | None) -> int | Rejection:
+def _check_margin(state: ExchangeState, cmd: PlaceOrder, order: Checked, plan: MatchPlan | None,
+                  filled: int, rests: bool) -> int | Rejection:
     """Available ≥ IM of the new exposure + taker fees + the resting remainder's reserve (the
     money that moves must be spendable cash), and the unit keeps equity ≥ 0 at the mark after
     the fills. Returns the reserve per resting lot (0 when nothing rests). Orders that only
-    close need no margin. ``plan`` ``None``: the order takes nothing."""
+    close need no margin. ``plan`` ``None``: the order takes nothing; ``filled``: the lots it
+    takes; ``rests``: whether the rest of it rests in the book."""
     inst, side, lots, px, _limit, lever, position_lots = order
     mark = state.mark_ticks[inst.inst_id]
     if plan is None:
-        filled = open_notional = fees = loss_vs_mark = 0
+        open_notional = fees = loss_vs_mark = 0
     else:
-        filled = plan.filled_lots
         open_notional, fees, loss_vs_mark = _taker_costs(inst, side, position_lots, mark, plan)
     per_lot = rest_reserve = rest_im = 0
-    if _rests(cmd, plan, filled, lots):
+    if rests:
         rest_lots = lots - filled
         per_lot = calculate_reserve_per_lot(inst, px, lever)  # type: ignore[arg-type]
         rest_reserve = per_lot * rest_lots
@@ -196,7 +207,7 @@ def _check_margin(state: ExchangeState, cmd: PlaceOrder, order: Checked,
     opening_im = calculate_initial_margin(open_notional, lever)
     required = opening_im + rest_reserve + fees
     figures = cross_figures(state, cmd.uid, inst.settle_ccy)
-    isolated = cmd.td_mode is MarginMode.ISOLATED
+    isolated = cmd.td_mode is _ISOLATED
     moving = rest_reserve + (opening_im if isolated else 0)
     if (open_notional or rest_reserve) and (required > figures.available or moving > figures.spendable):
         return errors.reject(errors.INSUFFICIENT_MARGIN, "Insufficient margin")
@@ -240,28 +251,21 @@ def _isolated_equity_before(state: ExchangeState, uid: int, inst: Instrument) ->
     return isolated_equity(state, pos, inst) if pos is not None and pos.size_lots else 0
 
 
-def _rests(cmd: PlaceOrder, plan: MatchPlan | None, filled: int, lots: int) -> bool:
-    return (cmd.ord_type in _RESTING_TYPES and filled < lots
-            and (plan is None or not plan.taker_stp_cancelled))
-
-
 def _apply(state: ExchangeState, cmd: PlaceOrder, order: Checked, plan: MatchPlan | None,
-           reserve_per_lot: int) -> list[Event]:
+           filled: int, rests: bool, reserve_per_lot: int) -> list[Event]:
     """Place the order: its fills (and the self-trade cancels) settled, the reduce-only orders
     they left too large trimmed (the taker's are checked even without fills), then its rest
     in the book or its cancel."""
     inst = order.inst
     ord_id = next_ord_id(state)
     events: list[Event] = [_order_placed(cmd, order, ord_id)]
-    taker = Taker(cmd.uid, cmd.td_mode, order.side, order.lever, inst.taker_fee_ppm, ord_id)
-    if plan is None:
-        filled = 0
-        events.extend(apply_trim_reduce_only(state, cmd.uid, inst.inst_id, cmd.td_mode, cmd.ts))
-    else:
-        filled = plan.filled_lots
+    if plan is not None:
+        taker = Taker(cmd.uid, cmd.td_mode, order.side, order.lever, inst.taker_fee_ppm, ord_id)
         events.extend(apply_match(state, inst, taker, plan, cmd.ts))
+    elif cmd.uid in state.reduce_only_orders:
+        events.extend(apply_trim_reduce_only(state, cmd.uid, inst.inst_id, cmd.td_mode, cmd.ts))
     remaining = order.lots - filled
-    if _rests(cmd, plan, filled, order.lots):
+    if rests:
         _rest(state, cmd, order, ord_id, remaining, reserve_per_lot)
     elif remaining:
         reason = "self_trade" if plan is not None and plan.taker_stp_cancelled else cmd.ord_type.value
@@ -293,8 +297,10 @@ def apply_match(state: ExchangeState, inst: Instrument, taker: Taker, plan: Matc
         events.extend(_apply_one_fill(state, inst, taker, maker, qty, px, ts))
         touched.add((maker.owner, maker.payload.td_mode))
     state.books[inst.inst_id].apply_plan(plan)
+    trimming = state.reduce_only_orders
     for uid, mode in sorted(touched):
-        events.extend(apply_trim_reduce_only(state, uid, inst.inst_id, mode, ts))
+        if uid in trimming:
+            events.extend(apply_trim_reduce_only(state, uid, inst.inst_id, mode, ts))
     return events
 
 
@@ -302,9 +308,9 @@ def apply_trim_reduce_only(state: ExchangeState, uid: int, inst_id: str, mode: M
                            ts: int) -> list[Event]:
     """Cancel the account's reduce-only orders on this position that could no longer only
     reduce it: those on the wrong side, and the newest ones beyond the position's size."""
-    if not state.reduce_only_orders.get(uid):
+    orders = state.open_orders.get(uid)
+    if not orders:
         return []
-    orders = state.open_orders[uid]
     pos = state.existing_position(uid, inst_id, mode)
     left = abs(pos.size_lots) if pos is not None else 0
     closing_side = "sell" if pos is not None and pos.size_lots > 0 else "buy"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import Counter
 from dataclasses import dataclass
 
 from backstop.model.catalogue import Catalogue
@@ -118,14 +117,6 @@ class ExchangeState:
                 self.reduce_only_orders[info.uid] = left
             else:
                 del self.reduce_only_orders[info.uid]
-
-    def __setstate__(self, saved: dict[str, object]) -> None:
-        """Unpickle (snapshots); a state pickled before the reduce-only count existed
-        rebuilds it from its open orders."""
-        self.__dict__.update(saved)
-        if "reduce_only_orders" not in saved:
-            self.reduce_only_orders = dict(Counter(info.uid for orders in self.open_orders.values()
-                                                   for info in orders.values() if info.reduce_only))
 
     def reserved(self, uid: int, ccy: str) -> int:
         """Money set aside for the account's resting orders in ``ccy``."""

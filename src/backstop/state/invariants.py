@@ -86,11 +86,14 @@ def ensure_books_uncrossed(state: ExchangeState) -> None:
 
 
 def ensure_orders_consistent(state: ExchangeState) -> None:
-    """Open orders match the books, and each account's ``reserved`` ledger balance is
-    exactly what its orders reserve (reserved + free cash = the wallet)."""
+    """Open orders match the books, each account's ``reserved`` ledger balance is exactly
+    what its orders reserve (reserved + free cash = the wallet), and the count of reduce-only
+    orders per account is the open orders' own."""
     reserved: defaultdict[tuple[int, str], int] = defaultdict(int)
+    reduce_only: defaultdict[int, int] = defaultdict(int)
     for uid, orders in state.open_orders.items():
         for ord_id, info in orders.items():
+            reduce_only[uid] += info.reduce_only
             resting = state.books[info.inst_id].orders.get(ord_id)
             if resting is None or resting.payload is not info or resting.remaining <= 0:
                 raise AssertionError(f"Invariant: open order {ord_id} of {uid} not in its book")
@@ -112,6 +115,8 @@ def ensure_orders_consistent(state: ExchangeState) -> None:
         info = state.open_orders.get(uid, {}).get(ord_id)
         if info is None or info.cl_ord_id != cl_ord_id:
             raise AssertionError(f"Invariant: clOrdId {cl_ord_id!r} of {uid} names no live order")
+    if state.reduce_only_orders != {uid: n for uid, n in reduce_only.items() if n}:
+        raise AssertionError("Invariant: the reduce-only order count differs from the open orders")
 
 
 def ensure_closed_positions_hold_no_margin(state: ExchangeState) -> None:

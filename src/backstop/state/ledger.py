@@ -48,14 +48,12 @@ def external_key(ccy: str) -> LedgerKey:
 class Ledger:
     """Balances by key, and per-currency deposit and withdrawal totals."""
 
-    __slots__ = ("balances", "cash_currencies", "deposited", "withdrawn")
+    __slots__ = ("balances", "deposited", "withdrawn")
 
     def __init__(self) -> None:
         self.balances: defaultdict[LedgerKey, int] = defaultdict(int)
         self.deposited: defaultdict[str, int] = defaultdict(int)
         self.withdrawn: defaultdict[str, int] = defaultdict(int)
-        self.cash_currencies: defaultdict[str, set[str]] = defaultdict(set)
-        """Currencies each owner has ever held cash in (an index of the ``cash`` keys)."""
 
     def balance(self, key: LedgerKey) -> int:
         return self.balances.get(key, 0)
@@ -68,10 +66,6 @@ class Ledger:
             balances = self.balances
             balances[source] -= amount
             balances[target] += amount
-            if target[0] == "cash":
-                self.cash_currencies[target[1]].add(target[2])
-            if source[0] == "cash":
-                self.cash_currencies[source[1]].add(source[2])
 
     def apply_deposit(self, target: LedgerKey, amount: int) -> None:
         """Money entering from outside (a user deposit or a platform injection)."""
