@@ -136,7 +136,7 @@ def test_amplification_prints_the_grid_and_writes_it(tmp_path):
             "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    rows = re.findall(r"│\s*(\d+\.\d\d)%\s*│\s*×1\s*│.*?(\d+\.\d\d)×", result.output)
+    rows = re.findall(r"^\s*(\d+\.\d\d)%\s+×1\s.*?(\d+\.\d\d)×", result.output, re.MULTILINE)
     assert [share for share, _ in rows] == ["1.00", "10.00"], result.output
     assert all(float(amp) >= 1.0 for _, amp in rows)
     assert (tmp_path / "amplification.parquet").is_file()

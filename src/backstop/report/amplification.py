@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 
 import plotly.graph_objects as go
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -15,7 +16,8 @@ EXPLAIN = ("Amplification = the cascade's drawdown (the index the engine receive
            "impact of the forced flow) / the exogenous shock's drawdown, on the same path. "
            "Open-interest share: the population's share of the market's open interest (the book "
            "it meets scales with it). A cascade drawdown above "
-           f"{RUNAWAY_DRAWDOWN:.0%} is a runaway: the impact left the range its fit covers (5 % of mid).")
+           f"{RUNAWAY_DRAWDOWN:.0%} is a runaway (marked !): the impact left the range its fit covers "
+           "(5 % of mid).")
 
 
 def _axes(cells: list[Cell]) -> tuple[list[float], list[float]]:
@@ -25,7 +27,7 @@ def _axes(cells: list[Cell]) -> tuple[list[float], list[float]]:
 
 
 def _label(cell: Cell) -> str:
-    return f"{cell.amplification:.2f}×" + (" runaway" if cell.runaway else "")
+    return f"{cell.amplification:.2f}×" + ("!" if cell.runaway else "")
 
 
 def heatmap_figure(cells: list[Cell]) -> go.Figure:
@@ -44,18 +46,19 @@ def heatmap_figure(cells: list[Cell]) -> go.Figure:
     return fig
 
 
-COLUMNS = (("OI share", lambda c: f"{c.oi_share:.2%}"), ("leverage", lambda c: f"×{c.leverage_scale:g}"),
-           ("OI (USDT)", lambda c: f"{c.open_interest_usdt:,.0f}"),
-           ("exogenous drawdown", lambda c: f"{c.exogenous_drawdown:.2%}"),
-           ("cascade drawdown", lambda c: f"{c.cascade_drawdown:.2%}"),
-           ("amplification", _label), ("liquidations", lambda c: str(c.liquidations)),
-           ("ADL trades", lambda c: str(c.adl_trades)),
-           ("fund low (USDT)", lambda c: f"{c.fund_min_usdt:,.2f}"))
+COLUMNS = (("OI\nshare", lambda c: f"{c.oi_share:.2%}"), ("lever", lambda c: f"×{c.leverage_scale:g}"),
+           ("OI\nUSDT", lambda c: f"{c.open_interest_usdt:,.0f}"),
+           ("exo.\nfall", lambda c: f"{c.exogenous_drawdown:.2%}"),
+           ("cascade\nfall", lambda c: f"{c.cascade_drawdown:.2%}"),
+           ("ampl.", _label), ("liq.", lambda c: str(c.liquidations)),
+           ("ADL", lambda c: str(c.adl_trades)),
+           ("fund\nlow USDT", lambda c: f"{c.fund_min_usdt:,.0f}"))
+"""Column title and format; the terminal table and the report's table show the same."""
 
 
 def html_section(cells: list[Cell]) -> str:
     """The report's amplification table and explanation (the heat-map is a figure of its own)."""
-    head = "".join(f"<th>{name}</th>" for name, _ in COLUMNS)
+    head = "".join(f"<th>{name.replace(chr(10), ' ')}</th>" for name, _ in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for _, fmt in COLUMNS) + "</tr>"
                    for c in cells)
     return f"<h2>Cascade amplification</h2><p>{html.escape(EXPLAIN)}</p><table><tr>{head}</tr>{body}</table>"
@@ -63,9 +66,10 @@ def html_section(cells: list[Cell]) -> str:
 
 def print_table(console: Console, cells: list[Cell]) -> None:
     """The terminal table."""
-    table = Table(title="cascade amplification (drawdown with feedback / exogenous drawdown)")
+    table = Table(title="cascade amplification = fall with feedback / exogenous fall (! runaway)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
     for name, _ in COLUMNS:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True, min_width=max(map(len, name.split("\n"))))
     for c in cells:
         table.add_row(*(fmt(c) for _, fmt in COLUMNS))
     console.print(table)
