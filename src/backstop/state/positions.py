@@ -94,7 +94,7 @@ class Position:
 
     def apply_cost_shift(self, amount: int) -> None:
         """Raise the cost basis by ``amount``: the position's upl falls by exactly that much.
-        Used for a socialized-loss share and for settling realized profit into cash."""
+        Used for a socialized-loss share and for an ADL profit haircut."""
         self.cost += amount
 
     def apply_settle_profit(self, amount: int) -> None:
