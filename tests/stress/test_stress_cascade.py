@@ -97,6 +97,8 @@ def test_forced_flow_deepens_the_crash_the_engine_sees(crash_files):
     observed = np.array(scenario.observed_ticks)
     assert observed.size == exogenous.size
     assert observed.min() < exogenous.min()  # the cascade took the index below the path's low
+    exogenous_fall, cascade_fall = scenario.drawdowns()
+    assert exogenous_fall == pytest.approx(drawdown(exogenous)) and cascade_fall > exogenous_fall
     assert np.all((observed <= exogenous) | (observed - exogenous < exogenous * 0.01))
     marks = [e.mark_ticks for e in result.events if isinstance(e, MarkPriceUpdated)]
     assert min(marks) < min(e.mark_ticks for e in open_loop.events if isinstance(e, MarkPriceUpdated))

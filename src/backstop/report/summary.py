@@ -140,7 +140,10 @@ def feedback_text(scenario) -> str:
     """How the path reached the engine: open loop, or with the cascade's feedback and its depth."""
     if scenario.cascade is None:
         return "feedback off (open loop: the path as given)"
-    return (f"feedback on (forced flow moves the index; calm 1 % depth for this population "
+    exogenous, observed = scenario.drawdowns()
+    ratio = f", {observed / exogenous:.2f}×" if exogenous > 0 else ""
+    return (f"feedback on: forced flow moved the index, whose fall deepened from {exogenous:.2%} "
+            f"(exogenous) to {observed:.2%}{ratio} (calm 1 % depth for this population "
             f"{scenario.cascade.depth_usd:,.0f} USD, sim/feedback.py's fitted parameters)")
 
 

@@ -22,11 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from backstop.model.events import InsuranceFundChanged
 from backstop.numeric import MONEY_SCALE
-from backstop.sim.cascade import drawdown
 from backstop.sim.feedback import FeedbackParams
 from backstop.sim.population import MAX_LEVERAGE, PopulationSpec
 from backstop.sim.scenario import ScenarioSpec
@@ -98,14 +95,12 @@ def run_cell(spec: ScenarioSpec, oi_share: float, leverage_scale: float) -> Cell
     """Run one cell's scenario (``spec`` already has feedback) and measure it."""
     scenario = venue_scenario(spec)
     result = run_stress(scenario, progress=False, keep_events=False)
-    exogenous = np.array([float(p) for p in scenario.path.prices[:len(scenario.observed_ticks)]])
-    observed = np.array(scenario.observed_ticks, dtype=np.float64)
     fund_id = scenario.exchange.state.fund_of[scenario.inst.inst_id]
     fund = [e.balance for e in result.events if isinstance(e, InsuranceFundChanged) and e.fund_id == fund_id]
     kinds = [type(e).__name__ for e in result.events]
-    return Cell(oi_share, leverage_scale, scenario.gross_notional_usdt, drawdown(exogenous),
-                drawdown(observed * float(scenario.inst.tick_sz)), kinds.count("LiquidationStarted"),
-                kinds.count("AutoDeleveraged"), min(fund, default=0) / MONEY_SCALE)
+    return Cell(oi_share, leverage_scale, scenario.gross_notional_usdt, *scenario.drawdowns(),
+                kinds.count("LiquidationStarted"), kinds.count("AutoDeleveraged"),
+                min(fund, default=0) / MONEY_SCALE)
 
 
 def run_grid(spec: ScenarioSpec, feedback: FeedbackParams, oi_shares: Sequence[float] = DEFAULT_OI_SHARES,

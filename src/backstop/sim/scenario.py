@@ -50,7 +50,7 @@ from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import Event
 from backstop.model.instrument import Instrument
 from backstop.sim import calibrate, paths, price_sources
-from backstop.sim.cascade import Cascade, forced_flow_usdt
+from backstop.sim.cascade import Cascade, drawdown, forced_flow_usdt
 from backstop.sim.feedback import FeedbackParams
 from backstop.sim.impact import load_book_depth
 from backstop.sim.liquidity import REFERENCE_OPEN_INTEREST_BTC, DepthSource, Maker
@@ -345,6 +345,14 @@ class Scenario:
         if self.path.closes[k]:
             cascade.close_bar(exogenous * math.exp(cascade.impact), 60.0 * self.path.bar_minutes)
         return events
+
+    def drawdowns(self) -> tuple[float, float]:
+        """With feedback: the largest fall from a running peak (a fraction) of the exogenous path
+        and of the index after impact, over the visits run so far (the amplification's terms)."""
+        n = len(self.observed_ticks)
+        exogenous = np.array([float(p) for p in self.path.prices[:n]])
+        observed = np.array(self.observed_ticks, dtype=np.float64) * float(self.inst.tick_sz)
+        return drawdown(exogenous), drawdown(observed)
 
     def _is_worth_sending(self, ticks: int, kept: bool) -> bool:
         """Whether an index of ``ticks`` goes to the engine: the first, or one that differs from
