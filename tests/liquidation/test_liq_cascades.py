@@ -165,3 +165,38 @@ def test_isolated_partly_closed_liquidation_leaves_no_negative_cash():
                   "adl": {"ranking": "okx", "price": "bankruptcy", "seed": 0},
                   "waterfall": {"order": ["insurance_fund", "socialize"]},
                   "insurance_fund": {}, "mark": {"smoothing": "0"}}, deep_last=False)
+
+
+# -- endogenous cascades: forced flow moves the index (sim/cascade.py) -------------------------
+
+@settings(max_examples=max(3, EXAMPLES // 10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(oi_share=st.sampled_from([0.003, 0.03, 0.3, 1.0]), lever=st.sampled_from([0.5, 1.0, 3.0]),
+       seed=st.integers(0, 50), ranking=st.sampled_from(["okx", "pro_rata", "random"]),
+       fund=st.sampled_from(["0", "500", "1000000"]))
+def test_endogenous_cascades_keep_every_invariant(tmp_path_factory, oi_share, lever, seed, ranking, fund):
+    # A crash with the population's flow fed back, up to the population being the whole market:
+    # the engine checks every invariant after every command, and each index it got is the
+    # exogenous price moved by the impact, rounded toward the exogenous tick.
+    from backstop.sim.amplification import cell_spec
+    from backstop.sim.feedback import BTC_FEEDBACK
+    from backstop.sim.scenario import Scenario, ScenarioSpec
+    from backstop.sim.stress import run_stress
+    from shared_data import crash_closes, write_klines
+
+    klines = write_klines(tmp_path_factory.mktemp("crash") / "k.csv", crash_closes(90))
+    policy = config_from_dict({"adl": {"ranking": ranking},
+                               "insurance_fund": {"initial": {"BTC-USDT": fund}}})
+    spec = cell_spec(ScenarioSpec(prices=klines, n_accounts=30, seed=seed, config=policy), BTC_FEEDBACK,
+                     oi_share, lever)
+    scenario = Scenario(spec)
+    scenario.exchange = Exchange(scenario.exchange.catalogue, scenario.config, check_invariants=True,
+                                 keep_log=False)
+    result = run_stress(scenario, progress=False, full_check_every=1)
+    assert result.checks.violations == []
+    sent = [e.mark_ticks for e in result.events if isinstance(e, MarkPriceUpdated)]
+    assert sent and min(sent) >= 1
+    exogenous = [scenario.inst.px_to_ticks(p) for p in scenario.path.prices]
+    assert len(scenario.observed_ticks) == len(exogenous)
+    assert min(scenario.observed_ticks) <= min(exogenous)  # forced selling never lifts the low
+    exogenous_fall, cascade_fall = scenario.drawdowns()
+    assert cascade_fall >= exogenous_fall - 1e-12
