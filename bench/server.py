@@ -19,8 +19,10 @@ Figures, in this order, from one run:
 4. fan-out: ``--subs`` WebSocket clients subscribed to ``mark-price``; an admin index update
    is sent and the time until the last subscriber has the push is recorded (median, p99, max
    over ``--pushes`` updates).
-Prints a Markdown table, with the server process's CPU time per request in phases 1 and 2
-(Linux ``/proc``; steadier than rates when the clients share the cores) and the load average.
+Between 2 and 3, the same orders go 20 to a request through ``POST /api/v5/trade/batch-orders``
+(closed loop, orders/s). Prints a Markdown table, with the server process's CPU time per
+request in the closed-loop phases (Linux ``/proc``; steadier than rates when the clients share
+the cores), the clients' CPU per request, and the load average.
 
 ``--profile DIR`` records the server with py-spy (``pip install py-spy``) during phases 1 and
 2 (``DIR/ceiling.txt``, ``DIR/orders.txt``, collapsed stacks of the thread holding the GIL,
@@ -53,6 +55,9 @@ import httpx
 ADMIN = "bench-admin-token"
 INST = "BTC-USDT-SWAP"
 ORDER_PATH = "/api/v5/trade/order"
+BATCH_PATH = "/api/v5/trade/batch-orders"
+BATCH = 20
+"""Orders per ``batch-orders`` request (OKX's maximum)."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -124,21 +129,26 @@ class OrderMaker:
     def __init__(self, key: dict[str, str], salt: int) -> None:
         self.key, self.n = key, salt
 
-    def request(self) -> tuple[dict[str, str], str]:
+    def order(self) -> dict[str, str]:
         self.n += 1
         buy = self.n % 2 == 0
         px = (80000 if buy else 140000) + (self.n % 1000) * (-1 if buy else 1)
-        body = json.dumps({"instId": INST, "tdMode": "cross", "side": "buy" if buy else "sell",
-                           "ordType": "limit", "sz": "0.01", "px": str(px)})
-        return signed_headers(self.key, "POST", ORDER_PATH, body), body
+        return {"instId": INST, "tdMode": "cross", "side": "buy" if buy else "sell",
+                "ordType": "limit", "sz": "0.01", "px": str(px)}
+
+    def request(self, path: str = ORDER_PATH) -> tuple[dict[str, str], str]:
+        """A signed ``trade/order`` (or ``batch-orders``, :data:`BATCH` orders) request."""
+        body = json.dumps(self.order() if path == ORDER_PATH else [self.order() for _ in range(BATCH)])
+        return signed_headers(self.key, "POST", path, body), body
 
 
 async def _one(http: aiohttp.ClientSession, url: str, kind: str, maker: OrderMaker | None) -> bool:
     if kind == "trivial":
         async with http.get(url + "/api/v5/public/time") as response:
             return (await response.json())["code"] == "0"
-    headers, body = maker.request()  # type: ignore[union-attr]
-    async with http.post(url + ORDER_PATH, data=body, headers=headers) as response:
+    path = BATCH_PATH if kind == "batch" else ORDER_PATH
+    headers, body = maker.request(path)  # type: ignore[union-attr]
+    async with http.post(url + path, data=body, headers=headers) as response:
         data = await response.json()
         return data["code"] == "0"
 
@@ -339,13 +349,14 @@ def main() -> None:
         with ctx.Pool(args.procs) as pool:
             ceiling = measured_phase(pool, args, proc, "ceiling", "trivial", url, keys)
             orders = measured_phase(pool, args, proc, "orders", "order", url, keys)
+            batches = measured_phase(pool, args, proc, "batches", "batch", url, keys)
             offered = run_phase(pool, "open", url, keys, args.conns, args.procs, args.seconds, args.rate)
         fan = asyncio.run(fan_out(url, args.subs, args.pushes))
     finally:
         proc.terminate()
         proc.wait(10)
     load.append(os.getloadavg())
-    report(args, ceiling, orders, offered, fan, load)
+    report(args, ceiling, orders, batches, offered, fan, load)
     if args.profile:
         report_profiles(args.profile)
 
@@ -360,14 +371,15 @@ def report_profiles(folder: str) -> None:
         print(f"py-spy {name}: {busy} busy samples ({counts.get('(waiting)', 0)} waiting): {shares}")
 
 
-def report(args, ceiling: dict, orders: dict, offered: dict, fan: dict, load: list) -> None:
+def report(args, ceiling: dict, orders: dict, batches: dict, offered: dict, fan: dict, load: list) -> None:
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}; log: {args.db or 'SQLite (WAL, synchronous=FULL)'}; "
           f"{args.procs} client procs, {args.conns} connections, {args.accounts} accounts, "
           f"{args.seconds:g} s phases; load average {load[0][0]:.2f} before, {load[1][0]:.2f} after")
     if "cpu_us" in ceiling and "cpu_us" in orders:
         print(f"server CPU per request: ceiling {ceiling['cpu_us']:.0f} µs, order {orders['cpu_us']:.0f} µs "
-              f"(ratio {ceiling['cpu_us'] / orders['cpu_us']:.0%}); client CPU per request: ceiling "
+              f"(ratio {ceiling['cpu_us'] / orders['cpu_us']:.0%}), order by batch-orders "
+              f"{batches.get('cpu_us', 0) / BATCH:.0f} µs; client CPU per request: ceiling "
               f"{ceiling['client_cpu_us']:.0f} µs, order {orders['client_cpu_us']:.0f} µs")
     print("| figure | value | p50 | p99 | errors |")
     print("|---|---|---|---|---|")
@@ -376,6 +388,10 @@ def report(args, ceiling: dict, orders: dict, offered: dict, fan: dict, load: li
     print(f"| orders, closed loop (`POST trade/order`) | {orders['rate']:,.0f} orders/s "
           f"({orders['rate'] / ceiling['rate']:.0%} of ceiling) | {orders['p50_ms']:.2f} ms | "
           f"{orders['p99_ms']:.2f} ms | {orders['errors']} |")
+    print(f"| orders by `batch-orders` ({BATCH} per request), closed loop | {BATCH * batches['rate']:,.0f} "
+          f"orders/s ({BATCH * batches['rate'] / ceiling['rate']:.0%} of ceiling) | "
+          f"{batches['p50_ms']:.2f} ms | "
+          f"{batches['p99_ms']:.2f} ms | {batches['errors']} |")
     print(f"| orders at {args.rate:g}/s offered | {offered['rate']:,.0f} orders/s | "
           f"{offered['p50_ms']:.2f} ms | {offered['p99_ms']:.2f} ms | {offered['errors']} |")
     print(f"| WS fan-out to {fan['subs']} `mark-price` subscribers (send → last received, "

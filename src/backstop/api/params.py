@@ -38,13 +38,17 @@ DECIMAL_GRAMMAR = re.compile(
 MAX_UINT = 2**63 - 1
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+"""``json.loads(raw, parse_float=Decimal)`` without building a decoder per call."""
+
+
 def parse_json(raw: bytes) -> Any:
     """A JSON body: 50000 when empty, 50002 when not JSON (or nested too deep for the parser).
     Floats stay exact decimals."""
     if not raw.strip():
         raise OkxError("50000", "Body can not be empty")
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise OkxError("50002", "Json data format error") from exc
 
