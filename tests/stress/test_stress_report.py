@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from backstop.model.events import AdlStateChanged, AutoDeleveraged, LiquidationSettled
+from backstop.report.adl_compare import COMPARE_COLUMNS
 from backstop.report.build import report
 from backstop.report.html import cone_figure, timeline_figure
 from backstop.report.summary import headline, verdict
@@ -24,8 +25,9 @@ def run(tmp_path_factory, crash_files):
     spec = ScenarioSpec(prices=klines, n_accounts=120, seed=5, depth_file=depth)
     result = run_stress(Scenario(spec), progress=False)
     rows = [{"policy": "okx", "needed_usdt": 1.0, "taken_usdt": 1.5, "overshoot_usdt": 0.5,
-             "profit_closed_usdt": 2.0, "max_haircut_pct": 3.0, "accounts_touched": 2, "gini": 0.4,
-             "fund_revenue_usdt": -4.0, "exchange_revenue_usdt": 5.0}]
+             "profit_closed_usdt": 2.0, "removed_over_needed": 1.5, "max_haircut_pct": 3.0,
+             "accounts_touched": 2, "gini": 0.4, "fund_revenue_usdt": -4.0, "exchange_revenue_usdt": 5.0}]
+    assert set(rows[0]) == set(COMPARE_COLUMNS)  # the report shows every column the comparison makes
     console = Console(record=True, width=120)
     headline = report(console, result, out, rows)
     return result, out, headline, console.export_text()
