@@ -77,9 +77,10 @@ class Exchange:
         self.catalogue = catalogue or default_catalogue()
         self.config = config or EngineConfig()
         fee_share_ppm = int(self.config.insurance_fund.trading_fee_share * PPM)
+        bands = {i.inst_id: self.config.price_limit.band_ppm(i.inst_id) for i in self.catalogue}
         self.state = ExchangeState(self.catalogue, self.config.insurance_fund.layout,
                                    self.config.adl.decline_window_ms, self.config.adl.seed,
-                                   fee_share_ppm)
+                                   fee_share_ppm, bands)
         self.check_invariants = check_invariants
         self.keep_log = keep_log
         self.log: list[LogEntry] = []
@@ -101,25 +102,23 @@ class Exchange:
         if refusal is not None:
             events: list[Event] = [_refused(command, refusal.code, refusal.msg)]
         else:
-            events = self._run(handler, command)
+            state, config, units = self.state, self.config, self.units
+            events = handler(state, config, command)
+            units.note(events)
+            if isinstance(command, _MOVES_MARK):
+                moved = {e.inst_id for e in events if isinstance(e, MarkPriceUpdated)} \
+                    if isinstance(command, c.SetIndexPrice) else None
+                events.extend(run_risk_checks(state, config, units, command.ts, moved))
+            covered = apply_cover_deficits(state, config, events, command.ts)
+            if covered:
+                units.note(covered)
+                events.extend(covered)
         if self.keep_log:
             self.log.append(LogEntry(len(self.log), command, tuple(events)))
         if self.check_invariants:
             ensure_invariants(self.state, events)
         return events
 
-    def _run(self, handler: Handler, command: c.Command) -> list[Event]:
-        events = handler(self.state, self.config, command)
-        self.units.note(events)
-        if isinstance(command, _MOVES_MARK):
-            moved = {e.inst_id for e in events if isinstance(e, MarkPriceUpdated)} \
-                if isinstance(command, c.SetIndexPrice) else None
-            events.extend(run_risk_checks(self.state, self.config, self.units, command.ts, moved))
-        covered = apply_cover_deficits(self.state, self.config, events, command.ts)
-        if covered:
-            self.units.note(covered)
-            events.extend(covered)
-        return events
     def execute_all(self, commands: Iterable[c.Command]) -> list[Event]:
         """Run commands in order; return all their events."""
         out: list[Event] = []

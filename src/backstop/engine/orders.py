@@ -95,7 +95,8 @@ def place_order(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> 
 
 def cancel_order(state: ExchangeState, cmd: CancelOrder) -> list[Event]:
     """OKX ``trade/cancel-order``: only the owner's live order on that instrument (51400)."""
-    info = state.open_orders.get(cmd.uid, {}).get(cmd.ord_id)
+    orders = state.open_orders.get(cmd.uid)
+    info = orders.get(cmd.ord_id) if orders else None
     if info is None or info.inst_id != cmd.inst_id:
         return [_rejected(cmd, errors.reject(
             errors.CANCEL_FAILED,
@@ -135,7 +136,7 @@ def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> Ch
     if cmd.cl_ord_id and (cmd.uid, cmd.cl_ord_id) in state.live_cl_ord_ids:
         return errors.reject(errors.DUPLICATE_CL_ORD_ID, "Duplicated clOrdId")
     side = 1 if cmd.side is _BUY else -1
-    buy_lmt, sell_lmt = price_limits(state, inst, config.price_limit.band_ppm(inst.inst_id))
+    buy_lmt, sell_lmt = price_limits(state, inst, state.price_band_ppm[inst.inst_id])
     px: int | Rejection | None = None
     limit = buy_lmt if side > 0 else sell_lmt
     if cmd.ord_type is not _MARKET:
@@ -204,7 +205,7 @@ def _check_margin(state: ExchangeState, cmd: PlaceOrder, order: Checked, plan: M
         opens = _opening_lots(position_lots + side * filled, side, rest_lots)
         rest_im = calculate_initial_margin(calculate_notional(inst, opens, px), lever)  # type: ignore[arg-type]
         loss_vs_mark += _loss_against_mark(inst, side, mark, rest_lots, px)  # type: ignore[arg-type]
-    opening_im = calculate_initial_margin(open_notional, lever)
+    opening_im = calculate_initial_margin(open_notional, lever) if open_notional else 0
     required = opening_im + rest_reserve + fees
     figures = cross_figures(state, cmd.uid, inst.settle_ccy)
     isolated = cmd.td_mode is _ISOLATED

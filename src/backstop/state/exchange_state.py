@@ -45,7 +45,7 @@ class ExchangeState:
 
     def __init__(self, catalogue: Catalogue, fund_layout: str = "per_family",
                  fund_window_ms: int = 8 * 3600 * 1000, adl_seed: int = 0,
-                 fee_share_ppm: int = 0) -> None:
+                 fee_share_ppm: int = 0, price_band_ppm: dict[str, int] | None = None) -> None:
         self.catalogue = catalogue
         self.ledger = Ledger()
         self.books: dict[str, OrderBook] = {i.inst_id: OrderBook() for i in catalogue}
@@ -84,6 +84,9 @@ class ExchangeState:
         self.adl_rank: dict[PositionKey, int] = {}
         self.adl_rng = random.Random(adl_seed)
         self.fee_share_ppm = fee_share_ppm
+        self.price_band_ppm: dict[str, int] = price_band_ppm or {}
+        """Each instrument's price band (the config's, in ppm): ``buyLmt``/``sellLmt`` are the
+        mark ± the band."""
         self.adl_queues: dict[tuple[str, int], list] = {}
         """Ranked ADL queues of the current risk pass only (a cache; empty between commands)."""
         self.fee_share_accrued: dict[str, int] = {}
