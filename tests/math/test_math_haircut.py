@@ -15,10 +15,25 @@ from backstop.math.haircut import (
     allocate_leverage_haircut,
     allocate_min_overshoot,
     allocate_pro_rata_haircut,
-    allocate_queue_haircut,
     allocate_weighted_haircut,
-    calculate_overshoot,
 )
+
+
+def calculate_overshoot(needed: int, haircuts: list[int]) -> int:
+    """Profit taken beyond the need."""
+    return sum(haircuts) - needed
+
+
+def allocate_queue_haircut(needed: int, capacities_in_rank_order: list[int]) -> list[int]:
+    """Chitra's wealth-space queue (arXiv 2512.01112): in rank order each winner loses its
+    whole profit (its position is closed) until the need is covered."""
+    out, left = [], max(0, needed)
+    for cap in capacities_in_rank_order:
+        take = max(0, cap) if left > 0 else 0
+        out.append(take)
+        left -= take
+    return out
+
 
 EXACT = (
     ("pro_rata", lambda need, caps, lev: allocate_pro_rata_haircut(need, caps)),
@@ -56,11 +71,11 @@ def test_min_overshoot_table(need, caps, expected):
     assert allocate_min_overshoot(need, caps) == expected
 
 
-def test_queue_takes_whole_profits_in_rank_order():
-    # ranked 300, 200, 100; 250 needed: the first two are closed whole, overshoot 250
-    got = allocate_queue_haircut(250, [300, 200, 100])
-    assert got == [300, 0, 0] or got == [300, 200, 0]
-    assert calculate_overshoot(250, got) == sum(got) - 250
+def test_the_queue_model_overshoots_by_the_last_profit_it_closes():
+    # ranked 200, 300, 100; 250 needed: the first two are closed whole, 250 beyond the need
+    got = allocate_queue_haircut(250, [200, 300, 100])
+    assert got == [200, 300, 0] and calculate_overshoot(250, got) == 250
+    assert calculate_overshoot(250, allocate_min_overshoot(250, [200, 300, 100])) == 0
 
 
 profits = st.lists(st.integers(min_value=-10**12, max_value=10**12), min_size=1, max_size=30)

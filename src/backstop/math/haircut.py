@@ -9,11 +9,11 @@ positions stay open. These functions compute the haircut vector; each returns on
 winner, in the order given, with
 
 - ``0 <= haircut[i] <= capacity[i]`` (never more than a winner's profit);
-- ``sum(haircut) == min(needed, sum(capacity))`` for the exact allocators (pro-rata,
-  risk-aware, minimum overshoot), so the total taken covers what is needed with no rounding
-  excess, and ``sum >= min(needed, sum(capacity))`` for the queue, whose excess is its
-  **overshoot** (Chitra's wealth-space queue: each ranked winner loses its whole profit until
-  the deficit is covered).
+- ``sum(haircut) == min(needed, sum(capacity))``: the total taken covers what is needed with
+  no rounding excess (the rule asked of a haircut is ``needed <= total < needed + winners``;
+  these meet it with an excess of 0). The **overshoot**, total − needed, is so 0, the least
+  any allocation reaches; Chitra's wealth-space queue, which takes each ranked winner's whole
+  profit until the deficit is covered, overshoots by up to the last winner's profit.
 
 Rounding: an exact allocator rounds each proportional share down and hands the leftover
 units, one each, to the largest remainders (:func:`backstop.math.adl.allocate_pro_rata`), so
@@ -28,11 +28,6 @@ from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
 
 
-def calculate_collectible(capacities: list[int]) -> int:
-    """What the winners can pay at most: the sum of their positive capacities."""
-    return sum(max(0, c) for c in capacities)
-
-
 def calculate_fill_shortfall(inst: Instrument, fills: list[tuple[int, int]], position_sign: int,
                             ref_ticks: int) -> int:
     """How much less the closing ``fills`` (``(lots, ticks)``) of a position of sign
@@ -43,12 +38,6 @@ def calculate_fill_shortfall(inst: Instrument, fills: list[tuple[int, int]], pos
     gap = sum(calculate_fill_value(inst, lots, ref_ticks) - calculate_fill_value(inst, lots, px)
               for lots, px in fills)
     return max(0, gap if position_sign > 0 else -gap)
-
-
-def calculate_overshoot(needed: int, haircuts: list[int]) -> int:
-    """Profit taken beyond what was needed (≥ 0 when the haircuts cover ``needed``; negative
-    when the winners' profit fell short)."""
-    return sum(haircuts) - needed
 
 
 def allocate_pro_rata_haircut(needed: int, capacities: list[int]) -> list[int]:
@@ -128,16 +117,4 @@ def allocate_min_overshoot(needed: int, capacities: list[int]) -> list[int]:
         if out[i]:
             out[i] -= 1
             excess -= 1
-    return out
-
-
-def allocate_queue_haircut(needed: int, capacities_in_rank_order: list[int]) -> list[int]:
-    """Chitra's wealth-space queue: walk the winners in rank order, each losing its whole
-    profit (its position is closed), until ``needed`` is covered; the last one closed
-    overshoots."""
-    out, left = [], max(0, needed)
-    for cap in capacities_in_rank_order:
-        take = max(0, cap) if left > 0 else 0
-        out.append(take)
-        left -= take
     return out
