@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from backstop.model.events import Filled, InsuranceFundChanged
+from backstop.model.events import Filled, InsuranceFundChanged, ProfitHaircut
 from backstop.numeric import MONEY_SCALE
 from backstop.report.adl_compare import (
     ADL_POLICIES,
@@ -18,6 +18,7 @@ from backstop.report.adl_compare import (
     overshoot_sentence,
     policy_overrides,
 )
+from backstop.report.summary import headline, verdict
 from backstop.sim.scenario import Scenario, ScenarioSpec
 from backstop.sim.stress import run_stress
 
@@ -89,3 +90,19 @@ def _balance_before(result, fund_id: str) -> int:
     moves = [e for e, step in zip(result.events, result.steps, strict=True)
              if step < 1 and isinstance(e, InsuranceFundChanged) and e.fund_id == fund_id]
     return moves[-1].balance if moves else 0
+
+
+def test_a_haircut_run_says_what_adl_took(crash_files):
+    """A run under ``adl.haircut`` closes no winner, so its summary counts the haircuts: the
+    verdict never says that ADL did not fire when winners paid."""
+    klines, depth, _ = crash_files
+    spec = ScenarioSpec(prices=klines, n_accounts=80, seed=4, depth_file=depth)
+    config = spec.config.with_overrides(adl=policy_overrides("haircut_pro_rata"),
+                                        insurance_fund={"initial": {}})
+    result = run_stress(Scenario(replace(spec, config=config, fund_share=COMPARE_FUND_SHARE)), progress=False)
+    cuts = [e for e in result.events if isinstance(e, ProfitHaircut)]
+    h = headline(result)
+    assert cuts and h.adl_haircut == sum(e.amount for e in cuts) and h.adl_events == 0
+    assert h.adl_haircut_accounts == len({e.uid for e in cuts})
+    text = verdict(result, h)
+    assert "never fired" not in text and f"from the profit of {h.adl_haircut_accounts} winners" in text

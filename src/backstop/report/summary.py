@@ -19,6 +19,7 @@ from backstop.model.events import (
     InsuranceFundChanged,
     LiquidationSettled,
     LiquidationStarted,
+    ProfitHaircut,
 )
 from backstop.numeric import money_str
 from backstop.sim.stress import StressResult
@@ -47,6 +48,9 @@ class Headline:
     full_checks: int
     violations: int
     conservation_difference: int
+    adl_haircut: int = 0
+    adl_haircut_accounts: int = 0
+    """Profit taken by an ``adl.haircut`` policy (money units) and the winners it touched."""
 
 
 def fund_series(result: StressResult) -> list[tuple[int, int]]:
@@ -78,6 +82,7 @@ def headline(result: StressResult) -> Headline:
     started = [e for e in ev if isinstance(e, LiquidationStarted)]
     settled = [e for e in ev if isinstance(e, LiquidationSettled)]
     adl = [e for e in ev if isinstance(e, AutoDeleveraged)]
+    haircuts = [e for e in ev if isinstance(e, ProfitHaircut)]
     reports = conservation_audit(result.scenario.exchange.state)
     return Headline(
         fund_id=result.scenario.exchange.state.fund_of[result.scenario.inst.inst_id],
@@ -95,6 +100,7 @@ def headline(result: StressResult) -> Headline:
         conservation_checks=result.checks.conservation, full_checks=result.checks.full,
         violations=len(result.checks.violations),
         conservation_difference=sum(abs(r.difference) for r in reports),
+        adl_haircut=sum(e.amount for e in haircuts), adl_haircut_accounts=len({e.uid for e in haircuts}),
     )
 
 
@@ -114,7 +120,7 @@ def verdict(result: StressResult, h: Headline) -> str:
     exhausted (its balance reached 0, or the balance trigger fired); otherwise ADL fired while
     the fund still had money (the decline or position trigger), and the sentence says so."""
     low = f"{money_str(h.fund_min)} USDT at {utc(h.fund_min_ts)} UTC"
-    if not h.adl_events and not h.socialized:
+    if not h.adl_events and not h.adl_haircut and not h.socialized:
         return (f"The fund held: it paid {money_str(h.bankruptcy_losses)} USDT of bankruptcy losses on "
                 f"{h.liquidations} liquidations, its lowest balance was {low}, and ADL never fired.")
     adl = result.scenario.config.adl
@@ -127,8 +133,12 @@ def verdict(result: StressResult, h: Headline) -> str:
     else:
         why = "the waterfall: the book and the fund could not absorb a liquidation"
         when = utc(first_trade.ts) if first_trade else utc(h.fund_min_ts)
-    taken = (f"ADL closed {h.adl_events} trades ({h.adl_notional:,.2f} USDT) against {h.adl_accounts} "
-             f"accounts" if h.adl_events else "no ADL trade ran")
+    parts = [f"ADL closed {h.adl_events} trades ({h.adl_notional:,.2f} USDT) against {h.adl_accounts} "
+             f"accounts"] if h.adl_events else []
+    if h.adl_haircut:
+        parts.append(f"ADL took {money_str(h.adl_haircut)} USDT from the profit of "
+                     f"{h.adl_haircut_accounts} winners, who kept their positions")
+    taken = ", and ".join(parts) or "no ADL trade ran"
     social = f", and {money_str(h.socialized)} USDT was socialized" if h.socialized else ""
     exhausted = h.fund_min <= 0 or (starts and starts[0].adl_type == "bal_adl_start")
     opening = "The fund did not hold:" if exhausted else "The fund was not exhausted, yet"
@@ -186,6 +196,9 @@ def print_summary(console: Console, result: StressResult, h: Headline) -> None:
         ("socialized loss", money_str(h.socialized)),
         ("conservation", _conservation_text(h)),
     ]
+    if h.adl_haircut:  # an adl.haircut policy ran
+        rows.insert(-2, ("ADL profit haircut",
+                         f"{money_str(h.adl_haircut)}  ({h.adl_haircut_accounts} accounts)"))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
