@@ -20,7 +20,9 @@ principal (cash, margin) and never leaves a winner with a loss. The haircut vect
 :mod:`backstop.math.haircut` (pro-rata, risk-aware by leverage, or the water-filling minimum
 overshoot); each amount moves from the instrument's clearing account to the liquidated unit's
 wallet and raises the winner's cost basis by the same amount (``Position.apply_cost_shift``),
-so its upl falls by exactly what was taken and conservation holds.
+so its upl falls by exactly what was taken and conservation holds. What the winners' profit
+cannot cover stays as the unit's deficit and goes down the waterfall (the fund, then the
+socialized loss), as with the queue when its winners run out.
 """
 
 from __future__ import annotations
