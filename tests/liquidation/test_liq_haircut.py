@@ -17,7 +17,7 @@ from backstop.engine.config import AdlHaircut
 from backstop.math.values import calculate_upl
 from backstop.model.commands import AdjustMargin
 from backstop.model.enums import MarginMode, Side
-from backstop.model.events import AutoDeleveraged, LiquidationSettled, ProfitHaircut
+from backstop.model.events import AutoDeleveraged, LiquidationSettled, OrderPlaced, ProfitHaircut
 from backstop.state.invariants import ensure_conservation, ensure_no_negative_money
 
 U = 100_000_000
@@ -122,3 +122,19 @@ def test_at_the_mark_price_the_unit_ends_as_a_close_at_the_mark(liq_market):
     assert m.size(1, ISO) == 0 and m.margin(1) == 0 and m.cash(1) == 0
     assert m.fund() == 300 * U
     ensure_conservation(m.state)
+
+
+def test_what_the_profit_cannot_cover_goes_down_the_waterfall(liq_market):
+    """The only bid is at 50,000: the long loses 40,000 beyond its bankruptcy price, the
+    winners hold 36,300 of profit. Each pays all of it; the 3,700 left is socialized."""
+    m = haircut_market(liq_market, "pro_rata")
+    bid = next(e for e in m.events if isinstance(e, OrderPlaced) and e.uid == 98)
+    m.cancel(98, bid.ord_id)
+    m.limit(98, Side.BUY, 100, "50000")
+    events = m.index("78000")
+    cuts = {c.uid: (c.amount, c.profit) for c in of(events, ProfitHaircut)}
+    assert cuts == {uid: (p * U, p * U) for uid, p in PROFIT.items()}
+    settled = of(events, LiquidationSettled)[-1]
+    assert (settled.from_fund, settled.socialized) == (0, 3_700 * U)
+    ensure_conservation(m.state)
+    ensure_no_negative_money(m.state)
