@@ -19,10 +19,10 @@ Figures, in this order, from one run:
 4. fan-out: ``--subs`` WebSocket clients subscribed to ``mark-price``; an admin index update
    is sent and the time until the last subscriber has the push is recorded (median, p99, max
    over ``--pushes`` updates).
-Between 2 and 3, the same orders go 20 to a request through ``POST /api/v5/trade/batch-orders``
-(closed loop, orders/s). Prints a Markdown table, with the server process's CPU time per
-request in the closed-loop phases (Linux ``/proc``; steadier than rates when the clients share
-the cores), the clients' CPU per request, and the load average.
+After 3 (so that the book it leaves does not weigh on 3), the same orders go 20 to a request
+through ``POST /api/v5/trade/batch-orders`` (closed loop, orders/s). Prints a Markdown table,
+with the server process's CPU time per request in the closed-loop phases (Linux ``/proc``;
+steadier than rates when the clients share the cores), the clients' CPU per request, and the load average.
 
 ``--profile DIR`` records the server with py-spy (``pip install py-spy``) during phases 1 and
 2 (``DIR/ceiling.txt``, ``DIR/orders.txt``, collapsed stacks of the thread holding the GIL,
@@ -349,8 +349,8 @@ def main() -> None:
         with ctx.Pool(args.procs) as pool:
             ceiling = measured_phase(pool, args, proc, "ceiling", "trivial", url, keys)
             orders = measured_phase(pool, args, proc, "orders", "order", url, keys)
-            batches = measured_phase(pool, args, proc, "batches", "batch", url, keys)
             offered = run_phase(pool, "open", url, keys, args.conns, args.procs, args.seconds, args.rate)
+            batches = measured_phase(pool, args, proc, "batches", "batch", url, keys)
         fan = asyncio.run(fan_out(url, args.subs, args.pushes))
     finally:
         proc.terminate()

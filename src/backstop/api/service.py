@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -238,6 +239,7 @@ class ExchangeService:
             return
         pid = os.fork()
         if pid == 0:  # the child: no logging, no event loop, no database; only the file
+            gc.disable()  # it exits once written: collecting would only take a core from the parent
             code = 1
             try:
                 write_snapshot(self.snapshot_path, self.snapshot_bytes())
