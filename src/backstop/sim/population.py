@@ -18,7 +18,7 @@ Default distributions (plausible, not fitted: no account-level data is public):
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +184,112 @@ def generate_population(spec: PopulationSpec, rng: np.random.Generator) -> Popul
         mmr=spec.mmr,
         taker_fee=spec.taker_fee,
     )
+
+
+@dataclass(frozen=True)
+class BookSpec:
+    """A multi-instrument population: ``base`` gives the account count and every per-position
+    distribution of :class:`PopulationSpec` (side, leverage, notional, isolated share, cross
+    buffer, mmr, fee; entries are all at step 0). ``inst_weights``: the chance a position is in
+    each instrument (assumption: BTC 40 %, ETH 25 %, the altcoins 35 %, roughly their open-interest
+    shares). A cross account holds ``cross_legs`` = (low, high) positions, a uniform count in that
+    range capped at the instrument count, in distinct instruments drawn by weight; an isolated
+    account holds one."""
+
+    base: PopulationSpec = PopulationSpec()
+    inst_weights: tuple[float, ...] = (0.40, 0.25, 0.15, 0.10, 0.10)
+    cross_legs: tuple[int, int] = (2, 4)
+
+    def __post_init__(self) -> None:
+        if self.base.entry_window_steps != 0:
+            raise ValueError("multi-instrument population: entries are at step 0 (entry_window_steps 0)")
+        if not self.inst_weights or min(self.inst_weights) < 0 or sum(self.inst_weights) <= 0:
+            raise ValueError("inst_weights must be >= 0 with a positive total")
+        if not 1 <= self.cross_legs[0] <= self.cross_legs[1]:
+            raise ValueError(f"cross_legs needs 1 <= low <= high, got {self.cross_legs}")
+
+    def for_instruments(self, n: int) -> BookSpec:
+        """The same spec over the first ``n`` instruments."""
+        return replace(self, inst_weights=self.inst_weights[:n])
+
+
+@dataclass(frozen=True)
+class Book:
+    """Accounts and their positions (legs) over several instruments; floats, simulation only.
+
+    Accounts (A,): ``isolated``, ``collateral_usdt`` (isolated: the position's margin; cross: the
+    legs' initial margins times ``1 + buffer``) and ``leg_start`` (A + 1,), the CSR offsets of each
+    account's legs. Legs (L,): ``account``, ``inst`` (index into the universe), ``side`` (+1/-1),
+    ``qty`` (coins), ``entry_price`` (USDT per coin, the start price), ``notional_usdt``.
+    ``mmr`` and ``taker_fee`` are fractions of notional; ``r = mmr + taker_fee`` is the
+    maintenance rate of :meth:`Population.liquidation_ratio`.
+    """
+
+    isolated: np.ndarray
+    collateral_usdt: np.ndarray
+    leg_start: np.ndarray
+    account: np.ndarray
+    inst: np.ndarray
+    side: np.ndarray
+    qty: np.ndarray
+    entry_price: np.ndarray
+    notional_usdt: np.ndarray
+    mmr: float
+    taker_fee: float
+
+    @property
+    def n_accounts(self) -> int:
+        return int(self.isolated.size)
+
+    @property
+    def n_legs(self) -> int:
+        return int(self.account.size)
+
+    def gross_notional_usdt(self, n_inst: int) -> np.ndarray:
+        """Entry notional per instrument, both sides (USDT), shape (n_inst,)."""
+        return np.bincount(self.inst, weights=self.notional_usdt, minlength=n_inst)
+
+    def isolated_liquidation_prices(self) -> np.ndarray:
+        """Per leg, the price where an isolated account's equity meets maintenance (NaN for cross
+        legs): :meth:`Population.liquidation_ratio` times the entry price."""
+        iso = self.isolated[self.account]
+        margin_frac = self.collateral_usdt[self.account] / self.notional_usdt
+        r = self.mmr + self.taker_fee
+        ratio = (1.0 - self.side * margin_frac) / (1.0 - self.side * r)
+        return np.where(iso, self.entry_price * ratio, np.nan)
+
+
+def generate_book(spec: BookSpec, s0: np.ndarray, rng: np.random.Generator) -> Book:
+    """Draw ``spec.base.n_accounts`` accounts over instruments priced ``s0`` (USDT per coin) at step 0.
+
+    Each position draws side, leverage and notional as :func:`generate_population` does; the same
+    seed gives identical arrays.
+    """
+    base, n_inst = spec.base, len(spec.inst_weights)
+    if s0.shape != (n_inst,):
+        raise ValueError(f"s0 needs one price per instrument ({n_inst}), got shape {s0.shape}")
+    n = base.n_accounts
+    isolated = rng.random(n) < base.isolated_share
+    low, high = min(spec.cross_legs[0], n_inst), min(spec.cross_legs[1], n_inst)
+    legs = np.where(isolated, 1, rng.integers(low, high + 1, n))
+    weights = np.asarray(spec.inst_weights, dtype=np.float64) / sum(spec.inst_weights)
+    inst = np.concatenate([_distinct(rng, weights, k) for k in legs]) if n else np.zeros(0, np.int64)
+    n_legs = int(legs.sum())
+    side = np.where(rng.random(n_legs) < base.long_share, 1, -1).astype(np.int8)
+    leverage = _draw_leverage(rng, base, n_legs)
+    notional = _draw_notional(rng, base, n_legs)
+    leg_start = np.r_[0, np.cumsum(legs)]
+    account = np.repeat(np.arange(n), legs)
+    margin = np.bincount(account, weights=notional / leverage, minlength=n)
+    buffer = np.where(isolated, 0.0, rng.exponential(base.cross_buffer_mean, n))
+    return Book(
+        isolated=isolated, collateral_usdt=margin * (1.0 + buffer), leg_start=leg_start,
+        account=account, inst=inst.astype(np.int64), side=side, qty=notional / s0[inst],
+        entry_price=s0[inst].astype(np.float64), notional_usdt=notional, mmr=base.mmr,
+        taker_fee=base.taker_fee,
+    )
+
+
+def _distinct(rng: np.random.Generator, weights: np.ndarray, k: int) -> np.ndarray:
+    """``k`` distinct instrument indices drawn by ``weights`` without replacement."""
+    return rng.choice(weights.size, size=k, replace=False, p=weights)
