@@ -185,7 +185,7 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
 def summary_rows(run: PathsRun, needs: list[FundNeed]) -> list[tuple[str, str]]:
     r, f = run.result, run.fund
     rows = [("initial fund", f"{f.initial_usdt:,.0f} USDT"),
-            ("paths × minutes × accounts", f"{run.n_paths:,} × {run.n_steps:,} × {run.population.size:,}"),
+            ("paths × minutes × accounts", f"{run.n_paths:,} × {run.n_steps:,} × {run.n_accounts:,}"),
             ("P(ruin) at the chosen fund", f"{r.p_exhausted:.2%}"),
             ("P(ADL) at the chosen fund", f"{r.p_adl:.2%}"),
             (f"expected shortfall ({f.tail_q:.0%} tail): fund minimum", f"{r.es_fund_min_usdt:,.0f} USDT"),

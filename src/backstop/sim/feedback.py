@@ -28,7 +28,7 @@ Model, per instrument, in continuous time with steps of ``dt_s`` seconds:
 4. **Impact** (:func:`impact_log_return`) is a power law in the flow measured in units of the
    resting depth, calibrated so that a flow equal to the 1 % depth moves the price by 1 %::
 
-       I_t = sign(Q_t)·IMPACT_AT_DEPTH·(|Q_t| / (D·s_t))^impact_exponent
+       I_t = sign(Q_t)·min(IMPACT_AT_DEPTH·(|Q_t| / (D·s_t))^impact_exponent, MAX_IMPACT_LOG)
        log mark_t = log exogenous_t + I_t
 
    Impact is a function of the *outstanding* flow, not a sum over orders, so splitting an order
@@ -63,6 +63,10 @@ from backstop.sim.paths import SHIPPED_UNIVERSE, Ohlc
 SECONDS_PER_YEAR = 365.0 * 24.0 * 3600.0
 IMPACT_AT_DEPTH = 0.01
 """Log displacement of a flow equal to the 1 % depth (the definition of ``depth_usd``)."""
+MAX_IMPACT_LOG = math.log(10.0)
+"""Cap on ``|I|``: impact moves a price at most tenfold either way. The fit says nothing beyond
+5 % of mid; the deepest altcoin falls of 2025-10-10 were about 90 % on some venues, which is
+``-log(10)``, and past it a market is dead either way; the cap keeps prices and losses finite."""
 VOL_HALF_LIFE_S = 600.0
 """Half-life (s) of the realized-volatility EWMA; a modelling choice (10 minutes)."""
 WITHDRAWN_SHARE = 0.1
@@ -158,11 +162,12 @@ def depth_share(realized_vol: float, vol_ref: float, elasticity: float, min_shar
 @numba.njit(cache=True)
 def impact_log_return(flow_usd: float, depth_usd: float, exponent: float) -> float:
     """Signed log-price displacement of outstanding forced flow ``flow_usd`` (buys > 0, sells < 0)
-    against ``depth_usd`` resting within 1 % (USD): ``sign·0.01·(|flow|/depth)^exponent``."""
+    against ``depth_usd`` resting within 1 % (USD): ``sign·0.01·(|flow|/depth)^exponent``, capped at
+    :data:`MAX_IMPACT_LOG` in size."""
     if flow_usd == 0.0:
         return 0.0
     size = abs(flow_usd) / depth_usd
-    move = IMPACT_AT_DEPTH * size**exponent
+    move = min(IMPACT_AT_DEPTH * size**exponent, MAX_IMPACT_LOG)
     return move if flow_usd > 0.0 else -move
 
 
@@ -302,10 +307,12 @@ ALT_DEPTH_RATIO: dict[str, float] = {"ETH-USDT": 1 / 3, "SOL-USDT": 1 / 15, "XRP
 ``shared/data``. Order of magnitude of Binance perpetual books in 2025 (ETH's 1 % depth about a
 third of BTC's, the large altcoins' 1/15 to 1/30). Their ``vol_ref`` is BTC's times the calm
 volatility ratio of :data:`backstop.sim.paths.SHIPPED_UNIVERSE`."""
-ALT_OPEN_INTEREST_USD: dict[str, float] = {"ETH-USDT": 7.0e9, "SOL-USDT": 2.5e9, "XRP-USDT": 1.5e9,
-                                           "DOGE-USDT": 1.2e9}
+ALT_OPEN_INTEREST_USD: dict[str, float] = {"ETH-USDT": 5.0e9, "SOL-USDT": 1.5e9, "XRP-USDT": 1.1e9,
+                                           "DOGE-USDT": 0.8e9}
 """Per altcoin, the whole market's open interest (USD) its depth stands against: an assumption,
-order of magnitude of Binance perpetual open interest in October 2025."""
+order of magnitude of Binance perpetual open interest in October 2025, which puts the altcoins'
+calm 1 % depth at 1.0-1.6 % of their open interest against BTC's 2.2 % (thinner relative to the
+positions that can be forced out, not only in dollars)."""
 
 
 def _alt_feedback(inst_id: str) -> FeedbackParams:
