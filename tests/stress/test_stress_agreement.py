@@ -3,6 +3,10 @@
 Tolerance (see ``backstop.sim.agreement``): liquidation counts equal; per-account liquidation
 steps equal for all but 2 % (at least 1 allowed); total bankruptcy loss and total surplus within
 2 % of the larger plus 2 USDT per liquidation. Measured gaps are far smaller (< 0.1 %).
+
+With feedback on (sim/feedback.py's rule on both sides, the fast side sim/contagion.py), the same
+tolerance plus the cascade's drawdown within 0.5 percentage points; measured: loss within 0.4 %,
+drawdown within 0.3 points, steps equal, on cascades that deepen the path's fall by up to 3.6x.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import numpy as np
 import pytest
 
 from backstop.sim.agreement import check_agreement, compare
+from backstop.sim.cascade import drawdown
 from backstop.sim.exact_scenario import build_scenario, engine_liquidations, ohlc_from_prices, run_engine
+from backstop.sim.feedback import BTC_FEEDBACK
 from backstop.sim.impact import CRASH_CURVE, DAY_MEDIAN_CURVE
 from backstop.sim.montecarlo import liquidate_path
 from backstop.sim.paths import MINUTE_YEARS, gbm_paths, load_klines, merton_paths
@@ -67,3 +73,29 @@ def test_per_account_steps_and_fund_balance_match() -> None:
     start = float(scenario.exchange.config.insurance_fund.initial["BTC-USDT"])
     assert engine.fund_end_usdt == pytest.approx(start + engine.fund_flow_usdt.sum(), abs=1e-6)
     assert compare(engine, fast).within_tolerance
+
+
+def _market_share(share: float):
+    """BTC's fitted rule with the population standing for ``share`` of the market's open interest
+    (the depth it meets is the real one scaled to the population, divided by ``share``)."""
+    return BTC_FEEDBACK.scaled_depth(1 / share, f"population = {share:.0%} of the market's open interest")
+
+
+@pytest.mark.parametrize(("name", "seed", "share"), [("jump", 3, 0.01), ("gbm", 2, 0.01), ("jump", 3, 0.033)])
+def test_fast_path_agrees_with_engine_with_feedback(name, seed, share):
+    prices = _gbm_path(seed) if name == "gbm" else _jump_path(seed)
+    agreement = check_agreement(ohlc_from_prices(prices), n_accounts=200, seed=seed,
+                                feedback=_market_share(share))
+    _assert_agrees(agreement)
+    assert agreement.step_mismatches == 0
+    assert agreement.drawdown_engine > drawdown(prices)  # the cascade deepened the fall
+    assert abs(agreement.drawdown_engine - agreement.drawdown_fast) < 0.005
+
+
+@pytest.mark.parametrize("share", [0.01, 0.033])
+def test_fast_path_agrees_with_engine_with_feedback_on_2025_10_10(share):
+    bars = load_klines(shared_file(OCT10_KLINES))
+    agreement = check_agreement(bars, n_accounts=200, seed=5, feedback=_market_share(share))
+    _assert_agrees(agreement)
+    assert agreement.drawdown_engine > drawdown(bars.close) * 1.5
+    assert abs(agreement.loss_engine_usdt - agreement.loss_fast_usdt) < 0.01 * agreement.loss_fast_usdt
