@@ -195,7 +195,8 @@ def stress(
         "--feedback/--no-feedback", help="Forced flow moves the index (endogenous cascade); "
                                          "default off: a replayed crash already holds the market's.")] = None,
     oi_share: Annotated[float | None, typer.Option(
-        help="The population's share of the market's open interest (scales the book; default 1).")] = None,
+        help="The population's share of the market's open interest (scales the book; default 1, "
+             "with --feedback 0.03).")] = None,
     amplification: Annotated[bool, typer.Option(
         "--amplification", help="Also run the cascade over open interest × leverage; "
                                 "report drawdown amplification.")] = False,

@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from backstop.cli import app, one_line_errors
+from backstop.sim.mc_cli import DEFAULT_OI_SHARE
 from shared_data import write_book_depth
 
 
@@ -65,8 +66,6 @@ def test_missing_config_file(tmp_path):
     (["--policy", "pro_rata"], "--policy"),
     (["--config", "p.toml"], "--config"),
     (["--compare-adl"], "--compare-adl"),
-    (["--feedback"], "--feedback"),
-    (["--oi-share", "0.1"], "--oi-share"),
     (["--amplification"], "--amplification"),
 ])
 def test_paths_refuses_the_exact_engine_flags(extra, flag):
@@ -120,11 +119,23 @@ def test_depth_file_of_the_crash_hours_applies(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_paths_take_feedback_and_its_oi_share(tmp_path):
+    args = ["stress", "--paths", "2", "--accounts", "40", "--feedback", "--oi-share", "0.05",
+            "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "population = 5.0% of the market's open interest" in result.output  # --oi-share applied
+    assert "--feedback" in _one_line_error(["--paths", "2", "--oi-share", "0.05"])
+
+
 def test_feedback_applies_and_says_so(tmp_path):
     args = ["stress", "--accounts", "20", "--feedback", "--oi-share", "0.05", "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    assert "feedback on" in result.output
+    assert "feedback on" in result.output and "population = 5.0% of the market" in result.output
+    args = ["stress", "--accounts", "20", "--feedback", "--out", str(tmp_path / "d")]
+    default = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert f"population = {DEFAULT_OI_SHARE:.1%} of the market" in default.output  # as --paths --feedback
     assert "index with the cascade's impact" in (tmp_path / "report.html").read_text()
     plain = CliRunner().invoke(app, ["stress", "--accounts", "20", "--out", str(tmp_path / "plain")],
                                env={"COLUMNS": "300"})

@@ -4,15 +4,18 @@ Every flag either applies or is refused (:func:`ensure_flags_apply`): the exact 
 ``--prices`` or ``--model`` (default ``crash``, the built-in 2025-10-10 model), ``--depth``,
 ``--policy``, ``--config``, ``--venue``, ``--fund``, ``--compare-adl`` and ``--compare-venues``;
 the Monte Carlo (``--paths N``)
-takes ``--model`` (:data:`backstop.sim.mc_cli.MODELS`), ``--accounts``, ``--fund``, ``--seed``
-and ``--out``, and refuses the flags that only the exact engine reads.
+takes ``--model`` (:data:`backstop.sim.mc_cli.MODELS`), ``--accounts``, ``--fund``, ``--seed``,
+``--out``, ``--feedback`` and ``--oi-share`` (with feedback), and refuses the flags that only the
+exact engine reads.
 
 Feedback (``--feedback``, :mod:`backstop.sim.cascade`) is **off by default**: the default paths
 (the crash model of 2025-10-10, a replayed file) already are a real day's outcome, the market's
 own cascade included, so feeding the population's forced flow back on top counts that cascade
 twice; a risk team replaying history expects the history. The what-if is one flag away
-(``--feedback``, with ``--oi-share`` saying how much of the market the population stands for),
-and ``--amplification`` runs it over a grid of open interest × leverage.
+(``--feedback``, with ``--oi-share`` saying how much of the market the population stands for:
+by default :data:`~backstop.sim.mc_cli.DEFAULT_OI_SHARE` under feedback, as for ``--paths``; 1,
+the whole market, without), and ``--amplification`` runs it over a grid of open interest ×
+leverage.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rich.console import Console
 from backstop.engine.venues import resolve_venue
 from backstop.sim.amplification import DEFAULT_LEVERAGE_SCALES, DEFAULT_OI_SHARES, with_oi_share
 from backstop.sim.feedback import FeedbackParams
+from backstop.sim.mc_cli import DEFAULT_OI_SHARE
 from backstop.sim.scenario import (
     DEFAULT_MODEL,
     INST_FAMILY,
@@ -41,7 +45,7 @@ from backstop.sim.venue_scenario import venue_scenario
 
 DEPTH_FILE = "btcusdt-perp-bookdepth-2025-10-10.csv"
 PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl", "venue", "compare_venues",
-                      "feedback", "oi_share", "amplification")
+                      "amplification")
 """Flags of the exact engine that ``--paths`` (the fast path) cannot honour."""
 DEFAULT_MC_FUND_USDT = 250_000.0
 
@@ -114,11 +118,12 @@ def build_spec(flags: StressFlags) -> ScenarioSpec:
         engine_config = engine_config.with_overrides(
             insurance_fund={"initial": {_family(): _fund_decimal(flags.fund)}})
     model = None if flags.prices else (flags.model or DEFAULT_MODEL)
+    oi_share = DEFAULT_OI_SHARE if flags.feedback and flags.oi_share is None else flags.oi_share
     spec = ScenarioSpec(prices=flags.prices, model=model,
                         n_accounts=flags.accounts, seed=flags.seed, config=engine_config,
                         depth_file=flags.depth or find_shared_data(DEPTH_FILE),
                         feedback=FeedbackParams.shipped(INST_FAMILY) if flags.feedback else None)
-    return spec if flags.oi_share is None else with_oi_share(spec, flags.oi_share)
+    return spec if oi_share is None else with_oi_share(spec, oi_share)
 
 
 def parse_grid(text: str | None, default: tuple[float, ...], flag: str) -> tuple[float, ...]:
@@ -180,7 +185,8 @@ def run_monte_carlo(console: Console, flags: StressFlags) -> None:
     fund = DEFAULT_MC_FUND_USDT if flags.fund is None else flags.fund
     out = flags.out or default_out_dir()
     run = stress_paths_command(flags.paths, flags.model or DEFAULT_MODEL, flags.accounts, flags.seed,
-                               out, fund, console=console)
+                               out, fund, console=console, feedback=bool(flags.feedback),
+                               oi_share=flags.oi_share)
     text = write_mc_report(out / "report.html", run)
     console.print(text, highlight=False, soft_wrap=True)
     console.print(f"report: {out / 'report.html'}", highlight=False, soft_wrap=True)

@@ -152,9 +152,11 @@ def feedback_text(scenario) -> str:
         return "feedback off (open loop: the path as given)"
     exogenous, observed = scenario.drawdowns()
     ratio = f", {observed / exogenous:.2f}×" if exogenous > 0 else ""
+    share = 1 / scenario.spec.liquidity_multiplier
     return (f"feedback on: forced flow moved the index, whose fall deepened from {exogenous:.2%} "
-            f"(exogenous) to {observed:.2%}{ratio} (calm 1 % depth for this population "
-            f"{scenario.cascade.depth_usd:,.0f} USD, sim/feedback.py's fitted parameters)")
+            f"(exogenous) to {observed:.2%}{ratio} (population = {share:.1%} "
+            f"of the market's open interest, calm 1 % depth for it {scenario.cascade.depth_usd:,.0f} USD, "
+            f"sim/feedback.py's fitted parameters)")
 
 
 def _max_drawdown(series: list[tuple[int, int]]) -> tuple[int, int]:
