@@ -332,8 +332,7 @@ class Scenario:
             ticks = cascade.observed_ticks(exogenous)
             if not self._is_worth_sending(ticks, send):
                 break
-            self._sent = (ticks, *((ticks, ticks) if self._sent is None else
-                                   (min(self._sent[1], ticks), max(self._sent[2], ticks))))
+            self._record_sent(ticks)
             done = self.exchange.execute_all(self._index_commands(ts, self.inst.ticks_to_px(ticks), share))
             events.extend(done)
             flow = forced_flow_usdt(done, self.inst.inst_id, self._usdt_per_lot_tick, self.trader_side)
@@ -361,6 +360,10 @@ class Scenario:
             return True
         last, low, high = self._sent
         return ticks != last and (kept or ticks < low or ticks > high)
+
+    def _record_sent(self, ticks: int) -> None:
+        low, high = (ticks, ticks) if self._sent is None else self._sent[1:]
+        self._sent = (ticks, min(low, ticks), max(high, ticks))
 
     @property
     def _usdt_per_lot_tick(self) -> float:
