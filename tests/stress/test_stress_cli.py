@@ -136,7 +136,9 @@ def test_feedback_applies_and_says_so(tmp_path):
     args = ["stress", "--accounts", "20", "--feedback", "--out", str(tmp_path / "d")]
     default = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
     assert f"population = {DEFAULT_OI_SHARE:.1%} of the market" in default.output  # as --paths --feedback
-    assert "index with the cascade's impact" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert "index with the cascade's impact" in page
+    assert "Feedback parameters" in page and "half_life_s" in page and "AR(1)" in page  # with sources
     plain = CliRunner().invoke(app, ["stress", "--accounts", "20", "--out", str(tmp_path / "plain")],
                                env={"COLUMNS": "300"})
     assert "feedback off" in plain.output  # the default: a replayed crash already holds its cascade

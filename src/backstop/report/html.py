@@ -28,6 +28,7 @@ from backstop.report.amplification import html_section as amplification_section
 from backstop.report.summary import Headline, feedback_text, fund_series, lots_notional, utc, verdict
 from backstop.sim import calibrate
 from backstop.sim.amplification import Cell
+from backstop.sim.feedback import PARAMETERS, FeedbackParams
 from backstop.sim.stress import StressResult
 
 MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
@@ -223,7 +224,17 @@ def _header(result: StressResult, h: Headline) -> str:
     return (f"<h1>backstop stress report</h1><p>{source}; {s.population.size} accounts; seed {s.spec.seed};"
             f" ADL {s.config.adl.ranking}; {result.steps_done} index updates;"
             f" {html.escape(feedback_text(s))}</p>"
-            f"<p class='verdict'>{html.escape(verdict(result, h))}</p><table>{table}</table>")
+            f"<p class='verdict'>{html.escape(verdict(result, h))}</p><table>{table}</table>"
+            + (_feedback_table(s.spec.feedback) if s.spec.feedback is not None else ""))
+
+
+def _feedback_table(params: FeedbackParams) -> str:
+    """The feedback rule's parameters, each with its source (``backstop calibrate`` fits them)."""
+    body = "".join(f"<tr><th>{name}</th><td>{getattr(params, name):,.6g}</td>"
+                   f"<td style='text-align:left'>{html.escape(params.sources.get(name, ''))}</td></tr>"
+                   for name in PARAMETERS)
+    return (f"<h2>Feedback parameters ({html.escape(params.inst_id)})</h2>"
+            f"<table><tr><th>parameter</th><th>value</th><th>source</th></tr>{body}</table>")
 
 
 def _adl_table(rows: list[dict]) -> str:
