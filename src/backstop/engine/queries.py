@@ -39,10 +39,18 @@ from backstop.state.positions import Position
 
 
 class CrossFigures(NamedTuple):
-    """One account's cross figures in one currency.
+    """One account's cross figures in one currency, in money units.
 
     ``cash`` is the wallet: free cash plus ``order_frozen``, the money reserved for resting
-    orders (held on its own ledger account).
+    orders (held on its own ledger account). The derived figures are computed once, by
+    :func:`cross_figures`:
+
+    - ``equity``: cash + upl;
+    - ``available``: OKX ``availEq``, equity less the IM of cross positions and of open orders;
+    - ``free_cash``: cash that is neither reserved for orders nor unrealized profit, the only
+      money that can move out of the wallet (into a reserve, an isolated margin, or out);
+    - ``spendable``: what a reserve or an isolated margin may take: free cash, within the
+      available equity (never unrealized profit, never what the cross positions need), ≥ 0.
     """
 
     cash: int
@@ -50,27 +58,10 @@ class CrossFigures(NamedTuple):
     position_im: int
     order_frozen: int
     mm_plus_fee: int
-
-    @property
-    def equity(self) -> int:
-        return self.cash + self.upl
-
-    @property
-    def available(self) -> int:
-        """OKX ``availEq``: equity less the IM of cross positions and of open orders."""
-        return self.equity - self.position_im - self.order_frozen
-
-    @property
-    def free_cash(self) -> int:
-        """Cash that is neither reserved for orders nor unrealized profit: the only money that
-        can move out of the wallet (into a reserve, an isolated margin, or out)."""
-        return self.cash - self.order_frozen
-
-    @property
-    def spendable(self) -> int:
-        """What a reserve or an isolated margin may take: free cash, within the available
-        equity (never unrealized profit, never what the cross positions need)."""
-        return max(0, min(self.free_cash, self.available))
+    equity: int
+    available: int
+    free_cash: int
+    spendable: int
 
     @property
     def max_withdrawal(self) -> int:
@@ -146,7 +137,12 @@ def cross_figures(state: ExchangeState, uid: int, ccy: str) -> CrossFigures:
             mm += calculate_mm_plus_fee(inst, pos.size_lots, mark)
     balances = state.ledger.balances
     reserved = balances.get(reserved_key(uid, ccy), 0)
-    return CrossFigures(balances.get(cash_key(uid, ccy), 0) + reserved, upl, im, reserved, mm)
+    free_cash = balances.get(cash_key(uid, ccy), 0)
+    cash = free_cash + reserved
+    equity = cash + upl
+    available = equity - im - reserved
+    return CrossFigures(cash, upl, im, reserved, mm, equity, available, free_cash,
+                        max(0, min(free_cash, available)))
 
 
 def isolated_margin(state: ExchangeState, pos: Position, inst: Instrument) -> int:
