@@ -1,10 +1,17 @@
-"""Benchmark the Monte Carlo fast path against the per-step rescan baselines.
+"""Benchmark the Monte Carlo fast paths against per-step rescan baselines of the same model.
 
 Run: ``python bench/montecarlo.py`` (full: 1,000 paths x 1,440 one-minute steps x 10,000
-accounts) or ``python bench/montecarlo.py --quick``. The rescan baselines run on the first
-``--rescan-paths`` paths only; their time is extrapolated per account-step to the full
-size, and the fast path is checked to give identical liquidation steps on those paths.
-Prints Markdown table rows.
+accounts) or ``python bench/montecarlo.py --quick``.
+
+- ``--section feedback`` (the default): the fast path with feedback (:mod:`backstop.sim.contagion`),
+  5 instruments, isolated and cross accounts; against the same walk with feedback off, and against
+  its rescan baseline (every open position scanned at every step, same results), which runs on
+  the first ``--rescan-paths`` paths and is extrapolated per path; results are checked identical.
+- ``--section open-loop``: the single-instrument first-passage fast path (the earlier figures)
+  against its numpy and numba rescans, extrapolated per account-step.
+
+Prints Markdown table rows: wall seconds, process CPU seconds (all threads; the machine is
+shared, so CPU time is the steadier figure) and the load average.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ import numba
 import numpy as np
 
 from backstop.sim.calibrate import FITTED_JUMP
+from backstop.sim.contagion import CascadeOutcome, FundLayout, fund_outcome, run_cascade
+from backstop.sim.feedback import SHIPPED_FEEDBACK
 from backstop.sim.impact import DAY_MEDIAN_CURVE
+from backstop.sim.mc_cli import DEFAULT_OI_SHARE
 from backstop.sim.montecarlo import (
     FundConfig,
     Market,
@@ -30,8 +40,15 @@ from backstop.sim.montecarlo import (
     rescan_steps_numpy,
     run_montecarlo,
 )
-from backstop.sim.paths import MINUTE_YEARS, merton_paths
-from backstop.sim.population import Population, PopulationSpec, generate_population
+from backstop.sim.paths import MINUTE_YEARS, SHIPPED_UNIVERSE, correlated_log_paths, merton_paths
+from backstop.sim.population import (
+    Book,
+    BookSpec,
+    Population,
+    PopulationSpec,
+    generate_book,
+    generate_population,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,6 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="best of N timings")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--quick", action="store_true", help="100 paths, 2,000 accounts")
+    parser.add_argument("--section", choices=("feedback", "open-loop"), default="feedback")
+    parser.add_argument("--oi-share", type=float, default=DEFAULT_OI_SHARE)
     args = parser.parse_args()
     if args.quick:
         args.paths, args.accounts, args.rescan_paths, args.repeat = 100, 2000, 5, 1
@@ -95,6 +114,13 @@ def build(args: argparse.Namespace) -> tuple[Market, Population, float]:
 
 def main() -> None:
     args = parse_args()
+    if args.section == "feedback":
+        feedback_main(args)
+    else:
+        open_loop_main(args)
+
+
+def open_loop_main(args: argparse.Namespace) -> None:
     market, population, t_paths = build(args)
     small = Market.from_prices(market.close[: args.rescan_paths])
     start = time.perf_counter()
@@ -152,6 +178,87 @@ def report(args: argparse.Namespace, threads: int, t: Timings, result: MonteCarl
     row("liquidations per path (mean)", f"{result.n_liquidations.mean():.0f} of {args.accounts}")
     row("P(fund exhausted), P(ADL)", f"{result.p_exhausted:.3f}, {result.p_adl:.3f}")
     row("fund for 1 % ruin", f"{result.fund_needed_usdt:,.0f} USDT")
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """Best wall time (s) and the process CPU time (s, all threads) of that call, and its result."""
+    best, cpu, result = float("inf"), 0.0, None
+    for _ in range(repeat):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        result = fn()
+        wall = time.perf_counter() - wall0
+        if wall < best:
+            best, cpu = wall, time.process_time() - cpu0
+    return best, cpu, result
+
+
+def build_contagion(args: argparse.Namespace) -> tuple[np.ndarray, Book, float]:
+    """Merton BTC paths (FITTED_JUMP), the shipped universe's correlated altcoins, and a book of
+    ``args.accounts`` accounts (half cross, 2-4 legs each) at the universe's start prices."""
+    rng = np.random.default_rng(args.seed)
+    fit, universe = FITTED_JUMP, SHIPPED_UNIVERSE
+    start = time.perf_counter()
+    btc = merton_paths(rng, universe.s0[0], args.paths, args.steps, MINUTE_YEARS,
+                       fit.mu, fit.sigma, fit.jump_rate, fit.jump_mean, fit.jump_std)
+    exog = correlated_log_paths(btc, universe, rng)
+    t_paths = time.perf_counter() - start
+    return exog, generate_book(BookSpec(PopulationSpec(n_accounts=args.accounts)), universe.s0, rng), t_paths
+
+
+def feedback_main(args: argparse.Namespace) -> None:
+    """The fast path with feedback against feedback off and against its rescan."""
+    exog, book, t_paths = build_contagion(args)
+    params = [SHIPPED_FEEDBACK[i] for i in SHIPPED_UNIVERSE.inst_ids]
+    threads = numba.get_num_threads()
+    start = time.perf_counter()
+    def full(feedback: bool, paths: np.ndarray = exog, rescan: bool = False) -> tuple[CascadeOutcome, object]:
+        outcome = run_cascade(paths, book, params, feedback=feedback, oi_share=args.oi_share, rescan=rescan)
+        split = book.gross_notional_usdt(len(params))
+        funds = [fund_outcome(outcome.flows_usdt, layout, 250_000.0, split / split.sum(), FundConfig())
+                 for layout in FundLayout]
+        return outcome, funds
+
+    for rescan in (False, True):
+        full(True, exog[:1], rescan)
+    t_compile = time.perf_counter() - start
+
+    on_wall, on_cpu, (on, funds) = timed(lambda: full(True), args.repeat)
+    off_wall, off_cpu, (off, _) = timed(lambda: full(False), args.repeat)
+    few = exog[: args.rescan_paths]
+    fast_few_wall, _, fast_few = timed(lambda: run_cascade(few, book, params, oi_share=args.oi_share,
+                                                           n_record=args.rescan_paths), args.repeat)
+    rescan_wall, rescan_cpu, rescan = timed(lambda: run_cascade(few, book, params, oi_share=args.oi_share,
+                                                                n_record=args.rescan_paths, rescan=True), 1)
+    if not (np.array_equal(fast_few.account_step, rescan.account_step)
+            and np.array_equal(fast_few.flows_usdt, rescan.flows_usdt)):
+        raise SystemExit("fast path and rescan disagree")
+    load = os.getloadavg()
+    scale = args.paths / args.rescan_paths
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load[0]:.2f} "
+          f"{load[1]:.2f} {load[2]:.2f}; numba {numba.__version__} ({threads} threads), "
+          f"numpy {np.__version__}")
+    print(f"size: {args.paths} paths x {args.steps} steps x {args.accounts} accounts "
+          f"({book.n_legs} positions, {int((~book.isolated).sum())} cross accounts) x "
+          f"{len(params)} instruments; Merton (FITTED_JUMP) BTC, correlated altcoins; "
+          f"OI share {args.oi_share:g}\n")
+    print("| figure | value |\n|---|---|")
+    row("price paths (not in the MC time)", f"{t_paths:.2f} s")
+    row("JIT compile or cache load (not in the MC time)", f"{t_compile:.2f} s")
+    row("feedback on: walk + both fund layouts", f"{on_wall:.2f} s wall, {on_cpu:.2f} s CPU")
+    row("feedback off: the same", f"{off_wall:.2f} s wall, {off_cpu:.2f} s CPU")
+    row("cost of feedback (on / off)", f"{on_wall / off_wall:.2f}x wall, {on_cpu / off_cpu:.2f}x CPU")
+    row(f"rescan, feedback on, {args.rescan_paths} paths (measured)", f"{rescan_wall:.2f} s wall, "
+        f"{rescan_cpu:.2f} s CPU; fast path on the same paths {fast_few_wall:.3f} s")
+    row("rescan at full size (extrapolated per path)", f"{rescan_wall * scale:.1f} s")
+    row("fast path vs rescan, same paths, same run", f"{rescan_wall / fast_few_wall:.1f}x")
+    row("liquidations per path, on / off", f"{on.n_liquidations.sum(axis=1).mean():.0f} / "
+        f"{off.n_liquidations.sum(axis=1).mean():.0f}")
+    row("cross accounts liquidated per path; legs by another coin", f"{on.n_cross.mean():.1f}; "
+        f"{on.n_contagion.mean():.1f}")
+    amplification = on.mark_drawdown.mean(axis=0) / on.exog_drawdown.mean(axis=0)
+    row("amplification per instrument (mean drawdowns)", ", ".join(f"{a:.2f}" for a in amplification))
+    for f in funds:
+        row(f"P(ADL), fund for 1 % ruin: {f.layout.value}", f"{f.p_adl:.3f}, {f.fund_needed(0.01):,.0f} USDT")
 
 
 if __name__ == "__main__":

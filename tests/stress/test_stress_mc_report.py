@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -90,3 +91,29 @@ def test_report_of_a_run_where_the_fund_always_holds(tmp_path):
     safe = run_paths(50, "gbm", accounts=100, seed=1, fund_usdt=1e9, steps=120)
     text = write_mc_report(tmp_path / "report.html", safe)
     assert "held on every path" in text and "P(ruin) = 0.00%" in text
+
+
+@pytest.fixture(scope="module")
+def contagion_run():
+    from backstop.sim.mc_cli import run_contagion
+
+    return run_contagion(60, "crash", accounts=800, seed=4, fund_usdt=2_000.0)
+
+
+def test_feedback_report_states_the_cascade_and_compares_fund_layouts(tmp_path, contagion_run):
+    from backstop.report.montecarlo import contagion_sentence
+
+    c = contagion_run.contagion
+    text = write_mc_report(tmp_path / "report.html", contagion_run)
+    page = (tmp_path / "report.html").read_text()
+    sentence = contagion_sentence(contagion_run)
+    assert "Cascade and contagion" in page and html.escape(sentence) in page
+    amp = c.amplification()
+    for inst, a in zip(c.inst_ids, amp, strict=True):
+        assert f"<th>{inst}</th>" in page and f"×{a:.2f}" in page
+    shared, family = c.funds
+    assert f"{shared.fund_needed(0.01):,.0f} USDT pooled" in sentence
+    assert f"{family.fund_needed(0.01):,.0f} USDT split" in sentence
+    assert "Where the parameters come from" in page and "assumption" in page
+    needs = [fund_need(contagion_run.result.required_usdt, t) for t in (0.01, 0.001)]
+    assert text == verdict(contagion_run, needs)

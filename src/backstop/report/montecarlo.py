@@ -15,6 +15,12 @@ fast path is statistical):
 - the fund's path as a **fan chart** (5/25/50/75/95 % quantiles per minute, and the worst path);
 - **ADL probability** at the chosen fund (the fund exhausted, or down more than the decline
   share from its peak within the window) and its curve against the initial fund.
+
+A run with feedback (``--feedback``, :func:`backstop.sim.mc_cli.run_contagion`) adds the
+contagion section: per instrument the exogenous and the cascade drawdown and their ratio (the
+amplification), cross accounts liquidated and their legs closed by another coin's move, and the
+shared pool against per-family funds (both with ADL): P(ADL), socialised losses and the fund each
+layout needs; then where every parameter came from.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-from backstop.sim.mc_cli import PathsRun
+from backstop.sim.mc_cli import LAYOUT_NAMES, ContagionSummary, PathsRun
 from backstop.sim.montecarlo import fund_needed, rolling_max
 
 Z95 = 1.959963984540054
@@ -199,11 +205,90 @@ def summary_rows(run: PathsRun, needs: list[FundNeed]) -> list[tuple[str, str]]:
     return rows
 
 
+def contagion_sentence(run: PathsRun) -> str:
+    """One paragraph on the cascade and the fund layouts of a feedback run."""
+    c = run.contagion
+    assert c is not None
+    out, amp = c.outcome, c.amplification()
+    btc = (f"{c.inst_ids[0]}'s mean drawdown went from {out.exog_drawdown[:, 0].mean():.1%} (exogenous) to "
+           f"{out.mark_drawdown[:, 0].mean():.1%} (×{amp[0]:.2f})")
+    alts = (f", the altcoins' by ×{amp[1:].min():.2f}–×{amp[1:].max():.2f}" if amp.size > 1 else "")
+    shared, family = (next(f for f in c.funds if f.layout is layout) for layout in LAYOUT_NAMES)
+    target = run.fund.ruin_target
+    return (f"With the population standing for {c.oi_share:.1%} of the market's open interest, forced "
+            f"selling deepened the fall: {btc}{alts}. Per path {out.n_cross.mean():,.1f} cross accounts were "
+            f"liquidated, closing {out.n_contagion.mean():,.1f} positions in a coin other than the one whose "
+            f"move triggered them. With ADL, the shared pool fired ADL on {shared.p_adl:.1%} of paths and "
+            f"per-family funds on {family.p_adl:.1%}; P(ruin) ≤ {target:.1%} needs "
+            f"{shared.fund_needed(target):,.0f} USDT pooled against {family.fund_needed(target):,.0f} USDT "
+            "split by open interest.")
+
+
+def contagion_rows(c: ContagionSummary) -> str:
+    """The per-instrument table as HTML rows."""
+    out, amp = c.outcome, c.amplification()
+    head = ("<tr><th>instrument</th><th>exogenous drawdown</th><th>cascade drawdown</th>"
+            "<th>amplification</th><th>liquidations per path</th></tr>")
+    return head + "".join(
+        f"<tr><th>{html.escape(inst)}</th><td>{out.exog_drawdown[:, i].mean():.1%}</td>"
+        f"<td>{out.mark_drawdown[:, i].mean():.1%}</td><td>×{amp[i]:.2f}</td>"
+        f"<td>{out.n_liquidations[:, i].mean():,.1f}</td></tr>" for i, inst in enumerate(c.inst_ids))
+
+
+def layout_rows(run: PathsRun) -> str:
+    """The fund-layout comparison as HTML rows."""
+    c, f_cfg = run.contagion, run.fund
+    assert c is not None
+    head = ("<tr><th>layout</th><th>P(ADL)</th><th>P(exhausted)</th><th>mean socialised</th>"
+            f"<th>socialised, {f_cfg.tail_q:.0%} tail</th>"
+            f"<th>fund for P(ruin) ≤ {f_cfg.ruin_target:.1%}</th></tr>")
+    return head + "".join(
+        f"<tr><th>{html.escape(LAYOUT_NAMES[f.layout])}</th><td>{f.p_adl:.2%}</td>"
+        f"<td>{f.p_exhausted:.2%}</td>"
+        f"<td>{f.socialized_usdt.mean():,.0f} USDT</td>"
+        f"<td>{f.expected_socialized(f_cfg.tail_q):,.0f} USDT</td>"
+        f"<td>{f.fund_needed(f_cfg.ruin_target):,.0f} USDT</td></tr>" for f in c.funds)
+
+
+def drawdown_figure(c: ContagionSummary) -> go.Figure:
+    out = c.outcome
+    fig = go.Figure()
+    fig.add_bar(x=list(c.inst_ids), y=100 * out.exog_drawdown.mean(axis=0), name="exogenous shock")
+    fig.add_bar(x=list(c.inst_ids), y=100 * out.mark_drawdown.mean(axis=0), name="with feedback")
+    return _layout(fig, "Mean drawdown per instrument: the shock and the cascade", "drawdown %")
+
+
+def contagion_section(run: PathsRun) -> tuple[str, list[go.Figure]]:
+    """HTML and figures of the contagion section ('' and none without feedback)."""
+    c = run.contagion
+    if c is None:
+        return "", []
+    sources = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>"
+                      for k, v in c.sources.items())
+    body = (f"<h2>Cascade and contagion</h2><p>{html.escape(contagion_sentence(run))}</p>"
+            f"<table>{contagion_rows(c)}</table><h3>Fund layouts (with ADL)</h3>"
+            f"<table>{layout_rows(run)}</table>"
+            f"<details><summary>Where the parameters come from</summary><ul>{sources}</ul></details>")
+    return body, [drawdown_figure(c)]
+
+
+def model_note(run: PathsRun) -> str:
+    """What the fast path modelled (one line under the table)."""
+    if run.contagion is None:
+        return ("Fast path (floats, OKX tier-1 isolated accounts, first-passage liquidation against the "
+                "book-depth curve); the exact engine checks it in backstop.sim.agreement.")
+    return (f"Fast path with feedback (floats; {len(run.contagion.inst_ids)} instruments, isolated and cross "
+            "accounts; liquidation flow moves the mark through backstop.sim.feedback, walked within each "
+            "minute). The single-fund figures above are the shared pool without ADL; the layouts below "
+            "apply ADL.")
+
+
 def write_mc_report(path: Path, run: PathsRun) -> str:
     """Write the self-contained ``report.html`` (plotly.js inlined); returns the verdict."""
     needs = [fund_need(run.result.required_usdt, t) for t in RUIN_TARGETS]
     text = verdict(run, needs)
-    figs = [ruin_figure(run, fund_grid(run)), fan_figure(run), tail_figure(run)]
+    section, extra = contagion_section(run)
+    figs = [ruin_figure(run, fund_grid(run)), fan_figure(run), tail_figure(run), *extra]
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"mc{i}")
              for i, fig in enumerate(figs)]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
@@ -211,9 +296,8 @@ def write_mc_report(path: Path, run: PathsRun) -> str:
     title = f"Monte Carlo: {run.n_paths:,} {run.model} paths (seed {run.seed})"
     body = (f"<h1>{html.escape(title)}</h1><p class='verdict'>{html.escape(text)}</p>"
             f"<table>{table}</table>"
-            "<p><small>Fast path (floats, OKX tier-1 isolated accounts, first-passage liquidation against "
-            "the book-depth curve); the exact engine checks it in backstop.sim.agreement.</small></p>"
-            + "\n".join(parts))
+            f"<p><small>{html.escape(model_note(run))}</small></p>"
+            + "\n".join(parts[:3]) + section + "\n".join(parts[3:]))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>backstop Monte Carlo</title>"
                     "<style>body{font-family:sans-serif;max-width:1150px;margin:auto}"
