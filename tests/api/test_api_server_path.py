@@ -125,6 +125,24 @@ def test_a_failed_write_acknowledges_nothing_and_stops_the_service(tmp_path):
     service.log.close()
 
 
+def test_drain_returns_once_everything_queued_is_stored(tmp_path):
+    service = _service(tmp_path)
+
+    async def run():
+        key = await service.create_account({})
+        tasks = [asyncio.ensure_future(service.submit(Deposit(0, key.uid, "USDT", Decimal(n))))
+                 for n in range(1, 11)]
+        await asyncio.sleep(0)  # the commands run and wait for the log
+        assert len(_stored(service)) == 0
+        await service.drain()
+        stored = len(_stored(service))
+        await asyncio.gather(*tasks)
+        return stored
+
+    assert asyncio.run(run()) == 10
+    service.log.close()
+
+
 def test_the_writer_thread_restarts_after_a_drain(tmp_path):
     service = _service(tmp_path)
 

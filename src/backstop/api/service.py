@@ -350,6 +350,7 @@ class ExchangeService:
         batch, self._queue = self._queue, []
         if self.failed:
             self._refuse(batch)
+            self._settled()
             return
         self._in_flight = batch
         self._writer.write([(p.kind, p.body) for p in batch], asyncio.get_running_loop(), self._written)
@@ -357,7 +358,7 @@ class ExchangeService:
     def _written(self, error: BaseException | None) -> None:
         """The batch in flight is durable (``error`` is ``None``): publish and ack it in
         order; else refuse it and everything queued since, and stop the service. Then start
-        the next batch, or, with nothing left, maybe snapshot and wake :meth:`drain`."""
+        the next batch, if anything is queued."""
         batch, self._in_flight = self._in_flight or [], None
         if error is None:
             self._publish(batch)
@@ -368,6 +369,10 @@ class ExchangeService:
         if self._queue:
             self._write_queued()
             return
+        self._settled()
+
+    def _settled(self) -> None:
+        """Nothing is queued or in flight: maybe snapshot, and wake :meth:`drain`."""
         self._maybe_snapshot()
         if self._drained is not None:
             self._drained.set_result(None)
