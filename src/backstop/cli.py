@@ -249,12 +249,15 @@ def calibrate(
     funding: Annotated[Path | None, typer.Option(help="8-hour funding CSV (last_funding_rate).")] = None,
     depth: Annotated[Path | None, typer.Option(help="Binance bookDepth CSV.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the fitted values to this TOML file.")] = None,
+    klines: Annotated[Path | None, typer.Option(
+        help="1-minute klines of the --depth day: fits the cascade feedback (and, with altcoin klines "
+             "of that day beside it, the instruments' volatility ratios and correlations).")] = None,
 ) -> None:
-    """Fit the price-model, funding and impact parameters and compare with the shipped constants
-    (no flags: the files in ../shared/data, else the shipped constants and their sources)."""
+    """Fit the price-model, funding, impact and feedback parameters and compare with the shipped
+    constants (no flags: the files in ../shared/data, else the shipped constants and their sources)."""
     from backstop.sim.calibrate_cli import calibrate_command
 
-    calibrate_command(console, daily, funding, depth, out)
+    calibrate_command(console, daily, funding, depth, out, klines)
 
 
 data_app = typer.Typer(add_completion=False, no_args_is_help=True,

@@ -6,7 +6,12 @@ Inputs (each optional; defaults are the files in ``shared/data`` when present):
   Merton jump parameters (:mod:`backstop.sim.calibrate`, from :data:`CALIBRATION_START`);
 - ``--funding``: Binance 8-hour funding (``last_funding_rate``) -> mean, std, quantiles;
 - ``--depth``: Binance ``bookDepth`` bands -> the day-median depth curve, BTC at ±1..5 %
-  (:mod:`backstop.sim.impact`).
+  (:mod:`backstop.sim.impact`);
+- ``--depth`` with ``--klines`` (1-minute klines of the same day) -> the cascade feedback
+  parameters (:func:`backstop.sim.feedback.fit_feedback`); and when altcoin klines of the same day
+  lie beside the BTC file (``ethusdt-perp-1m-<day>.csv`` and so on, as ``backstop data download``
+  names them), each altcoin's volatility ratio and the correlation matrix of the instrument
+  universe (:data:`backstop.sim.paths.SHIPPED_UNIVERSE`, otherwise stated assumptions).
 
 :func:`calibrate_rows` returns one :class:`Row` per parameter: fitted value, shipped constant,
 source file and the data's date range. :func:`to_toml` writes the fitted values.
@@ -18,17 +23,21 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from backstop.sim import calibrate as cal
+from backstop.sim.feedback import BTC_FEEDBACK, PARAMETERS, fit_feedback
 from backstop.sim.impact import DAY_MEDIAN_CURVE, load_book_depth
+from backstop.sim.paths import SHIPPED_UNIVERSE, load_klines
 
 SHIPPED_ON = "2026-11-24"  # the date the FITTED_* constants and DAY_MEDIAN_CURVE were fitted
 DEFAULT_FILES = {
     "daily": "btcusd-1d-2011-2025.csv",
     "funding": "btcusdt-perp-funding-8h-2020-2026.csv",
     "depth": "btcusdt-perp-bookdepth-2025-10-10.csv",
+    "klines": "btcusdt-perp-1m-2025-10-10.csv",
 }
 
 
@@ -54,10 +63,11 @@ def shared_data_dir() -> Path | None:
     return None
 
 
-def resolve_inputs(daily: Path | None, funding: Path | None, depth: Path | None) -> dict[str, Path]:
+def resolve_inputs(daily: Path | None, funding: Path | None, depth: Path | None,
+                   klines: Path | None = None) -> dict[str, Path]:
     """The files to fit: the given ones (which must exist) or the defaults that exist (none
-    when nothing is given and ``shared/data`` is absent)."""
-    given = {"daily": daily, "funding": funding, "depth": depth}
+    when nothing is given and ``shared/data`` is absent). ``--klines`` needs a depth file."""
+    given = {"daily": daily, "funding": funding, "depth": depth, "klines": klines}
     data_dir = shared_data_dir()
     files: dict[str, Path] = {}
     for key, path in given.items():
@@ -120,12 +130,65 @@ def depth_rows(path: Path) -> list[Row]:
     return rows
 
 
+def feedback_rows(depth: Path, klines: Path) -> list[Row]:
+    """The feedback parameters of :func:`fit_feedback` against the shipped BTC ones."""
+    ohlc = load_klines(klines)
+    fit = fit_feedback(load_book_depth(depth), ohlc, label=f"{depth.name} + {klines.name}")
+    dates = f"{_day(ohlc.time_ms[0] / 1000)}..{_day(ohlc.time_ms[-1] / 1000)}"
+    return [Row("feedback", name, getattr(fit, name), getattr(BTC_FEEDBACK, name), fit.sources[name], dates)
+            for name in PARAMETERS]
+
+
+def altcoin_files(klines: Path) -> dict[str, Path]:
+    """Altcoin klines of the same day beside the BTC file, by instrument id of the universe."""
+    name = klines.name.lower()
+    if not name.startswith("btc"):
+        return {}
+    found = {}
+    for inst in SHIPPED_UNIVERSE.inst_ids[1:]:
+        candidate = klines.parent / (inst.split("-")[0].lower() + name[len("btc"):])
+        if candidate.is_file():
+            found[inst] = candidate
+    return found
+
+
+def universe_rows(klines: Path, alts: dict[str, Path]) -> list[Row]:
+    """Volatility ratio to BTC and correlation with every other instrument, from 1-minute log
+    returns over the minutes all files share."""
+    series = {"BTC-USDT": load_klines(klines)} | {inst: load_klines(path) for inst, path in alts.items()}
+    common = np.array(sorted(set.intersection(*(set(o.time_ms.tolist()) for o in series.values()))))
+    if common.size < 60:
+        raise ValueError(f"{klines.name} and the altcoin files share fewer than 60 minutes")
+    returns = np.array([np.diff(np.log(o.close[np.searchsorted(o.time_ms, common)]))
+                        for o in series.values()])
+    vol, corr = returns.std(axis=1, ddof=1), np.corrcoef(returns)
+    insts = list(series)
+    index = {inst: SHIPPED_UNIVERSE.inst_ids.index(inst) for inst in insts}
+    source = " + ".join(p.name for p in (klines, *alts.values()))
+    dates = f"{_day(common[0] / 1000)}..{_day(common[-1] / 1000)}"
+    shipped_vol, shipped_corr = SHIPPED_UNIVERSE.vol_ratio, SHIPPED_UNIVERSE.corr
+    rows = [Row("universe", f"vol_ratio_{inst}", float(vol[i] / vol[0]), float(shipped_vol[index[inst]]),
+                source, dates) for i, inst in enumerate(insts) if i]
+    rows += [Row("universe", f"corr_{a}_{b}", float(corr[i, j]), float(shipped_corr[index[a], index[b]]),
+                 source, dates) for i, a in enumerate(insts) for j, b in enumerate(insts) if i < j]
+    return rows
+
+
 def calibrate_rows(files: dict[str, Path]) -> list[Row]:
-    """Fit every group whose file is in ``files``."""
+    """Fit every group whose file is in ``files``; the feedback needs both depth and klines."""
     fitters = {"daily": daily_rows, "funding": funding_rows, "depth": depth_rows}
     rows: list[Row] = []
     for key, path in files.items():
-        rows += fitters[key](path)
+        if key in fitters:
+            rows += fitters[key](path)
+    if "klines" in files:
+        if "depth" not in files:
+            raise ValueError("--klines fits the feedback against a book-depth file of the same day: "
+                             "add --depth")
+        rows += feedback_rows(files["depth"], files["klines"])
+        alts = altcoin_files(files["klines"])
+        if alts:
+            rows += universe_rows(files["klines"], alts)
     return rows
 
 
@@ -160,7 +223,7 @@ SHIPPED_SOURCES = {
 }
 """Where each group of shipped constants was fitted from (files of ``shared/data``)."""
 NO_DATA_HINT = ("no data files (../shared/data absent): shown are the shipped constants; fit your own "
-                "with --daily/--funding/--depth, e.g. files from `backstop data download`")
+                "with --daily/--funding/--depth/--klines, e.g. files from `backstop data download`")
 
 
 def shipped_rows() -> list[Row]:
@@ -176,14 +239,21 @@ def shipped_rows() -> list[Row]:
         curve = getattr(DAY_MEDIAN_CURVE, f"{side}_btc")
         rows += [Row("depth", f"{side}_btc_{k + 1}pct", float(curve[k]), float(curve[k]),
                      *SHIPPED_SOURCES["depth"]) for k in range(5)]
+    rows += [Row("feedback", name, getattr(BTC_FEEDBACK, name), getattr(BTC_FEEDBACK, name),
+                 BTC_FEEDBACK.sources[name], "2025-10-10") for name in PARAMETERS]
+    u = SHIPPED_UNIVERSE
+    rows += [Row("universe", f"vol_ratio_{inst}", float(u.vol_ratio[i]), float(u.vol_ratio[i]),
+                 u.sources["vol_ratio"], "assumption") for i, inst in enumerate(u.inst_ids) if i]
+    rows += [Row("universe", f"corr_{a}_{b}", float(u.corr[i, j]), float(u.corr[i, j]), u.sources["corr"],
+                 "assumption") for i, a in enumerate(u.inst_ids) for j, b in enumerate(u.inst_ids) if i < j]
     return rows
 
 
 def calibrate_command(console: Console, daily: Path | None, funding: Path | None, depth: Path | None,
-                      out: Path | None) -> list[Row]:
+                      out: Path | None, klines: Path | None = None) -> list[Row]:
     """Fit what the inputs allow and print the comparison; with no input and no ``shared/data``,
     print the shipped constants and how to get data. ``out`` gets the TOML of what is shown."""
-    files = resolve_inputs(daily, funding, depth)
+    files = resolve_inputs(daily, funding, depth, klines)
     rows = calibrate_rows(files) if files else shipped_rows()
     console.print(rows_table(rows))
     if not files:
