@@ -21,6 +21,7 @@ from backstop.sim.feedback import BTC_FEEDBACK
 from backstop.sim.impact import CRASH_CURVE, DAY_MEDIAN_CURVE
 from backstop.sim.montecarlo import liquidate_path
 from backstop.sim.paths import MINUTE_YEARS, gbm_paths, load_klines, merton_paths
+from backstop.sim.price_sources import CRASH_CYCLE_MINUTES, crash_closes
 from shared_data import OCT10_KLINES, shared_file
 
 
@@ -99,3 +100,14 @@ def test_fast_path_agrees_with_engine_with_feedback_on_2025_10_10(share):
     _assert_agrees(agreement)
     assert agreement.drawdown_engine > drawdown(bars.close) * 1.5
     assert abs(agreement.loss_engine_usdt - agreement.loss_fast_usdt) < 0.01 * agreement.loss_fast_usdt
+
+
+def test_fast_path_agrees_with_engine_with_feedback_on_the_crash_model():
+    # The crash comes 24 minutes in, while the realized volatility still remembers the start:
+    # both sides must start it from the same first close (this caught a unit slip, USDT vs ticks).
+    prices = crash_closes(np.random.default_rng(0), CRASH_CYCLE_MINUTES)
+    agreement = check_agreement(ohlc_from_prices(prices), n_accounts=300, seed=0,
+                                feedback=_market_share(0.03))
+    _assert_agrees(agreement)
+    assert agreement.step_mismatches == 0
+    assert agreement.drawdown_engine > 3 * drawdown(prices)  # a runaway within the fitted range

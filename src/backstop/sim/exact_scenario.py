@@ -236,7 +236,7 @@ def build_scenario(ohlc: Ohlc, n_accounts: int = 200, seed: int = 0, curve: Dept
     if feedback is not None:
         sc.cascade = Cascade.for_population(feedback, float(sc.population.notional_usdt.sum()))
         sc.cascade.advance(0)
-        sc.cascade.close_log = math.log(float(ohlc.close[0]))
+        sc.cascade.close_log = math.log(round(float(ohlc.close[0]) * 10))  # ticks, as the bars feed it
     if invariants == "linear":
         ensure_invariants(ex.state)
     return sc
