@@ -57,6 +57,17 @@ def test_flow_decays_with_the_half_life_and_depth_withdraws_with_volatility():
     assert cascade.impact < calm  # the same flow against a thinner book moves the price more
 
 
+def test_a_cascade_that_reaches_the_cap_is_a_runaway():
+    cascade = Cascade(BTC_FEEDBACK, depth_usd=1e6)
+    cascade.absorb(-2e6)
+    assert not cascade.hit_cap and cascade.deepest_impact == pytest.approx(abs(cascade.impact))
+    cascade.absorb(-1e12)  # a million times the depth: the power law would say -100 in log
+    assert cascade.hit_cap and cascade.observed_ticks(1_000_000) == math.ceil(1_000_000 / 10 - 1e-6)
+    cascade.advance(0)
+    cascade.advance(36_000_000)  # ten hours later the flow has decayed, the record stays
+    assert abs(cascade.impact) < 0.5 * math.log(10.0) and cascade.hit_cap
+
+
 def test_forced_flow_signs_fills_and_adl_closes():
     fill, normal = (Filled(1, 1, "BTC-USDT-SWAP", 1_000_000, 50, "sell", 7, 1001, 8, 1, 0, 0, category)
                     for category in ("full_liquidation", "normal"))

@@ -10,14 +10,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from backstop.sim.amplification import RUNAWAY_DRAWDOWN, Cell
+from backstop.sim.amplification import Cell
 
 EXPLAIN = ("Amplification = the cascade's drawdown (the index the engine received, exogenous × "
            "impact of the forced flow) / the exogenous shock's drawdown, on the same path. "
            "Open-interest share: the population's share of the market's open interest (the book "
-           "it meets scales with it). A cascade drawdown above "
-           f"{RUNAWAY_DRAWDOWN:.0%} is a runaway (marked !): the impact left the range its fit covers "
-           "(5 % of mid).")
+           "it meets scales with it). A runaway (marked !) is a cascade whose impact reached the rule's "
+           "cap, a tenfold move: the power law is fitted within 5 % of mid and says nothing there.")
 
 
 def _axes(cells: list[Cell]) -> tuple[list[float], list[float]]:

@@ -4,8 +4,9 @@ For each cell of a grid, the scenario runs through the exact engine with feedbac
 (:mod:`backstop.sim.cascade`). Its **amplification** is the cascade's drawdown (the largest fall
 from a running peak of the index the engine received, at every visit of the path) divided by the
 exogenous shock's (the same measure on the replayed or modelled path alone, at the same visits).
-1 means the forced flow never moved the index by a tick; a drawdown near 100 % means the cascade
-ran away (the model's impact is a power law fitted within 5 % of mid and extrapolated past it).
+1 means the forced flow never moved the index by a tick. A cell whose impact reached the rule's
+cap (:data:`backstop.sim.feedback.MAX_IMPACT_LOG`, a tenfold move) is a **runaway**: the power
+law fitted within 5 % of mid no longer says anything there, and the cap sets the drawdown.
 
 The axes:
 
@@ -32,8 +33,6 @@ from backstop.sim.venue_scenario import venue_scenario
 
 DEFAULT_OI_SHARES = (0.003, 0.01, 0.03, 0.1)
 DEFAULT_LEVERAGE_SCALES = (0.5, 1.0, 2.0)
-RUNAWAY_DRAWDOWN = 0.9
-"""A cascade drawdown above this is reported as a runaway (the impact left the fitted range)."""
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,12 @@ class Cell:
     liquidations: int
     adl_trades: int
     fund_min_usdt: float
+    runaway: bool = False
 
     @property
     def amplification(self) -> float:
         """Cascade drawdown / exogenous drawdown (1 when the path never falls)."""
         return self.cascade_drawdown / self.exogenous_drawdown if self.exogenous_drawdown > 0 else 1.0
-
-    @property
-    def runaway(self) -> bool:
-        return self.cascade_drawdown > RUNAWAY_DRAWDOWN
 
     def row(self) -> dict:
         """A flat row for the Parquet table and the report."""
@@ -100,7 +96,7 @@ def run_cell(spec: ScenarioSpec, oi_share: float, leverage_scale: float) -> Cell
     kinds = [type(e).__name__ for e in result.events]
     return Cell(oi_share, leverage_scale, scenario.gross_notional_usdt, *scenario.drawdowns(),
                 kinds.count("LiquidationStarted"), kinds.count("AutoDeleveraged"),
-                min(fund, default=0) / MONEY_SCALE)
+                min(fund, default=0) / MONEY_SCALE, scenario.cascade.hit_cap)
 
 
 def run_grid(spec: ScenarioSpec, feedback: FeedbackParams, oi_shares: Sequence[float] = DEFAULT_OI_SHARES,

@@ -38,7 +38,8 @@ class Cascade:
     """The feedback state; ``params`` the instrument's, ``depth_usd`` the scaled calm 1 % depth.
 
     ``t_ms`` is the time of the last update seen (epoch ms); ``close_log`` the log of the last
-    bar's observed close (``None`` before the first bar)."""
+    bar's observed close (``None`` before the first bar); ``deepest_impact`` the largest ``|impact|``
+    so far (at :data:`~backstop.sim.feedback.MAX_IMPACT_LOG` the cascade ran into the rule's cap)."""
 
     params: fb.FeedbackParams
     depth_usd: float
@@ -46,6 +47,7 @@ class Cascade:
     variance: float = 0.0
     t_ms: int | None = None
     close_log: float | None = None
+    deepest_impact: float = 0.0
 
     @classmethod
     def for_population(cls, params: fb.FeedbackParams, gross_notional_usd: float,
@@ -89,10 +91,17 @@ class Cascade:
         if self.close_log is not None:
             self.variance = fb.ewma_variance(self.variance, log_px - self.close_log, bar_s)
         self.close_log = log_px
+        self.deepest_impact = max(self.deepest_impact, abs(self.impact))
 
     def absorb(self, flow_usd: float) -> None:
         """Add forced flow (USD, buys > 0) the engine just executed."""
         self.flow_usd += flow_usd
+        self.deepest_impact = max(self.deepest_impact, abs(self.impact))
+
+    @property
+    def hit_cap(self) -> bool:
+        """Whether the impact reached the rule's cap (the cascade ran away past the fitted range)."""
+        return self.deepest_impact >= fb.MAX_IMPACT_LOG * (1 - 1e-12)
 
     def flow_for_impact(self, log_return: float) -> float:
         """The outstanding flow (USD, signed) whose impact is ``log_return`` against the resting
