@@ -152,7 +152,7 @@ def stage_times(screen: RiskScreen, marks: np.ndarray, repeat: int) -> list[tupl
     c_args = (cross.cls[:cross.used], cross.acct[:cross.used], cross.sk[:cross.used],
               cross.base[:cross.used], pm, rate, rate_lo, screen._cash_f[:n_acct],
               screen._cross_count[:n_acct], screen._book_warn[:n_acct], 3.0, EPS_REL, ABS_SLACK_UNITS,
-              screen.book_equity[:n_acct])
+              screen.book_equity[:n_acct], screen.book_scale[:n_acct])
     iso_kernel, cross_kernel = KERNELS[False]
     steps = {
         "numpy: isolated codes": lambda: iso_codes_numpy(*i_args),

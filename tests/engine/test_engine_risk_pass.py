@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
+from backstop.engine.unit_finder import OpeningOrder
 from backstop.model.catalogue import default_catalogue
-from backstop.model.commands import CheckRisk, Deposit, PlaceOrder, SetLeverage
+from backstop.model.commands import CheckRisk, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
 from backstop.model.events import LiquidationWarning
 from backstop.sim.chaos import INSTRUMENTS, _Market, _opening, _round
@@ -41,7 +43,8 @@ def _config(screen: str, policy: dict) -> EngineConfig:
 
 def _observed(ex: Exchange) -> tuple:
     state = ex.state
-    return (set(state.warned), dict(state.liquidation_cooldown), dict(state.adl_rank),
+    shown = {key: rank for key, rank in state.adl_rank.items() if rank}  # absent reads as 0
+    return (set(state.warned), dict(state.liquidation_cooldown), shown,
             {f.fund_id: f.adl_state for f in state.funds.values()}, ex.state_hash())
 
 
@@ -146,3 +149,38 @@ def test_a_warned_position_closed_by_a_trade_leaves_the_warned_set(screen):
     assert ex.state.warned == set()
     _isolated_long(ex, 4, 2, "100", "1")  # reopened: warned again, once
     assert sum(isinstance(e, LiquidationWarning) for e in ex.execute(CheckRisk(5))) == 1
+
+
+@pytest.mark.parametrize("screen", ["exact", "vectorised"])
+def test_tied_scores_rank_in_the_order_the_positions_were_opened(screen):
+    """Identical positions score exactly alike: the indicator orders them as they were opened
+    (not by account id), on both paths."""
+    ex = Exchange(default_catalogue(), _config(screen, {}))
+    inst = ex.catalogue.get("BTC-USDT-SWAP")
+    ex.execute(Deposit(0, 1, "USDT", Decimal("10000000")))
+    opened = [9, 3, 7, 5, 12, 4, 11, 6, 10, 8]
+    for uid in opened:
+        _isolated_long(ex, 0, uid, "10", "1")
+    ex.execute(SetIndexPrice(1, inst.inst_family, inst.index_px * Decimal("1.01")))
+    ranks = [ex.state.adl_rank[(uid, inst.inst_id, MarginMode.ISOLATED)] for uid in opened]
+    assert ranks == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30)), max_size=300), tail=st.integers(1, 8))
+def test_opening_order_is_the_dicts_order_through_opens_closes_and_rebuilds(ops, tail):
+    """``OpeningOrder`` answers as a scan of ``state.positions`` would, after any sequence of
+    positions opened (appended) and closed (removed), across index rebuilds."""
+    state = SimpleNamespace(positions={})  # only the positions dict is read
+    order = OpeningOrder()
+    order.TAIL = tail
+    for opened, k in ops:
+        key = (k, "X", MarginMode.CROSS)
+        if opened and key not in state.positions:
+            state.positions[key] = object()
+        elif not opened:
+            state.positions.pop(key, None)
+        live = list(state.positions)
+        asked = live[::2]
+        answer = order.of(state, asked)
+        assert sorted(asked, key=answer.__getitem__) == asked

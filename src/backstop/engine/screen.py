@@ -104,6 +104,9 @@ class RiskScreen:
         self._book_warn = np.zeros(16, dtype=np.int8)
         self.book_equity = np.zeros(16, dtype=np.float64)
         """Each cross book's float equity (cash + Σ upl) at the last screen's marks."""
+        self.book_scale = np.zeros(16, dtype=np.float64)
+        """Each book's ``|cash| + Σ(|value| + |cost|)``: its float equity is within
+        ``EPS_REL·scale + 2·positions`` money units of the exact one."""
         self._work = np.zeros((0, 0, 4))
         self.triggers = IsolatedTriggerIndex(len(self.instruments)) if track_triggers else None
 
@@ -116,7 +119,8 @@ class RiskScreen:
             self._acct_keys.append(akey)
             self._acct_members.append(set())
             if slot >= len(self._cash):
-                for name in ("_cash", "_cash_f", "_cross_count", "_book_warn", "book_equity"):
+                for name in ("_cash", "_cash_f", "_cross_count", "_book_warn", "book_equity",
+                             "book_scale"):
                     arr = getattr(self, name)
                     setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
         return slot
@@ -153,10 +157,11 @@ class RiskScreen:
         return (self.iso if in_iso else self.cross), slot
 
     def upsert(self, key: Key, inst_id: str, uid: int, isolated: bool, size_lots: int, cost: int,
-               margin: int = 0, lever_cents: int = 0) -> None:
+               margin: int = 0, lever_cents: int = 0, shown: int = 0) -> None:
         """Add or replace a position (``margin``: isolated margin, money units; ``lever_cents``:
-        its leverage, for the ADL indicator); O(1) amortised plus, with triggers tracked, the
-        index's O(log n). Size 0 removes it. A new isolated slot starts unflagged."""
+        its leverage, and ``shown``: its ADL indicator now, both for the indicator's refresh);
+        O(1) amortised plus, with triggers tracked, the index's O(log n). Size 0 removes it. A
+        new isolated slot starts unflagged."""
         if size_lots == 0:
             self.remove(key)
             return
@@ -188,6 +193,7 @@ class RiskScreen:
         mmr = (find_tier(inst.tiers, size_lots) or inst.tiers[-1]).mmr_ppm
         margin = margin if isolated else 0
         pool.cls[slot], pool.acct[slot], pool.lever[slot] = self._cls[(i_inst, mmr)], acct, lever_cents
+        pool.shown[slot], pool.inst[slot] = shown, i_inst
         pool.lots[slot], pool.cost[slot], pool.margin[slot] = size_lots, cost, margin
         pool.sk[slot] = float(size_lots * inst.value_k)
         pool.base[slot] = float(margin - cost)
@@ -218,6 +224,25 @@ class RiskScreen:
 
     def __contains__(self, key: Key) -> bool:
         return key in self._pid
+
+    def slots_of_instrument(self, inst_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live isolated and cross slots holding ``inst_id``: O(positions) in numpy."""
+        i = self.inst_index[inst_id]
+        return np.flatnonzero(self.iso.inst[:self.iso.used] == i), \
+            np.flatnonzero(self.cross.inst[:self.cross.used] == i)
+
+    def cross_count(self, books: np.ndarray) -> np.ndarray:
+        """Open positions in each of these cross book slots."""
+        return self._cross_count[books]
+
+    def key_of_slot(self, pool: SlotPool, slot: int) -> Key:
+        return self._key_of_pid[int(pool.pid[slot])]  # type: ignore[return-value]
+
+    def set_book_equity(self, uid: int, ccy: str, equity: int) -> None:
+        """A book's exact equity (money units), after a change since the last screen."""
+        slot = self._acct_slot.get((uid, ccy))
+        if slot is not None:
+            self.book_equity[slot], self.book_scale[slot] = float(equity), 0.0
 
     def cross_keys(self, uid: int, ccy: str) -> set[Key]:
         """Keys of the cross positions in one cross book."""
@@ -269,7 +294,7 @@ class RiskScreen:
         n_acct = len(self._acct_keys)
         iso, cross = self.iso, self.cross
         cash, count, warn = self._cash_f[:n_acct], self._cross_count[:n_acct], self._book_warn[:n_acct]
-        equity = self.book_equity[:n_acct]
+        equity, scale = self.book_equity[:n_acct], self.book_scale[:n_acct]
         i_args = (iso.cls[:iso.used], iso.sk[:iso.used], iso.base[:iso.used], iso.warn[:iso.used])
         c_args = (cross.cls[:cross.used], cross.acct[:cross.used], cross.sk[:cross.used],
                   cross.base[:cross.used])
@@ -280,11 +305,11 @@ class RiskScreen:
             iso_kernel, cross_kernel = KERNELS[self.parallel]
             hits, codes = iso_kernel(*i_args, pm, rate, rate_lo, w, EPS_REL, ABS_SLACK_UNITS)
             books, book_codes = cross_kernel(*c_args, pm, rate, rate_lo, cash, count, warn, w,
-                                             EPS_REL, ABS_SLACK_UNITS, equity, self._work)
+                                             EPS_REL, ABS_SLACK_UNITS, equity, scale, self._work)
         else:
             hits, codes = iso_codes_numpy(*i_args, pm, rate, rate_lo, w, EPS_REL, ABS_SLACK_UNITS)
             books, book_codes = cross_codes_numpy(*c_args, pm, rate, rate_lo, cash, count, warn, w,
-                                                  EPS_REL, ABS_SLACK_UNITS, equity)
+                                                  EPS_REL, ABS_SLACK_UNITS, equity, scale)
         keys, pids, akeys = self._key_of_pid, iso.pid, self._acct_keys
         return Candidates(
             [keys[pids[i]] for i in hits[(codes & LIQ) != 0].tolist()],

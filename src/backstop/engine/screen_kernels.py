@@ -51,9 +51,10 @@ def iso_codes_numpy(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):
 
 
 def cross_codes_numpy(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn, w, eps, slack,
-                      equity):
+                      equity, scale):
     """``(books, codes)``: the book slots with a non-zero code; writes each book's float
-    equity (cash + Σ upl) into ``equity``."""
+    equity (cash + Σ upl) into ``equity`` and ``|cash| + Σ(|v| + |base|)``, the magnitude its
+    rounding errors scale with, into ``scale``."""
     n_acct = len(cash)
     v = sk * pm[cls]
     av = np.abs(v)
@@ -65,6 +66,7 @@ def cross_codes_numpy(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn,
         g = np.bincount(acct, weights=av + np.abs(base), minlength=n_acct)
         ac = np.abs(cash)
         equity[:] = cash + e
+        scale[:] = ac + g
         live = count > 0
         s = cash - eps * ac + e - msum - eps * (g + msum) - slack * count
         err = eps * (ac + g + w * msum) + slack * max(w, 1.0) * count
@@ -121,7 +123,7 @@ def _iso_kernel(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):  # pragm
 
 
 def _cross_kernel(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn, w, eps, slack,
-                  equity, work):  # pragma: no cover
+                  equity, scale, work):  # pragma: no cover
     """As :func:`cross_codes_numpy`: per-chunk sums into ``work[chunk, book, 4]`` (zero on
     entry and on exit: the combining pass clears it), slots sorted by book so the adds walk
     in order."""
@@ -153,9 +155,10 @@ def _cross_kernel(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn, w, 
             for j in range(4):
                 work[ch, a, j] = 0.0
         ca = cash[a]
+        ac = abs(ca)
         equity[a] = ca + e
+        scale[a] = ac + g
         if count[a] > 0:
-            ac = abs(ca)
             s = ca - eps * ac + e - msum - eps * (g + msum) - slack * count[a]
             err = eps * (ac + g + w * msum) + wslack * count[a]
             k = LIQ if s <= 0.0 else 0

@@ -109,6 +109,7 @@ class UnitFinder:
         self._pass: _Pass | None = None
         self._orphan_iso: set[PositionKey] = set()
         self._orphan_cross: set[int] = set()
+        self.opening_order = OpeningOrder()
 
     def note(self, events: Iterable[Event]) -> None:
         """Mark the accounts these events touched."""
@@ -157,6 +158,7 @@ class UnitFinder:
             for uid in sorted(self._dirty):
                 self._sync_account(state, self.screen, uid)
             self._adopt_orphans(state, self.screen)
+            self.opening_order.of(state, [])  # index the positions now, with the screen
         else:
             for uid in sorted(self._dirty):
                 self._sync_account(state, self.screen, uid)
@@ -175,7 +177,7 @@ class UnitFinder:
             inst = instrument_of(state, pos)
             margin = isolated_margin(state, pos, inst) if pos.is_isolated else 0
             screen.upsert(key, pos.inst_id, uid, pos.is_isolated, pos.size_lots, pos.cost, margin,
-                          lever_cents(state, uid, inst, pos.mgn_mode))
+                          lever_cents(state, uid, inst, pos.mgn_mode), state.adl_rank.get(key, 0))
             if pos.is_isolated:
                 screen.set_warned(key, (uid, pos.inst_id, "isolated") in warned)
             else:
@@ -211,6 +213,19 @@ class UnitFinder:
             return True
         return any(is_unit_liquidatable(state, unit)
                    for uid in sorted(self._dirty) for unit in sorted(_units_of_account(state, uid)))
+
+    def screen_after_pass(self, state: ExchangeState) -> RiskScreen | None:
+        """The screen in step with the state the pass left (``None`` when the pass scanned
+        exactly): the accounts it touched are copied in again and their books' equity set
+        exactly; the other books keep the equity of this pass's screen (same marks)."""
+        if self._pass is None or self.screen is None:
+            return None
+        touched = sorted(self._dirty)
+        screen = self._synced_screen(state)
+        for uid in touched:
+            for ccy in self.currencies:
+                screen.set_book_equity(uid, ccy, cross_figures(state, uid, ccy).equity)
+        return screen
 
     def warning_update(self, state: ExchangeState, is_below: IsBelow) -> WarningUpdate:
         """How ``state.warned`` changes now: every unit with exposure under the threshold is
@@ -301,3 +316,34 @@ def _scanned_unit(update: WarningUpdate, state: ExchangeState, key: WarningKey, 
         update.add.add(key)
         if key not in state.warned:
             update.below.append((key, ccy, equity, requirement))
+
+
+class OpeningOrder:
+    """Where positions stand in ``state.positions`` (the order they were opened), for ranking
+    exact ties, without a scan per question: an index built once, and the dict's tail (the
+    positions opened since, found walking it backwards until an indexed, unchanged
+    position) read per question. Rebuilt when the tail passes :attr:`TAIL` positions
+    (amortised O(positions / TAIL) per position opened)."""
+
+    TAIL = 4096
+
+    def __init__(self) -> None:
+        self._index: dict[PositionKey, tuple[int, object]] = {}
+
+    def of(self, state: ExchangeState, keys: list[PositionKey]) -> dict[PositionKey, int]:
+        tail = self._tail(state)
+        if len(tail) > self.TAIL:
+            self._index = {key: (i, pos) for i, (key, pos) in enumerate(state.positions.items())}
+            tail = []
+        after = {key: len(self._index) + i for i, key in enumerate(reversed(tail))}
+        return {key: after[key] if key in after else self._index[key][0] for key in keys}
+
+    def _tail(self, state: ExchangeState) -> list[PositionKey]:
+        """Keys opened since the index was built, newest first."""
+        tail, index = [], self._index
+        for key in reversed(state.positions):
+            entry = index.get(key)
+            if entry is not None and entry[1] is state.positions[key]:
+                break
+            tail.append(key)
+        return tail
