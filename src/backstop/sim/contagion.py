@@ -18,12 +18,13 @@ Floats throughout; a statistical model whose results the exact engine re-checks
 3. **Cross accounts** (the stated approximation): an account's equity is ``C + Σ side·q·(P - e)``
    and it is liquidated (all legs at once, at the current marks plus each close's impact) when
    that falls to ``r·Σ q·P`` (``r = mmr + taker_fee``, as for isolated). Each leg holds a trigger
-   interval around its mark: a band of ``±b`` in log price (``b`` sized to the account's equity
-   gap, see :func:`_cross_intervals`), and on the losing side the leg's liquidation price *given
-   the other legs at the worst edge of their bands*. Equity minus maintenance is monotone in each
-   price, so while every leg is inside its interval the account cannot be in breach; when a mark
-   leaves an interval, the account is re-evaluated at the current marks: liquidated if in breach,
-   else given fresh intervals. Intervals sit in one indexed heap per instrument and direction.
+   on its losing side (down for a long, up for a short): the nearer of a band edge ``b`` away in
+   log price (``b`` sized to the account's equity gap, see :func:`_cross_intervals`) and the leg's
+   liquidation price *given the other legs at the losing edge of their bands*. Equity minus
+   maintenance is monotone in each price, so while no leg has passed its trigger the account
+   cannot be in breach (a leg that moves the winning way only adds equity); when one does, the
+   account is re-evaluated at the current marks: liquidated if in breach, else given fresh
+   triggers. Intervals sit in one indexed heap per instrument and direction.
    Instruments are walked in universe order and again until none moves, so a cross liquidation
    that closes a leg in another coin moves that coin within the same step (contagion). The
    approximation is the order within a step: marks are checked at the moments the walk visits
@@ -58,7 +59,10 @@ from backstop.sim.population import Book
 
 NEVER = -1
 CROSS_BAND_MAX_LOG = 0.5
-"""Largest half-width (log price) of a cross leg's band before the account is re-evaluated."""
+"""Largest adverse move (log price) of a cross leg before the account is re-evaluated."""
+CROSS_GAP_SHARE = 0.9
+"""Share of a cross account's equity gap its legs' bands may consume together (see
+:func:`_cross_intervals`); below 1 so the linearised band rarely needs halving."""
 _BAND_HALVINGS = 40
 
 
@@ -158,6 +162,8 @@ def _sift_down(heap, pos, keys, base, n, i):
 def _heap_set(heap, pos, keys, base, n, leg, key):
     """Change ``leg``'s key and restore the heap."""
     old = keys[leg]
+    if key == old:
+        return
     keys[leg] = key
     if key < old:
         _sift_up(heap, pos, keys, base, pos[leg])
@@ -190,9 +196,12 @@ def _cross_intervals(a, marks_log, collateral, leg_start, inst, side, qty, entry
     """Trigger intervals of account ``a``'s legs (module docstring, step 3) into ``down``/``up``
     (prices); returns False if even a vanishing band leaves a trigger crossed.
 
-    The band is sized so the legs' worst edges together take half the account's equity gap
-    (``gap / (2·Σ q·P·|side - r|)`` in log price, linearised, at most :data:`CROSS_BAND_MAX_LOG`),
-    and halved while a trigger is still crossed."""
+    Only the losing side needs a trigger: a leg that moves the winning way only adds equity. The
+    band is sized so the legs' losing edges together take :data:`CROSS_GAP_SHARE` of the account's
+    equity gap (``share·gap / Σ q·P·|side - r|`` in log price, linearised, at most
+    :data:`CROSS_BAND_MAX_LOG`): then each leg's liquidation price given the others at their edges
+    lies at or beyond its own edge, and a leg triggers after an adverse move of about the band.
+    The band halves while a trigger is still crossed (the linearisation's convexity)."""
     gap, weight = collateral[a], 0.0
     for leg in range(leg_start[a], leg_start[a + 1]):
         price = math.exp(marks_log[inst[leg]])
@@ -200,7 +209,7 @@ def _cross_intervals(a, marks_log, collateral, leg_start, inst, side, qty, entry
         weight += qty[leg] * price * abs(side[leg] - r)
     if gap <= 0.0:
         return False
-    band = min(CROSS_BAND_MAX_LOG, 0.5 * gap / weight)
+    band = min(CROSS_BAND_MAX_LOG, CROSS_GAP_SHARE * gap / weight)
     for _ in range(_BAND_HALVINGS):
         widen = math.exp(band)
         worst = collateral[a]
@@ -217,9 +226,9 @@ def _cross_intervals(a, marks_log, collateral, leg_start, inst, side, qty, entry
             slope = qty[leg] * (side[leg] - r)
             threshold = (qty[leg] * side[leg] * entry[leg] - collateral[a] - others) / slope
             if side[leg] > 0:
-                down[leg], up[leg] = max(lo, threshold), hi
+                down[leg], up[leg] = max(lo, threshold), math.inf
             else:
-                down[leg], up[leg] = lo, min(hi, threshold)
+                down[leg], up[leg] = -math.inf, min(hi, threshold)
             if down[leg] >= price or up[leg] <= price:
                 crossed = True
         if not crossed:
@@ -384,7 +393,7 @@ def _next_cross(heap, keys, base, n, account, alive, inst, i, sign, mark, rescan
     return best, sign * keys[best]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _reached(i, mark_log, lists, heaps):
     """Whether instrument ``i``'s mark is at or through any trigger (the next isolated liquidation
     price on either side, or the top of either cross heap): the walk's cheap entry test."""
