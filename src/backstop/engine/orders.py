@@ -153,7 +153,8 @@ def _validate(state: ExchangeState, config: EngineConfig, cmd: PlaceOrder) -> Ch
         return errors.reject(errors.REDUCE_ONLY_INVALID,
                              "Reduce-only order exceeds the position it would reduce")
     lever = lever_cents(state, cmd.uid, inst, cmd.td_mode)
-    tier = find_tier(inst.tiers, max(abs(pos_lots), abs(pos_lots + side * lots)))  # type: ignore[operator]
+    after_lots = abs(pos_lots + side * lots)  # type: ignore[operator]
+    tier = find_tier(inst.tiers, after_lots if after_lots > abs(pos_lots) else abs(pos_lots))
     if tier is None or lever > tier.max_lever * 100:
         return errors.reject(errors.OVER_TIER_LIMIT,
                              "Order amount exceeds the current tier limit for this leverage")
@@ -181,7 +182,8 @@ def _opening_lots(position_lots: int, side: int, lots: int) -> int:
     """Lots of a trade that open new exposure (net mode) rather than close."""
     if position_lots * side >= 0:
         return lots
-    return max(0, lots - abs(position_lots))
+    beyond = lots - abs(position_lots)
+    return beyond if beyond > 0 else 0
 
 
 def _check_margin(state: ExchangeState, cmd: PlaceOrder, order: Checked, plan: MatchPlan | None,
@@ -240,7 +242,8 @@ def _loss_against_mark(inst: Instrument, side: int, mark: int, lots: int, px_tic
     counts for nothing, as a resting order may never fill), plus one unit of slack for the
     inverse value's rounding."""
     gap = calculate_fill_value(inst, lots, px_ticks) - calculate_fill_value(inst, lots, mark)
-    return max(0, side * gap) + 1
+    loss = side * gap
+    return (loss if loss > 0 else 0) + 1
 
 
 def _isolated_equity_before(state: ExchangeState, uid: int, inst: Instrument) -> int:

@@ -141,8 +141,9 @@ def cross_figures(state: ExchangeState, uid: int, ccy: str) -> CrossFigures:
     cash = free_cash + reserved
     equity = cash + upl
     available = equity - im - reserved
+    spendable = free_cash if free_cash < available else available
     return CrossFigures(cash, upl, im, reserved, mm, equity, available, free_cash,
-                        max(0, min(free_cash, available)))
+                        spendable if spendable > 0 else 0)
 
 
 def isolated_margin(state: ExchangeState, pos: Position, inst: Instrument) -> int:
@@ -208,8 +209,10 @@ def price_limits(state: ExchangeState, inst: Instrument, band_ppm: int) -> tuple
     up (both toward the mark, so the band is never wider than set), at least one tick."""
     mark = state.mark_ticks[inst.inst_id]
     buy = div_floor(mark * (PPM + band_ppm), PPM)
-    sell = max(1, div_ceil(mark * (PPM - band_ppm), PPM))
-    return max(buy, sell), sell
+    sell = div_ceil(mark * (PPM - band_ppm), PPM)
+    if sell < 1:
+        sell = 1
+    return (buy if buy > sell else sell), sell
 
 
 def fund_balance(state: ExchangeState, fund: InsuranceFund) -> int:
