@@ -194,6 +194,8 @@ def stress(
     feedback: Annotated[bool | None, typer.Option(
         "--feedback/--no-feedback", help="Forced flow moves the index (endogenous cascade); "
                                          "default off: a replayed crash already holds the market's.")] = None,
+    calibration: Annotated[Path | None, typer.Option(
+        help="A `backstop calibrate --out` TOML whose [feedback] table sets the feedback rule.")] = None,
     oi_share: Annotated[float | None, typer.Option(
         help="The population's share of the market's open interest (scales the book; default 1, "
              "with --feedback 0.03).")] = None,
@@ -213,6 +215,7 @@ def stress(
                                             policy=policy, config=config, seed=seed, out=out,
                                             compare_adl=compare_adl, paths=paths, fund=fund,
                                             venue=venue, compare_venues=compare_venues, feedback=feedback,
+                                            calibration=calibration,
                                             oi_share=oi_share, amplification=amplification,
                                             grid_oi=grid_oi, grid_leverage=grid_leverage))
 

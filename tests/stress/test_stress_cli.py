@@ -52,6 +52,7 @@ def test_wrong_columns(tmp_path):
     (["--amplification", "--oi-share", "0.1"], "--oi-share"),
     (["--oi-share", "0"], "open-interest share"),
     (["--oi-share", "1.5"], "open-interest share"),
+    (["--calibration", "fit.toml"], "--feedback"),
 ])
 def test_impossible_parameters(args, words):
     assert words in _one_line_error(args)
@@ -67,6 +68,7 @@ def test_missing_config_file(tmp_path):
     (["--config", "p.toml"], "--config"),
     (["--compare-adl"], "--compare-adl"),
     (["--amplification"], "--amplification"),
+    (["--feedback", "--calibration", "fit.toml"], "--calibration"),
 ])
 def test_paths_refuses_the_exact_engine_flags(extra, flag):
     # A hostile or careless user must not get a Monte Carlo that silently ignored a policy.
@@ -142,6 +144,22 @@ def test_feedback_applies_and_says_so(tmp_path):
     plain = CliRunner().invoke(app, ["stress", "--accounts", "20", "--out", str(tmp_path / "plain")],
                                env={"COLUMNS": "300"})
     assert "feedback off" in plain.output  # the default: a replayed crash already holds its cascade
+
+
+def test_calibration_file_sets_the_feedback_rule(tmp_path):
+    fit = tmp_path / "fit.toml"
+    fit.write_text('[feedback]\nsource = "my-book.csv + my-klines.csv"\ndata = "2025-10-10"\n'
+                   'half_life_s = 61.5\n')
+    args = ["stress", "--accounts", "20", "--feedback", "--calibration", str(fit),
+            "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "<th>half_life_s</th><td>61.5</td>" in page and "my-book.csv + my-klines.csv 2025-10-10" in page
+    assert "log-log slope" in page  # the keys the file lacks keep the shipped fit and its source
+    fit.write_text("[gbm]\nmu = 0.1\n")
+    assert "[feedback]" in _one_line_error(["--feedback", "--calibration", str(fit)])
+    assert "--calibration" in _one_line_error(["--feedback", "--calibration", str(tmp_path / "none.toml")])
 
 
 def test_amplification_prints_the_grid_and_writes_it(tmp_path):

@@ -21,6 +21,7 @@ leverage.
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -45,7 +46,7 @@ from backstop.sim.venue_scenario import venue_scenario
 
 DEPTH_FILE = "btcusdt-perp-bookdepth-2025-10-10.csv"
 PATHS_ONLY_REFUSED = ("prices", "depth", "policy", "config", "compare_adl", "venue", "compare_venues",
-                      "amplification")
+                      "amplification", "calibration")
 """Flags of the exact engine that ``--paths`` (the fast path) cannot honour."""
 DEFAULT_MC_FUND_USDT = 250_000.0
 
@@ -68,6 +69,7 @@ class StressFlags:
     venue: str | None = None
     compare_venues: bool = False
     feedback: bool | None = None
+    calibration: Path | None = None
     oi_share: float | None = None
     amplification: bool = False
     grid_oi: str | None = None
@@ -92,6 +94,9 @@ def ensure_flags_apply(flags: StressFlags) -> None:
     if flags.compare_venues and (flags.policy or flags.config):
         raise ValueError("--compare-venues runs each venue's own policies, so --policy/--config would "
                          "change only the first run; drop them (--fund sets every venue's fund)")
+    if flags.calibration is not None and not (flags.feedback or flags.amplification):
+        raise ValueError("--calibration sets the feedback rule's parameters; add --feedback or "
+                         "--amplification")
     if flags.amplification and flags.feedback is False:
         raise ValueError("--amplification measures the cascade that feedback makes; drop --no-feedback")
     if not flags.amplification and (flags.grid_oi or flags.grid_leverage):
@@ -122,8 +127,24 @@ def build_spec(flags: StressFlags) -> ScenarioSpec:
     spec = ScenarioSpec(prices=flags.prices, model=model,
                         n_accounts=flags.accounts, seed=flags.seed, config=engine_config,
                         depth_file=flags.depth or find_shared_data(DEPTH_FILE),
-                        feedback=FeedbackParams.shipped(INST_FAMILY) if flags.feedback else None)
+                        feedback=feedback_params(flags) if flags.feedback else None)
     return spec if oi_share is None else with_oi_share(spec, oi_share)
+
+
+def feedback_params(flags: StressFlags) -> FeedbackParams:
+    """The feedback rule's parameters: the ``[feedback]`` table of ``--calibration`` (written by
+    ``backstop calibrate --depth D --klines K --out FILE``; keys it lacks keep the shipped value),
+    else the shipped ones (fitted the same way to 2025-10-10)."""
+    if flags.calibration is None:
+        return FeedbackParams.shipped(INST_FAMILY)
+    try:
+        table = tomllib.loads(Path(flags.calibration).read_text()).get("feedback")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"--calibration {flags.calibration}: {exc}") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"--calibration {flags.calibration} has no [feedback] table: write one with "
+                         "`backstop calibrate --depth BOOKDEPTH --klines KLINES --out FILE`")
+    return FeedbackParams.from_calibration(table, INST_FAMILY)
 
 
 def parse_grid(text: str | None, default: tuple[float, ...], flag: str) -> tuple[float, ...]:
@@ -233,7 +254,7 @@ def run_amplification(console: Console, flags: StressFlags, spec: ScenarioSpec) 
     shares, levers = amplification_grid(flags)
     console.print(f"amplification: {len(shares)} open-interest shares × {len(levers)} leverage scales, "
                   "each a run with feedback", highlight=False)
-    return run_grid(spec, FeedbackParams.shipped(INST_FAMILY), shares, levers,
+    return run_grid(spec, feedback_params(flags), shares, levers,
                     on_cell=lambda c: console.print(
                         f"  OI share {c.oi_share:g}, leverage ×{c.leverage_scale:g}: "
                         f"amplification {c.amplification:.2f}", highlight=False))
