@@ -2,8 +2,9 @@
 
 Every flag either applies or is refused (:func:`ensure_flags_apply`): the exact engine takes
 ``--prices`` or ``--model`` (default ``crash``, the built-in 2025-10-10 model), ``--depth``,
-``--policy``, ``--config``, ``--venue``, ``--fund``, ``--compare-adl`` and ``--compare-venues``;
-the Monte Carlo (``--paths N``)
+``--policy``, ``--config``, ``--venue``, ``--fund``, ``--compare-adl``, ``--compare-venues``,
+``--feedback``, ``--oi-share``, ``--calibration`` (with feedback), ``--amplification`` with
+``--grid-oi`` and ``--grid-leverage``; the Monte Carlo (``--paths N``)
 takes ``--model`` (:data:`backstop.sim.mc_cli.MODELS`), ``--accounts``, ``--fund``, ``--seed``,
 ``--out``, ``--feedback`` and ``--oi-share`` (with feedback), and refuses the flags that only the
 exact engine reads.
