@@ -53,6 +53,7 @@ def test_calibrate_fits_the_feedback_and_the_toml_feeds_it_back(tmp_path) -> Non
         assert table[name] == pytest.approx(getattr(BTC_FEEDBACK, name), rel=5e-3), name
     params = FeedbackParams.from_calibration(table)
     assert params.depth_usd == table["depth_usd"] and OCT10_DEPTH in params.sources["depth_usd"]
+    assert "AR(1)" in params.sources["half_life_s"] and "withdrawal fit" in params.sources["vol_ref"]
 
 
 def test_klines_without_a_depth_file_is_refused() -> None:

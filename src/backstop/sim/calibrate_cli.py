@@ -20,6 +20,7 @@ source file and the data's date range. :func:`to_toml` writes the fitted values.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,12 +206,16 @@ def rows_table(rows: list[Row]) -> Table:
 
 
 def to_toml(rows: list[Row]) -> str:
-    """Fitted values as TOML tables per group, each with ``source`` and ``data`` keys."""
+    """Fitted values as TOML tables per group, each with ``source`` and ``data`` keys; a group whose
+    parameters have different sources (the feedback) also gets ``[group.sources]``, one per name."""
     lines = [f"# backstop calibrate, run {dt.date.today().isoformat()}"]
     for group in dict.fromkeys(r.group for r in rows):
         members = [r for r in rows if r.group == group]
-        lines += ["", f"[{group}]", f'source = "{members[0].source}"', f'data = "{members[0].dates}"']
+        lines += ["", f"[{group}]", f"source = {json.dumps(members[0].source)}",
+                  f"data = {json.dumps(members[0].dates)}"]
         lines += [f"{r.name} = {r.fitted!r}" for r in members]
+        if len({r.source for r in members}) > 1:
+            lines += ["", f"[{group}.sources]"] + [f"{r.name} = {json.dumps(r.source)}" for r in members]
     return "\n".join(lines) + "\n"
 
 

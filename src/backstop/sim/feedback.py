@@ -122,14 +122,17 @@ class FeedbackParams:
     @classmethod
     def from_calibration(cls, values: Mapping[str, object], inst_id: str = "BTC-USDT") -> FeedbackParams:
         """From a ``[feedback]`` table written by ``backstop calibrate --out`` (or any mapping with
-        the :data:`PARAMETERS` keys plus ``source``/``data``); missing keys keep the shipped value."""
+        the :data:`PARAMETERS` keys plus ``source``/``data``, and optionally ``sources``: name ->
+        source); missing keys keep the shipped value and its source."""
         base = cls.shipped(inst_id) if inst_id in SHIPPED_FEEDBACK else None
         where = f"{values.get('source', 'calibration')} {values.get('data', '')}".strip()
+        named = values.get("sources", {})
         chosen: dict[str, float] = {}
         sources: dict[str, str] = {}
         for name in PARAMETERS:
             if name in values:
-                chosen[name], sources[name] = float(values[name]), where  # type: ignore[arg-type]
+                source = named.get(name, where) if isinstance(named, Mapping) else where
+                chosen[name], sources[name] = float(values[name]), str(source)  # type: ignore[arg-type]
             elif base is not None:
                 chosen[name], sources[name] = getattr(base, name), base.sources[name]
             else:
