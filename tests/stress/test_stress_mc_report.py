@@ -111,9 +111,18 @@ def test_feedback_report_states_the_cascade_and_compares_fund_layouts(tmp_path, 
     amp = c.amplification()
     for inst, a in zip(c.inst_ids, amp, strict=True):
         assert f"<th>{inst}</th>" in page and f"×{a:.2f}" in page
-    shared, family = c.funds
-    assert f"{shared.fund_needed(0.01):,.0f} USDT pooled" in sentence
-    assert f"{family.fund_needed(0.01):,.0f} USDT split" in sentence
+    # 60 paths cannot resolve P(ruin) <= 1 % (the rule of three wants 300): the report says so.
+    assert sentence.count("60 paths cannot resolve (run 300)") == 2
     assert "Where the parameters come from" in page and "assumption" in page
     needs = [fund_need(contagion_run.result.required_usdt, t) for t in (0.01, 0.001)]
     assert text == verdict(contagion_run, needs)
+
+
+def test_feedback_report_gives_each_layouts_fund_when_the_paths_resolve_it():
+    from backstop.report.montecarlo import contagion_sentence
+    from backstop.sim.mc_cli import run_contagion
+
+    run = run_contagion(300, "crash", accounts=150, seed=5, fund_usdt=500.0, steps=90)
+    shared, family = run.contagion.funds
+    needs = f"{shared.fund_needed(0.01):,.0f} USDT pooled against {family.fund_needed(0.01):,.0f} USDT"
+    assert needs in contagion_sentence(run)

@@ -215,13 +215,21 @@ def contagion_sentence(run: PathsRun) -> str:
     alts = (f", the altcoins' by ×{amp[1:].min():.2f}–×{amp[1:].max():.2f}" if amp.size > 1 else "")
     shared, family = (next(f for f in c.funds if f.layout is layout) for layout in LAYOUT_NAMES)
     target = run.fund.ruin_target
+    need_shared, need_family = (_need_text(f.required_usdt, target) for f in (shared, family))
     return (f"With the population standing for {c.oi_share:.1%} of the market's open interest, forced "
             f"selling deepened the fall: {btc}{alts}. Per path {out.n_cross.mean():,.1f} cross accounts were "
             f"liquidated, closing {out.n_contagion.mean():,.1f} positions in a coin other than the one whose "
             f"move triggered them. With ADL, the shared pool fired ADL on {shared.p_adl:.1%} of paths and "
             f"per-family funds on {family.p_adl:.1%}; P(ruin) ≤ {target:.1%} needs "
-            f"{shared.fund_needed(target):,.0f} USDT pooled against {family.fund_needed(target):,.0f} USDT "
-            "split by open interest.")
+            f"{need_shared} pooled against {need_family} split by open interest.")
+
+
+def _need_text(required_usdt: np.ndarray, target: float) -> str:
+    """The fund for ``target`` as text, or why the run cannot resolve it (:func:`fund_need`)."""
+    need = fund_need(required_usdt, target)
+    if need.estimate is None:
+        return f"an amount {required_usdt.size:,} paths cannot resolve (run {need.paths_needed:,})"
+    return f"{need.estimate:,.0f} USDT"
 
 
 def contagion_rows(c: ContagionSummary) -> str:
@@ -247,7 +255,7 @@ def layout_rows(run: PathsRun) -> str:
         f"<td>{f.p_exhausted:.2%}</td>"
         f"<td>{f.socialized_usdt.mean():,.0f} USDT</td>"
         f"<td>{f.expected_socialized(f_cfg.tail_q):,.0f} USDT</td>"
-        f"<td>{f.fund_needed(f_cfg.ruin_target):,.0f} USDT</td></tr>" for f in c.funds)
+        f"<td>{html.escape(_need_text(f.required_usdt, f_cfg.ruin_target))}</td></tr>" for f in c.funds)
 
 
 def drawdown_figure(c: ContagionSummary) -> go.Figure:
