@@ -192,10 +192,12 @@ class MarkPolicy:
 class RiskPolicy:
     """How a mark update finds liquidatable units: ``exact`` (a Python scan), ``vectorised``
     (the numpy/numba screen, confirmed exactly), or ``auto`` (vectorised once the book holds
-    ``vectorised_from`` open positions). All three liquidate the same units."""
+    ``vectorised_from`` open positions). All three give the same events and state. The
+    screen already costs no more than the scan at ~200 positions (``bench/stress_engine.py
+    --accounts 200``, issue 12), hence the default."""
 
     screen: ScreenMode = ScreenMode.AUTO
-    vectorised_from: int = 5000
+    vectorised_from: int = 500
 
 
 @dataclass(frozen=True, slots=True)
