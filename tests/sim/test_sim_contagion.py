@@ -157,14 +157,3 @@ def test_entries_must_match_the_paths_start():
     with pytest.raises(ValueError, match="oi_share"):
         ct.run_cascade(exog, book, params, oi_share=0.0)
 
-
-def test_fast_path_view_records_one_path_and_its_drawdown_comes_from_the_marks():
-    exog, book, params = crash_setup(n_inst=1, n_paths=1, isolated_share=1.0)
-    view = ct.fast_path_view(exog[0], book, params, oi_share=0.03)
-    marks = view.marks[0, 0]
-    drawdown = 1 - np.exp((marks - np.maximum.accumulate(marks)).min())
-    assert view.mark_drawdown[0, 0] == pytest.approx(drawdown)
-    liquidated = view.account_step[0] >= 0
-    assert liquidated.sum() == view.n_liquidations[0, 0]
-    assert np.isfinite(view.leg_fill[0, liquidated]).all() and np.isnan(view.leg_fill[0, ~liquidated]).all()
-    assert view.account_flow_usdt[0].sum() == pytest.approx(view.flows_usdt[0].sum())

@@ -43,23 +43,10 @@ Floats throughout; a statistical model whose results the exact engine re-checks
    does not move the price here. Funds: one shared pool, or one per instrument family with the
    initial fund split by the population's open interest, compared.
 
-**Agreement with the exact engine** (:func:`fast_path_view` is this side of
-:mod:`backstop.sim.agreement`). Checked here: the walk equals its rescan exactly; the open loop
-against a bottomless book equals the first-passage fast path that ``agreement`` already checks
-against the engine; cross detection without feedback equals a brute-force margin scan. Against the
-engine with feedback the two differ by construction in: (1) ticks: the engine's index moves only
-by whole ticks, rounded toward the exogenous price; (2) fills: the engine fills against the maker's
-discrete ladder within its liquidation band and sends the rest down the waterfall, the fast path
-at the power-law mean price; (3) order within an index update: the engine liquidates in its own
-order in rounds, the fast path trigger by trigger; (4) ADL closes move the engine's index and not
-the fast path's. A cascade amplifies any such difference near its tipping point, so per-account
-steps are not the right measure there. The tolerances, on one path of one instrument with
-isolated accounts at an OI share where the cascade does not run away (``cascade drawdown <
-RUNAWAY``): liquidation count within :data:`AGREE_LIQ_RTOL` plus 2; total deficit and surplus
-within :data:`AGREE_MONEY_RTOL` of the larger plus ``agreement.MONEY_ATOL_PER_LIQ_USDT`` per
-liquidation (the open-loop money gap, (2) and (3), doubled for the extra path dependence);
-cascade drawdown within :data:`AGREE_DRAWDOWN_ATOL` (tick rounding (1) stays far below it; (4)
-is zero while the fund covers every deficit); and both sides agree on whether it ran away.
+**Agreement.** Checked here: the walk equals its rescan exactly; the open loop against a bottomless
+book equals the first-passage fast path; cross detection without feedback equals a brute-force
+margin scan. Against the exact engine with feedback: :mod:`backstop.sim.agreement` (its
+tolerances, and where and why the two part).
 """
 
 from __future__ import annotations
@@ -76,14 +63,6 @@ from backstop.sim.montecarlo import FundConfig, fund_needed
 from backstop.sim.population import Book
 
 NEVER = -1
-AGREE_LIQ_RTOL = 0.05
-"""Liquidation count, fast path against the exact engine with feedback: relative tolerance (+ 2)."""
-AGREE_MONEY_RTOL = 0.04
-"""Total deficit and surplus, fast path against the exact engine with feedback: relative tolerance."""
-AGREE_DRAWDOWN_ATOL = 0.01
-"""Cascade drawdown (a fraction), fast path against the exact engine: absolute tolerance."""
-RUNAWAY = 0.9
-"""A cascade drawdown above this is a runaway (``backstop.sim.amplification`` uses the same line)."""
 CROSS_BAND_MAX_LOG = 0.5
 """Largest adverse move (log price) of a cross leg before the account is re-evaluated."""
 CROSS_GAP_SHARE = 0.9
@@ -721,10 +700,3 @@ def fund_outcome(flows: np.ndarray, layout: FundLayout, initial_usdt: float, spl
     return FundOutcome(layout, initial_usdt, shares, balance_min, socialized, adl_step, exhausted,
                        scaled.max(axis=1))
 
-
-def fast_path_view(exog_log_path: np.ndarray, book: Book, params: list[FeedbackParams], oi_share: float,
-                   feedback: bool = True, dt_s: float = 60.0) -> CascadeOutcome:
-    """One path (n_inst, n_times; log USDT per coin) with every account's step, fund flow and fill
-    and the marks recorded: what the exact engine is compared with."""
-    return run_cascade(np.asarray(exog_log_path)[None], book, params, feedback=feedback, n_record=1,
-                       record_marks=True, dt_s=dt_s, oi_share=oi_share)
