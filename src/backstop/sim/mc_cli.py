@@ -7,6 +7,9 @@ a population from :mod:`backstop.sim.population`, and runs :func:`backstop.sim.m
 :func:`print_summary` shows the fund-minimum quantiles, P(ADL), P(exhausted), expected
 shortfall and the fund needed for a target ruin probability; :func:`write_table` writes the
 per-path results (Parquet when pyarrow is installed, and always CSV).
+:func:`run_contagion` (``--paths N --feedback``) is the fast path with feedback instead: five
+correlated instruments, isolated and cross accounts, liquidations that move the price
+(:mod:`backstop.sim.contagion`), and the shared pool against per-family funds with ADL.
 :func:`stress_paths_command` is the one call the CLI makes.
 
 The fast path is statistical (floats); :mod:`backstop.sim.agreement` checks it against the
