@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backstop.sim.population import PopulationSpec, generate_population
+from backstop.sim.population import Population, PopulationSpec, generate_population
 
 
 def test_same_seed_gives_identical_population():
@@ -90,3 +90,37 @@ def test_spec_from_toml(tmp_path):
     assert spec.leverage_mix == ((1.0, 3.0, 5.0), (1.0, 50.0, 60.0))
     pop = generate_population(spec, np.random.default_rng(0))
     assert pop.size == 42 and pop.leverage.min() >= 3 and pop.leverage.max() <= 60
+
+
+def test_book_cross_accounts_hold_distinct_coins_and_isolated_ones_one_position():
+    from backstop.sim.paths import SHIPPED_UNIVERSE
+    from backstop.sim.population import BookSpec, generate_book
+
+    spec = BookSpec(PopulationSpec(n_accounts=3000))
+    a = generate_book(spec, SHIPPED_UNIVERSE.s0, np.random.default_rng(6))
+    b = generate_book(spec, SHIPPED_UNIVERSE.s0, np.random.default_rng(6))
+    np.testing.assert_array_equal(a.qty, b.qty)
+    legs = np.diff(a.leg_start)
+    assert np.all(legs[a.isolated] == 1)
+    assert legs[~a.isolated].min() == 2 and legs[~a.isolated].max() == 4
+    for account in np.flatnonzero(~a.isolated)[:200]:
+        insts = a.inst[a.leg_start[account]:a.leg_start[account + 1]]
+        assert len(set(insts.tolist())) == insts.size
+    np.testing.assert_allclose(a.qty * a.entry_price, a.notional_usdt)
+    # An isolated account's liquidation price is the single-instrument population's ratio.
+    iso = a.isolated[a.account]
+    frac = a.collateral_usdt[a.account][iso] / a.notional_usdt[iso]
+    n_iso = int(iso.sum())
+    single = Population(side=a.side[iso], leverage=1 / frac, notional_usdt=a.notional_usdt[iso],
+                        isolated=np.ones(n_iso, bool), margin_frac=frac, entry_step=np.zeros(n_iso, int),
+                        mmr=a.mmr, taker_fee=a.taker_fee)
+    liq = a.isolated_liquidation_prices()[iso]
+    np.testing.assert_allclose(liq, a.entry_price[iso] * single.liquidation_ratio())
+    assert np.isnan(a.isolated_liquidation_prices()[~iso]).all()
+
+
+def test_book_refuses_staggered_entries():
+    from backstop.sim.population import BookSpec
+
+    with pytest.raises(ValueError, match="entries are at step 0"):
+        BookSpec(PopulationSpec(entry_window_steps=5))
