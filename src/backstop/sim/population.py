@@ -149,8 +149,13 @@ class Population:
 
         Long ``(1 - m)/(1 - r)``, short ``(1 + m)/(1 + r)`` where ``m = margin_frac``.
         """
-        r = self.mmr + self.taker_fee
-        return self.bankruptcy_ratio() / (1.0 - self.side * r)
+        return liquidation_ratio(self.side, self.margin_frac, self.mmr, self.taker_fee)
+
+
+def liquidation_ratio(side: np.ndarray, margin_frac: np.ndarray, mmr: float, taker_fee: float) -> np.ndarray:
+    """Liquidation price / entry price of an isolated linear position: ``(1 - side·m)/(1 - side·r)``
+    with ``m`` = margin / notional at entry and ``r = mmr + taker_fee`` (OKX)."""
+    return (1.0 - side * margin_frac) / (1.0 - side * (mmr + taker_fee))
 
 
 def _draw_leverage(rng: np.random.Generator, spec: PopulationSpec, n: int) -> np.ndarray:
@@ -254,8 +259,7 @@ class Book:
         legs): :meth:`Population.liquidation_ratio` times the entry price."""
         iso = self.isolated[self.account]
         margin_frac = self.collateral_usdt[self.account] / self.notional_usdt
-        r = self.mmr + self.taker_fee
-        ratio = (1.0 - self.side * margin_frac) / (1.0 - self.side * r)
+        ratio = liquidation_ratio(self.side, margin_frac, self.mmr, self.taker_fee)
         return np.where(iso, self.entry_price * ratio, np.nan)
 
 
