@@ -24,6 +24,7 @@ from backstop.engine.screen import EPS_REL, RiskScreen
 from backstop.engine.screen_pool import SlotPool
 from backstop.engine.unit_finder import OpeningOrder, UnitFinder
 from backstop.math.adl import calculate_adl_score, calculate_quintiles
+from backstop.math.values import calculate_upl
 from backstop.model.enums import MarginMode
 from backstop.model.instrument import Instrument
 from backstop.state.exchange_state import ExchangeState
@@ -118,11 +119,96 @@ def _refresh_screened(state: ExchangeState, ranking: AdlRanking, screen: RiskScr
         side = _side(screen, inst, mark, sign, iso_slots, cross_slots)
         if not len(side):
             continue
-        quintiles = _side_quintiles(state, ranking, inst, mark, side, cache, opening)
-        for i in np.flatnonzero(quintiles != side.shown).tolist():
-            state.adl_rank[side.key(i)] = int(quintiles[i])
-            pool, slot = side.locate(i)
-            pool.shown[slot] = quintiles[i]
+        exact = _Exact(state, ranking, inst, mark, side, cache)
+        quintiles = _side_quintiles(state, side, exact, opening)
+        changed = np.flatnonzero(quintiles != side.shown)
+        n_iso = len(side.pools[0][1])
+        for part, (pool, slots) in enumerate(side.pools):
+            mine = changed[changed < n_iso] if part == 0 else changed[changed >= n_iso]
+            if len(mine):
+                where = slots[mine - (0 if part == 0 else n_iso)]
+                pool.shown[where] = quintiles[mine]
+                state.adl_rank.update(zip(screen.keys_of_slots(pool, where), quintiles[mine].tolist(),
+                                          strict=True))
+
+
+class _Exact:
+    """Exact ``(upl, float score)`` of a side's positions, as :func:`refresh_instrument` gets
+    them, memoised; isolated positions with the same lots, cost and margin score alike, so
+    they share one computation."""
+
+    def __init__(self, state: ExchangeState, ranking: AdlRanking, inst: Instrument, mark: int,
+                 side: _Side, cache: FiguresCache) -> None:
+        self.state, self.ranking, self.inst, self.mark = state, ranking, inst, mark
+        self.side, self.cache = side, cache
+        self.scores: dict[int, float] = {}
+        self._alike: dict[tuple[int, int, int], tuple[int, float]] = {}
+
+    def upl(self, i: int) -> int:
+        """The exact upl alone (cheap: no account figures)."""
+        pool, slot = self.side.locate(i)
+        return calculate_upl(self.inst, int(pool.lots[slot]), int(pool.cost[slot]), self.mark)
+
+    def __call__(self, i: int) -> tuple[int, float]:
+        pool, slot = self.side.locate(i)
+        alike = None
+        if pool is self.side.screen.iso:
+            alike = (int(pool.lots[slot]), int(pool.cost[slot]), int(pool.margin[slot]))
+            found = self._alike.get(alike)
+            if found is not None:
+                self.scores[i] = found[1]
+                return found
+        cand = _candidate(self.state, self.inst, self.state.positions[self.side.key(i)], self.mark,
+                          self.cache)
+        result = (cand.upl, float(calculate_adl_score(self.ranking, cand)))
+        if alike is not None:
+            self._alike[alike] = result
+        self.scores[i] = result[1]
+        return result
+
+
+def _side_quintiles(state: ExchangeState, side: _Side, exact: _Exact,
+                    opening: OpeningOrder) -> np.ndarray:
+    """Each position's indicator: 0 unless profitable, else its quintile by (score, order
+    opened), as :func:`refresh_instrument` gives it."""
+    profitable = side.upl - side.upl_err > 0
+    for i in np.flatnonzero(~profitable & (side.upl + side.upl_err > 0)).tolist():
+        profitable[i] = exact.upl(i) > 0
+    members = np.flatnonzero(profitable)
+    lo, hi = side.score[members] - side.score_err[members], side.score[members] + side.score_err[members]
+    if exact.scores:
+        known = np.array([i for i in exact.scores if profitable[i]], dtype=np.int64)
+        at = np.searchsorted(members, known)
+        lo[at] = hi[at] = [exact.scores[i] for i in known.tolist()]
+    n = len(members)
+    sorted_lo, sorted_hi = np.sort(lo), np.sort(hi)
+    could_precede = np.searchsorted(sorted_lo, hi, side="right") - 1  # others possibly ≤ it
+    surely_precede = np.searchsorted(sorted_hi, lo, side="left")  # others surely < it
+    passed = np.zeros(n, dtype=np.int64)  # quintile boundaries b_j = ⌊j·n/5⌋ with rank ≥ b_j
+    for j in range(1, 5):
+        b = j * n // 5
+        sure_in, sure_out = could_precede < b, surely_precede >= b
+        passed += sure_out
+        open_ = np.flatnonzero(~sure_in & ~sure_out)
+        if len(open_):
+            passed[open_] += _exact_behind(state, side, members[open_], b - int(sure_in.sum()),
+                                           exact, opening)
+    out = np.zeros(len(side), dtype=np.int64)
+    out[members] = 1 + passed  # = ⌈(rank + 1)·5/n⌉
+    return out
+
+
+def _exact_behind(state: ExchangeState, side: _Side, open_: np.ndarray, places: int, exact: _Exact,
+                  opening: OpeningOrder) -> np.ndarray:
+    """Of the undecided positions ``open_``, which are not among the first ``places`` by exact
+    (score, order opened): 1 for those behind the boundary."""
+    scores = [exact.scores[i] if i in exact.scores else exact(i)[1] for i in open_.tolist()]
+    keys = [side.key(i) for i in open_.tolist()]
+    order_opened = opening.of(state, keys) if len(set(scores)) < len(scores) else {}
+    ranked = sorted(range(len(open_)), key=lambda j: (scores[j], order_opened.get(keys[j], 0)))
+    behind = np.ones(len(open_), dtype=np.int64)
+    behind[ranked[:places]] = 0
+    return behind
 
 
 def _side(screen: RiskScreen, inst: Instrument, mark: int, sign: int, iso_slots: np.ndarray,
@@ -165,56 +251,3 @@ def _relative(x: np.ndarray, err: np.ndarray, floor: float) -> np.ndarray:
     unless ``x − err`` is surely above ``floor``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(x - err > floor, err / (x - err), np.inf)
-
-
-def _side_quintiles(state: ExchangeState, ranking: AdlRanking, inst: Instrument, mark: int,
-                    side: _Side, cache: FiguresCache, opening: OpeningOrder) -> np.ndarray:
-    """Each position's indicator: 0 unless profitable, else its quintile by (score, order
-    opened), as :func:`refresh_instrument` gives it."""
-    n_all = len(side)
-    exact_score: dict[int, float] = {}
-    profitable = side.upl - side.upl_err > 0
-    for i in np.flatnonzero(~profitable & (side.upl + side.upl_err > 0)).tolist():
-        cand = _candidate(state, inst, state.positions[side.key(i)], mark, cache)
-        if cand.upl > 0:
-            profitable[i] = True
-            exact_score[i] = float(calculate_adl_score(ranking, cand))
-    members = np.flatnonzero(profitable)
-    lo, hi = side.score[members] - side.score_err[members], side.score[members] + side.score_err[members]
-    for j, i in enumerate(members.tolist()):
-        if i in exact_score:
-            lo[j] = hi[j] = exact_score[i]
-    n = len(members)
-    sorted_lo, sorted_hi = np.sort(lo), np.sort(hi)
-    could_precede = np.searchsorted(sorted_lo, hi, side="right") - 1  # others possibly ≤ it
-    surely_precede = np.searchsorted(sorted_hi, lo, side="left")  # others surely < it
-    passed = np.zeros(n, dtype=np.int64)  # quintile boundaries b_j = ⌊j·n/5⌋ with rank ≥ b_j
-    for j in range(1, 5):
-        b = j * n // 5
-        sure_in, sure_out = could_precede < b, surely_precede >= b
-        passed += sure_out
-        open_ = np.flatnonzero(~sure_in & ~sure_out)
-        if len(open_):
-            passed[open_] += _exact_behind(state, ranking, inst, mark, side, members[open_],
-                                           b - int(sure_in.sum()), exact_score, cache, opening)
-    out = np.zeros(n_all, dtype=np.int64)
-    out[members] = 1 + passed  # = ⌈(rank + 1)·5/n⌉
-    return out
-
-
-def _exact_behind(state: ExchangeState, ranking: AdlRanking, inst: Instrument, mark: int, side: _Side,
-                  open_: np.ndarray, places: int, exact_score: dict[int, float],
-                  cache: FiguresCache, opening: OpeningOrder) -> np.ndarray:
-    """Of the undecided positions ``open_``, which are not among the first ``places`` by exact
-    (score, order opened): 1 for those behind the boundary."""
-    for i in open_.tolist():
-        if i not in exact_score:
-            cand = _candidate(state, inst, state.positions[side.key(i)], mark, cache)
-            exact_score[i] = float(calculate_adl_score(ranking, cand))
-    keys = [side.key(i) for i in open_.tolist()]
-    scores = [exact_score[i] for i in open_.tolist()]
-    order_opened = opening.of(state, keys) if len(set(scores)) < len(scores) else {}
-    ranked = sorted(range(len(open_)), key=lambda j: (scores[j], order_opened.get(keys[j], 0)))
-    behind = np.ones(len(open_), dtype=np.int64)
-    behind[ranked[:places]] = 0
-    return behind

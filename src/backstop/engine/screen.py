@@ -235,6 +235,10 @@ class RiskScreen:
         """Open positions in each of these cross book slots."""
         return self._cross_count[books]
 
+    def keys_of_slots(self, pool: SlotPool, slots: np.ndarray) -> list[Key]:
+        keys = self._key_of_pid
+        return [keys[pid] for pid in pool.pid[slots].tolist()]  # type: ignore[misc]
+
     def key_of_slot(self, pool: SlotPool, slot: int) -> Key:
         return self._key_of_pid[int(pool.pid[slot])]  # type: ignore[return-value]
 
