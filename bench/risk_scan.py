@@ -156,7 +156,7 @@ def stage_times(screen: RiskScreen, marks: np.ndarray, repeat: int) -> list[tupl
     iso_kernel, cross_kernel = KERNELS[False]
     steps = {
         "numpy: isolated codes": lambda: iso_codes_numpy(*i_args),
-        "numpy: cross codes (3 × np.bincount)": lambda: cross_codes_numpy(*c_args),
+        "numpy: cross codes (4 × np.bincount)": lambda: cross_codes_numpy(*c_args),
         "numba: isolated kernel": lambda: iso_kernel(*i_args),
         "numba: cross kernel": lambda: cross_kernel(*c_args, screen._work),
     }
