@@ -138,3 +138,24 @@ def test_what_the_profit_cannot_cover_goes_down_the_waterfall(liq_market):
     assert (settled.from_fund, settled.socialized) == (0, 3_700 * U)
     ensure_conservation(m.state)
     ensure_no_negative_money(m.state)
+
+
+def test_winners_are_told_on_the_socket_and_the_dashboard(liq_market):
+    """A haircut is ADL: each winner's ``balance_and_position`` push says ``eventType`` adl,
+    and the dashboard's feed shows how much profit it gave and that it kept the position."""
+    from backstop.api.dashboard_views import haircut_row
+    from backstop.api.ws import _TOUCHES, Touched
+
+    m = haircut_market(liq_market, "pro_rata")
+    events = m.index("78000")
+    touched = Touched()
+    for event in events:
+        toucher = _TOUCHES.get(type(event))
+        if toucher is not None:
+            toucher(touched, event)
+    cuts = of(events, ProfitHaircut)
+    assert {c.uid: touched.event_types.get(c.uid) for c in cuts} == {c.uid: "adl" for c in cuts}
+    rows = [haircut_row(m.ex, c) for c in cuts]
+    assert sum(D(r["amt"]) for r in rows) == NEEDED
+    assert {(r["kind"], r["liquidatedUid"], r["ccy"]) for r in rows} == {("haircut", "1", "USDT")}
+    assert all(D(r["amt"]) <= D(r["profit"]) == PROFIT[int(r["uid"])] for r in rows)

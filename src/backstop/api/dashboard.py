@@ -122,8 +122,7 @@ class DashboardHub:
     def _liquidation_started(self, e: ev.LiquidationStarted) -> None:
         row = dv.liquidation_row(self.service.exchange, e)
         self._open_rows[(e.uid, e.inst_id, e.mgn_mode)] = row
-        self.feed.append(row)
-        self.pending.feed.append(row)
+        self._feed_row(row)
 
     def _liquidation_settled(self, e: ev.LiquidationSettled) -> None:
         row = self._open_rows.pop((e.uid, e.inst_id, e.mgn_mode), None)
@@ -131,7 +130,12 @@ class DashboardHub:
             dv.settle_row(row, e)
 
     def _deleveraged(self, e: ev.AutoDeleveraged) -> None:
-        row = dv.adl_row(self.service.exchange, e)
+        self._feed_row(dv.adl_row(self.service.exchange, e))
+
+    def _haircut(self, e: ev.ProfitHaircut) -> None:
+        self._feed_row(dv.haircut_row(self.service.exchange, e))
+
+    def _feed_row(self, row: dict[str, Any]) -> None:
         self.feed.append(row)
         self.pending.feed.append(row)
 
@@ -212,6 +216,7 @@ _HANDLERS: dict[type, Any] = {
     ev.LiquidationStarted: DashboardHub._liquidation_started,
     ev.LiquidationSettled: DashboardHub._liquidation_settled,
     ev.AutoDeleveraged: DashboardHub._deleveraged,
+    ev.ProfitHaircut: DashboardHub._haircut,
 }
 
 

@@ -155,3 +155,11 @@ def adl_row(exchange: Exchange, e: ev.AutoDeleveraged) -> dict[str, Any]:
     return {"kind": "adl", "ts": ms(e.ts), "uid": str(e.uid), "instId": e.inst_id, "mgnMode": e.mgn_mode,
             "sz": sz_str(inst, e.lots), "px": px_str(inst, e.px_ticks),
             "liquidatedUid": str(e.liquidated_uid), "uplTaken": money(e.upl_taken), "ccy": inst.settle_ccy}
+
+
+def haircut_row(exchange: Exchange, e: ev.ProfitHaircut) -> dict[str, Any]:
+    """A liquidation-feed row for profit taken by an ADL haircut (the position stays open)."""
+    inst = exchange.catalogue.get(e.inst_id)
+    return {"kind": "haircut", "ts": ms(e.ts), "uid": str(e.uid), "instId": e.inst_id,
+            "mgnMode": e.mgn_mode, "amt": money(e.amount), "profit": money(e.profit),
+            "liquidatedUid": str(e.liquidated_uid), "ccy": inst.settle_ccy}

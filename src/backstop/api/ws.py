@@ -104,6 +104,7 @@ _TOUCHES: dict[type, Callable[[Touched, Any], None]] = {
     ev.FundingPaid: lambda t, e: t.account_event(e.uid, "funding_fee"),
     ev.LiquidationStarted: lambda t, e: t.account_event(e.uid, "liquidation"),
     ev.AutoDeleveraged: lambda t, e: t.account_event(e.uid, "adl"),
+    ev.ProfitHaircut: lambda t, e: t.account_event(e.uid, "adl"),
     ev.LiquidationWarning: lambda t, e: t.warnings.append(e),
     ev.AdlStateChanged: lambda t, e: t.adl_funds.add(e.fund_id),
 }

@@ -74,6 +74,10 @@ function feedCells(r) {
     return [cell(timeOf(r.ts)), cell("ADL", "neg"), cell(r.uid), cell(r.instId), cell(r.sz), cell(r.px),
             cell(""), cell(`vs uid ${r.liquidatedUid}, upl given up ${r.uplTaken} ${r.ccy}`)];
   }
+  if (r.kind === "haircut") {
+    return [cell(timeOf(r.ts)), cell("ADL haircut", "neg"), cell(r.uid), cell(r.instId), cell(""), cell(""),
+            cell(""), cell(`for uid ${r.liquidatedUid}, ${r.amt} of ${r.profit} ${r.ccy} profit, position kept`)];
+  }
   const delta = r.fromFund && r.fromFund !== "0" ? "-" + r.fromFund : (r.toFund ? "+" + r.toFund : "");
   return [cell(timeOf(r.ts)), cell(r.category.replace("_liquidation", ""), "warn"), cell(r.uid),
           cell(r.instId), cell(r.sz), cell(r.bkPx), cell(delta, signClass(delta)),
