@@ -221,3 +221,70 @@ def test_index_on_mark_moves_finds_exactly_the_crossed():
             trigger = screen.triggers.trigger_of(key)
             i = [x.inst_id for x in INSTRUMENTS].index(key[1])
             assert (moved[i] <= trigger) if positions[key][0] > 0 else (moved[i] >= trigger)
+
+
+@pytest.mark.parametrize("ratio", [3.0, 1.5, 0.5])
+@pytest.mark.parametrize("seed", range(3))
+def test_warning_codes_never_miss_a_change(seed, ratio):
+    """Positions a few money units either side of ``equity = ratio·(MM + fee)``, flagged at
+    random: every unit whose exact warning state differs from its flag is reported, on both
+    backends alike."""
+    from decimal import Decimal
+
+    rng = np.random.default_rng(100 + seed)
+    marks = base_marks()
+    positions, cash = build_population(rng, 2000, 300, marks)
+    by_id = {inst.inst_id: (inst, marks[i]) for i, inst in enumerate(INSTRUMENTS)}
+    w = Decimal(str(ratio))
+
+    def below(equity, req):
+        return bool(req) and Decimal(equity) < w * req
+
+    for key, (lots, cost, _margin) in list(positions.items()):  # move isolated units to w's edge
+        if key[2]:
+            inst, mark = by_id[key[1]]
+            upl, mmf = exact_figures(inst, lots, cost, mark)
+            positions[key] = (lots, cost, max(0, int(w * mmf) - upl + int(rng.integers(-3, 4))))
+    books: dict = {}
+    for (uid, inst_id, iso), (lots, cost, _) in positions.items():
+        if not iso:
+            inst, mark = by_id[inst_id]
+            upl, mmf = exact_figures(inst, lots, cost, mark)
+            eq, req = books.get((uid, inst.settle_ccy), (0, 0))
+            books[(uid, inst.settle_ccy)] = (eq + upl, req + mmf)
+    cash = {akey: int(w * req) - eq + int(rng.integers(-3, 4)) for akey, (eq, req) in books.items()}
+    far = {key for key in list(positions) + list(cash) if rng.random() < 0.3}  # surely above
+    for key in far:
+        if key in cash:
+            cash[key] += 10**15
+        else:
+            lots, cost, margin = positions[key]
+            positions[key] = (lots, cost, margin + 10**15)
+    flags = {key: bool(rng.random() < 0.5) for key in positions if key[2]}
+    book_flags = {akey: bool(rng.random() < 0.5) for akey in cash}
+    results = []
+    for backend in ("numpy", "numba"):
+        screen = RiskScreen(INSTRUMENTS, backend=backend, track_triggers=False)
+        load(screen, positions, cash)
+        for key, flag in flags.items():
+            screen.set_warned(key, flag)
+        for akey, flag in book_flags.items():
+            screen.set_book_warned(*akey, flag)
+        cand = screen.screen(marks, ratio)
+        results.append((sorted(cand.warn_isolated), sorted(cand.warn_cross)))
+    changed_iso = set()
+    for key, flag in flags.items():
+        lots, cost, margin = positions[key]
+        inst, mark = by_id[key[1]]
+        upl, mmf = exact_figures(inst, lots, cost, mark)
+        if below(margin + upl, mmf) != flag:
+            changed_iso.add(key)
+    changed_books = {akey for akey, flag in book_flags.items()
+                     if below(cash[akey] + books[akey][0], books[akey][1]) != flag}
+    assert changed_iso and changed_books  # the population straddles the threshold
+    assert changed_iso <= set(results[0][0]) and changed_books <= set(results[0][1])
+    assert results[0] == results[1]
+    reported = set(results[0][0]) | set(results[0][1])
+    far_flags = {key: flag for key, flag in [*flags.items(), *book_flags.items()] if key in far}
+    assert {key for key, flag in far_flags.items() if flag} <= reported  # recovered: reported
+    assert not {key for key, flag in far_flags.items() if not flag} & reported  # sure: quiet
