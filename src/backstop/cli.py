@@ -183,7 +183,8 @@ def stress(
     config: ConfigOption = None,
     seed: SeedOption = 0,
     out: OutOption = None,
-    compare_adl: Annotated[bool, typer.Option("--compare-adl", help="Also compare ADL rankings.")] = False,
+    compare_adl: Annotated[bool, typer.Option(
+        "--compare-adl", help="Also compare ADL policies: ranking queues and profit haircuts.")] = False,
     venue: VenueOption = None,
     compare_venues: Annotated[bool, typer.Option(
         "--compare-venues", help="Also run the crash under every venue profile, side by side.")] = False,
