@@ -29,6 +29,10 @@ class FundRecord:
     adl_type: str = ""
 
 
+_NO_SUCCESSOR = 1 << 62
+"""``next_ts`` of the latest record: later than any time (ms) the engine reaches."""
+
+
 def fund_id_for(inst: Instrument, layout: str) -> str:
     """``SWAP:BTC-USDT`` per family, or ``SWAP:shared:USDT`` for a shared pool."""
     if layout == "shared":
@@ -40,7 +44,7 @@ class InsuranceFund:
     """History and trailing peak of one fund."""
 
     __slots__ = (
-        "_window",
+        "_maxima",
         "adl_state",
         "ccy",
         "fund_id",
@@ -59,35 +63,47 @@ class InsuranceFund:
         self.window_ms = window_ms
         self.history: list[FundRecord] = []
         self.adl_state = ""  # "" | "rate_adl_start" | "bal_adl_start" | "pos_adl_start"
-        self._window: deque[tuple[int, int]] = deque()
+        self._maxima: deque[list[int]] = deque()
 
     def apply_record(self, ts: int, kind: str, amt: int, balance: int,
                      adl_type: str = "") -> FundRecord:
-        """Append a movement (``balance`` is the ledger balance after it)."""
-        self._window.append((ts, balance))
+        """Append a movement (``balance`` is the ledger balance after it); ``ts`` never goes
+        back from the previous record's."""
+        self._push(ts, balance)
         peak, peak_ts = self.peak(ts)
         record = FundRecord(ts, kind, amt, balance, peak, peak_ts, adl_type)
         self.history.append(record)
         return record
 
+    def _push(self, ts: int, balance: int) -> None:
+        """Keep only the records no later one equals or beats (``[ts, balance, next_ts]``,
+        balances strictly falling), noting the new record's time as its predecessor's
+        successor; amortised O(1)."""
+        maxima = self._maxima
+        if maxima:
+            maxima[-1][2] = ts
+        while maxima and maxima[-1][1] <= balance:
+            maxima.pop()
+        maxima.append([ts, balance, _NO_SUCCESSOR])
+
     def peak(self, now: int) -> tuple[int, int]:
-        """Highest balance within the trailing window ``[now − window, now]`` and its time.
+        """Highest balance within the trailing window ``[now − window, now]`` and its time
+        (the later one on a tie); amortised O(1).
 
         The balance carried into the window (the last record before it starts) counts, as of
         the window's start: a fund that sat at 1,000 for nine hours and then fell to 600 has
-        a peak of 1,000, not 600.
+        a peak of 1,000, not 600. The front of the maxima is that carried record when its
+        successor is inside the window; a front whose successor is not can never be carried
+        again and is dropped. A carried record that a later one beat is not kept, and need
+        not be: the later one is inside the window and at least as high.
         """
-        window, start = self._window, now - self.window_ms
-        while len(window) > 1 and window[1][0] <= start:
-            window.popleft()
-        if not window:
+        maxima, start = self._maxima, now - self.window_ms
+        while len(maxima) > 0 and maxima[0][2] <= start:
+            maxima.popleft()
+        if not maxima:
             return 0, now
-        carried_ts, carried = window[0]
-        best = (carried, max(carried_ts, start))
-        for ts, balance in window:
-            if ts > start and balance >= best[0]:
-                best = (balance, ts)
-        return best
+        ts, balance, _ = maxima[0]
+        return balance, max(ts, start)
 
     def is_declining_too_fast(self, now: int, balance: int, share: Decimal) -> bool:
         """Whether the balance is more than ``share`` below the window's peak."""
