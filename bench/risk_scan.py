@@ -145,12 +145,14 @@ def python_loop(records: list[tuple], marks: dict[str, int], cash: dict) -> Cand
 def stage_times(screen: RiskScreen, marks: np.ndarray, repeat: int) -> list[tuple[str, float]]:
     """Profile: the screen's kernels one by one, liquidation and warning (3.0) codes (median ms)."""
     pm = screen.price_factors(marks)
-    rate, rate_lo, iso, cross = screen._rate_of_cls, screen._rate_lo_of_cls, screen.iso, screen.cross
+    rates = (screen._rate_of_cls, screen._rate_lo_of_cls, screen._erate_of_cls,
+             screen._erate_lo_of_cls)
+    iso, cross = screen.iso, screen.cross
     n_acct = len(screen._acct_keys)
-    i_args = (iso.cls[:iso.used], iso.sk[:iso.used], iso.base[:iso.used], iso.warn[:iso.used], pm,
-              rate, rate_lo, 3.0, EPS_REL, ABS_SLACK_UNITS)
+    i_args = (iso.cls[:iso.used], iso.sk[:iso.used], iso.base[:iso.used], iso.en[:iso.used],
+              iso.warn[:iso.used], pm, *rates, 3.0, EPS_REL, ABS_SLACK_UNITS)
     c_args = (cross.cls[:cross.used], cross.acct[:cross.used], cross.sk[:cross.used],
-              cross.base[:cross.used], pm, rate, rate_lo, screen._cash_f[:n_acct],
+              cross.base[:cross.used], cross.en[:cross.used], pm, *rates, screen._cash_f[:n_acct],
               screen._cross_count[:n_acct], screen._book_warn[:n_acct], 3.0, EPS_REL, ABS_SLACK_UNITS,
               screen.book_equity[:n_acct], screen.book_scale[:n_acct])
     iso_kernel, cross_kernel = KERNELS[False]

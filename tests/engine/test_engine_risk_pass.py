@@ -1,6 +1,7 @@
 """The risk pass through the screen gives exactly what the exact scan gives: the same events
 (liquidations, ADL, warnings in order, ADL end), and after every command the same warned
-set, progressive-liquidation freezes, fund ADL states and ADL indicators.
+set, progressive-liquidation freezes, fund ADL states and ADL indicators; under OKX's
+profile with several policies, and under Bybit's (MM valued at the entry value).
 
 Two exchanges, one on each path, run the same seeded random market in lockstep (the chaos
 market of :mod:`backstop.sim.chaos`: a maker's ladder, leveraged cross and isolated takers,
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from backstop.engine.config import EngineConfig
 from backstop.engine.exchange import Exchange
 from backstop.engine.unit_finder import OpeningOrder
+from backstop.engine.venues import venue_profile
 from backstop.model.catalogue import default_catalogue
 from backstop.model.commands import CheckRisk, Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
@@ -34,8 +36,8 @@ POLICIES = {
 }
 
 
-def _config(screen: str, policy: dict) -> EngineConfig:
-    return EngineConfig().with_overrides(
+def _config(screen: str, policy: dict, base: EngineConfig | None = None) -> EngineConfig:
+    return (base or EngineConfig()).with_overrides(
         risk={"screen": screen},
         insurance_fund={"initial": {"BTC-USDT": "300", "ETH-USDT": "100", "BTC-USD": "0.005"}},
         **policy)
@@ -48,12 +50,14 @@ def _observed(ex: Exchange) -> tuple:
             {f.fund_id: f.adl_state for f in state.funds.values()}, ex.state_hash())
 
 
-def run_lockstep(seed: int, policy: dict, accounts: int, rounds: int) -> dict[str, int]:
-    """Run both paths command by command; assert equality after each; count event kinds (and
-    the commands after which a progressive liquidation was frozen)."""
-    cat = default_catalogue().subset(list(INSTRUMENTS))
-    exact = Exchange(cat, _config("exact", policy), keep_log=False)
-    screened = Exchange(cat, _config("vectorised", policy), keep_log=False)
+def run_lockstep(seed: int, policy: dict, accounts: int, rounds: int,
+                 venue: str = "okx") -> dict[str, int]:
+    """Run both paths command by command under a venue profile; assert equality after each;
+    count event kinds (and the commands after which a progressive liquidation was frozen)."""
+    profile = venue_profile(venue)
+    cat = profile.catalogue().subset(list(INSTRUMENTS))
+    exact = Exchange(cat, _config("exact", policy, profile.config), keep_log=False)
+    screened = Exchange(cat, _config("vectorised", policy, profile.config), keep_log=False)
     market = _Market(exact, random.Random(seed), {i.inst_family: i.index_px for i in cat})
     kinds: dict[str, int] = {}
 
@@ -85,6 +89,17 @@ def test_screen_pass_equals_exact_pass(name):
         assert kinds["frozen after a command"] > 0
 
 
+@pytest.mark.parametrize("warning_ratio", ["1.5", "3.0"])
+def test_screen_pass_equals_exact_pass_with_mm_at_entry(warning_ratio):
+    """Bybit's profile values MM at the entry value (linear and inverse): the screen's kernels
+    take each slot's entry notional for the MM term, and still give the exact pass's events."""
+    assert {i.mm_valuation.value for i in venue_profile("bybit").catalogue()} == {"entry"}
+    kinds = run_lockstep(seed=5, policy={"liquidation": {"warning_ratio": warning_ratio}},
+                         accounts=40, rounds=120, venue="bybit")
+    for kind in ("LiquidationWarning", "LiquidationStarted"):
+        assert kinds.get(kind, 0) > 0, kind
+
+
 def test_the_runs_reach_adl_and_its_end():
     kinds = run_lockstep(seed=11, policy=POLICIES["bitmex_adl_only"], accounts=40, rounds=200)
     assert kinds.get("AutoDeleveraged", 0) > 0
@@ -93,11 +108,12 @@ def test_the_runs_reach_adl_and_its_end():
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), policy=st.sampled_from(sorted(POLICIES)),
-       accounts=st.integers(3, 30), warning_ratio=st.sampled_from(["1.01", "1.2", "3.0", "12"]))
-def test_property_random_markets_both_ways(seed, policy, accounts, warning_ratio):
+       accounts=st.integers(3, 30), warning_ratio=st.sampled_from(["1.01", "1.2", "3.0", "12"]),
+       venue=st.sampled_from(["okx", "bybit"]))
+def test_property_random_markets_both_ways(seed, policy, accounts, warning_ratio, venue):
     overrides = {**POLICIES[policy]}
     overrides["liquidation"] = {**overrides.get("liquidation", {}), "warning_ratio": warning_ratio}
-    run_lockstep(seed, overrides, accounts, rounds=25)
+    run_lockstep(seed, overrides, accounts, rounds=25, venue=venue)
 
 
 def test_switching_to_the_screen_mid_run_keeps_the_warned_set():

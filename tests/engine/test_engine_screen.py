@@ -11,9 +11,11 @@ import pytest
 from backstop.engine.screen import Candidates, RiskScreen
 from backstop.engine.screen_pool import SlotPool
 from backstop.engine.trigger_index import INF_TICKS, calculate_trigger_ticks, is_isolated_liquidatable_at
+from backstop.engine.venues import venue_profile
 from backstop.math.margin import calculate_mm_plus_fee, is_liquidatable
 from backstop.math.values import calculate_fill_value, calculate_upl
 from backstop.model.catalogue import default_catalogue
+from backstop.model.instrument import MmValuation
 
 CAT = default_catalogue()
 BTC_USDT, XRP_USDT = CAT.get("BTC-USDT-SWAP"), CAT.get("XRP-USDT-SWAP")
@@ -288,3 +290,87 @@ def test_warning_codes_never_miss_a_change(seed, ratio):
     far_flags = {key: flag for key, flag in [*flags.items(), *book_flags.items()] if key in far}
     assert {key for key, flag in far_flags.items() if flag} <= reported  # recovered: reported
     assert not {key for key, flag in far_flags.items() if not flag} & reported  # sure: quiet
+
+
+# ---- MM valued at entry (Bybit's profile) -------------------------------------------------------
+BYBIT = venue_profile("bybit").catalogue()
+BYBIT_INSTRUMENTS = [BYBIT.get(i) for i in ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "BTC-USD-SWAP",
+                                             "ETH-USD-SWAP")]
+
+
+def _entry_population(rng, n_pos, n_uid, marks):
+    """Bybit positions a few money units either side of their entry-valued trigger: ``key →
+    (lots, cost, entry notional, margin)`` and cross cash."""
+    positions, cash = {}, {}
+    for _ in range(n_pos):
+        i = int(rng.integers(len(BYBIT_INSTRUMENTS)))
+        inst, uid, iso = BYBIT_INSTRUMENTS[i], int(rng.integers(n_uid)), bool(rng.random() < 0.5)
+        lots, cost = random_position(rng, inst, marks[i])
+        entry = abs(cost) + int(rng.integers(0, 3))  # a cost floored to 1e-8, or exact
+        upl = calculate_upl(inst, lots, cost, marks[i])
+        mmf = calculate_mm_plus_fee(inst, lots, marks[i], entry)
+        delta = int(rng.integers(-3, 4)) if rng.random() < 0.7 else int(rng.integers(-10**9, 10**9))
+        margin = max(0, mmf - upl + delta) if iso else 0
+        positions[(uid, inst.inst_id, iso)] = (lots, cost, entry, margin)
+        if not iso:
+            cash[(uid, inst.settle_ccy)] = cash.get((uid, inst.settle_ccy), 0) + mmf - upl + delta
+    return positions, cash
+
+
+def _entry_exact_sets(positions, cash, marks, valued_at_entry=True):
+    by_id = {inst.inst_id: (inst, marks[i]) for i, inst in enumerate(BYBIT_INSTRUMENTS)}
+    isolated, books = set(), {}
+    for (uid, inst_id, iso), (lots, cost, entry, margin) in positions.items():
+        inst, mark = by_id[inst_id]
+        upl = calculate_upl(inst, lots, cost, mark)
+        mmf = calculate_mm_plus_fee(inst, lots, mark, entry if valued_at_entry else None)
+        if iso:
+            if is_liquidatable(margin + upl, mmf):
+                isolated.add((uid, inst_id, iso))
+        else:
+            akey = (uid, inst.settle_ccy)
+            eq, req = books.get(akey, (cash.get(akey, 0), 0))
+            books[akey] = (eq + upl, req + mmf)
+    return isolated, {akey for akey, (eq, req) in books.items() if is_liquidatable(eq, req)}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("seed", range(3))
+def test_entry_valued_screen_never_misses_and_confirm_is_exact(backend, seed):
+    """Bybit's instruments value MM at entry: the kernels take each slot's entry notional for
+    the MM term (and the mark for the fee), never miss an exact liquidation, and confirm
+    exactly; the isolated triggers are the exact boundary. The marks moved so far that the
+    mark-valued rule would liquidate a different set."""
+    assert all(inst.mm_valuation is MmValuation.ENTRY for inst in BYBIT_INSTRUMENTS)
+    rng = np.random.default_rng(seed)
+    marks = [inst.px_to_ticks(inst.index_px) for inst in BYBIT_INSTRUMENTS]
+    positions, cash = _entry_population(rng, 2000, 300, marks)
+    screen = RiskScreen(BYBIT_INSTRUMENTS, capacity=8, backend=backend, track_triggers=True)
+    for akey, amount in cash.items():
+        screen.set_cash(*akey, amount)
+    for (uid, inst_id, iso), (lots, cost, entry, margin) in positions.items():
+        screen.upsert((uid, inst_id, iso), inst_id, uid, iso, lots, cost, margin, entry_notional=entry)
+    differs = False
+    for shift in (1.0, 0.999, 1.02, 0.9):
+        moved = [max(1, int(m * shift)) for m in marks]
+        iso_exact, cross_exact = _entry_exact_sets(positions, cash, moved)
+        differs |= (iso_exact, cross_exact) != _entry_exact_sets(positions, cash, moved, False)
+        cand = screen.screen(moved)
+        assert iso_exact <= set(cand.isolated) and cross_exact <= set(cand.cross)
+        confirmed = screen.confirm(cand, moved)
+        assert (set(confirmed.isolated), set(confirmed.cross)) == (iso_exact, cross_exact)
+        assert iso_exact <= set(screen.triggers.crossed_all(moved))
+    assert differs
+    for (_, inst_id, iso), (lots, cost, entry, margin) in list(positions.items())[:200]:
+        inst = BYBIT.get(inst_id)
+        trigger = calculate_trigger_ticks(inst, lots, cost, margin, entry)
+        if iso and 1 < trigger < INF_TICKS:
+            step = 1 if lots > 0 else -1
+            assert is_isolated_liquidatable_at(inst, lots, cost, margin, trigger, entry)
+            assert not is_isolated_liquidatable_at(inst, lots, cost, margin, trigger + step, entry)
+
+
+def test_an_entry_valued_instrument_needs_its_entry_notional():
+    screen = RiskScreen(BYBIT_INSTRUMENTS, track_triggers=False)
+    with pytest.raises(ValueError, match="entry"):
+        screen.upsert((1, "BTC-USDT-SWAP", True), "BTC-USDT-SWAP", 1, True, 10, 10**12, 10**10)

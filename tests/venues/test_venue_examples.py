@@ -216,16 +216,17 @@ def test_bybit_usdt_isolated_long_example():
     """Bybit, "Liquidation Price (USDT Contract)", Example 1
     (https://www.bybit.com/en/help-center/article/Liquidation-Price-USDT-Contract): a 1 BTC long
     at 20,000 USDT, 50×, MMR 0.5%: IM 400, MM 100, LP = 20,000 − (400 − 100) = 19,700.
-    Bybit takes MM at the entry value; the engine's trigger takes it at the mark (98.49 at the
-    trigger), so it fires 1.5 USDT lower: 0.0077%, inside the 0.01% tolerance."""
+    Bybit takes MM at the entry value (1 BTC × 20,000 × 0.5% = 100), and so does the engine's
+    Bybit profile (``MmValuation.ENTRY``): its trigger fires at 19,700.0 exactly, the page's
+    figure to the tick (at the mark's 98.50 it fired 1.5 USDT lower)."""
     cat = _catalogue("bybit", BTC_USDT_SWAP="20000")
     ex = _setup("bybit", cat, {"BTC-USDT": "20000"}, "1000")
     _open(ex, 1, BTC, Side.BUY, "100", "20000", ISO, "50")
     assert queries.isolated_margin(ex.state, ex.state.existing_position(1, BTC, ISO), cat.get(BTC)) \
         == 400 * UNIT
-    liq = _liq_px(ex, 1, BTC, ISO)
-    assert _within(liq, D("19700"), D("0.1"))
-    assert liq < D("19700")   # conservative for the venue's own rule: never shown safer
+    pos, inst = ex.state.existing_position(1, BTC, ISO), cat.get(BTC)
+    assert queries.position_mm(ex.state, pos, inst) == 100 * UNIT
+    assert _liq_px(ex, 1, BTC, ISO) == D("19700")
 
 
 def _bybit_inverse_cross_long() -> tuple[Exchange, Catalogue]:
@@ -256,18 +257,23 @@ def test_bybit_inverse_tier_one_is_bybits_published_rate():
     assert queries.position_mm(ex.state, pos, btc) == UNIT * 125 // 100 * 5 // 1000   # 1.25 BTC × 0.5%
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Bybit values MM at the ENTRY value (Quantity/Average Entry Price × MMR) and adds the fee "
-    "to close at the bankruptcy price; the engine's requirement is valued at the mark (the rule "
-    "engine/screen.py's float screen, trigger index and exact confirm and engine/queries.py "
-    "share), so its trigger fires at 5,742.8: 0.058% above Bybit's 5,739.50"))
 def test_bybit_inverse_cross_example_liquidation_price():
     """Bybit's page, cross margin: "Bankruptcy Price = 1.00075 × 10000 / (10000/8000 + 0.5)
     = 5718.57", "10000 × (1/8000 − 1/LP) = −(0.5 − 0 − 10000/8000 × 0.5% − 10000 × 0.00075 /
     5718.57)", "Liquidation Price = 5739.50" (LP = 5739.08 rounded up to Bybit's 0.5 tick,
-    the conservative side for a long)."""
-    ex, _ = _bybit_inverse_cross_long()
-    assert _within(_liq_px(ex, 1, "BTC-USD-SWAP", CROSS), D("5739.50"), D("0.1"))
+    the conservative side for a long). The engine values MM at entry (1.25 BTC × 0.5%) and
+    the fee to close at the mark (0.075%): 0.5 + 10000(1/8000 − 1/P) = 0.00625 + 7.5/P,
+    P = 10007.5/1.74375 = 5739.07, shown on the 0.1 tick at 5739.0 (a long's liqPx rounds
+    down: it fires at or below it)."""
+    ex, cat = _bybit_inverse_cross_long()
+    liq = _liq_px(ex, 1, "BTC-USD-SWAP", CROSS)
+    assert _within(liq, D("5739.50"), D("0.1"))
+    assert liq == D("5739.0")
+    pos = ex.state.existing_position(1, "BTC-USD-SWAP", CROSS)
+    mark_at = queries.position_mm(ex.state, pos, cat.get("BTC-USD-SWAP"))
+    ex.execute(SetIndexPrice(0, "BTC-USD", D("6000")))
+    assert ex.state.mark_ticks["BTC-USD-SWAP"] == cat.get("BTC-USD-SWAP").px_to_ticks(D("6000"))
+    assert queries.position_mm(ex.state, pos, cat.get("BTC-USD-SWAP")) == mark_at   # at entry
 
 
 # -------------------------------------------------------------------------------- Hyperliquid

@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from backstop.math.margin import (
+    calculate_entry_notional,
     calculate_initial_margin,
     calculate_liquidation_px,
     calculate_maintenance_margin,
@@ -29,7 +30,7 @@ from backstop.math.margin import (
 )
 from backstop.math.values import calculate_notional, calculate_upl
 from backstop.model.enums import MarginMode
-from backstop.model.instrument import Instrument
+from backstop.model.instrument import Instrument, MmValuation
 from backstop.numeric import PPM, div_ceil, div_floor
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.insurance import InsuranceFund
@@ -76,6 +77,7 @@ class CrossFigures(NamedTuple):
 
 
 _ISOLATED = MarginMode.ISOLATED  # a global is read faster than an enum class attribute
+_ENTRY = MmValuation.ENTRY
 
 
 def instrument_of(state: ExchangeState, pos: Position) -> Instrument:
@@ -103,14 +105,26 @@ def position_upl(state: ExchangeState, pos: Position, inst: Instrument) -> int:
     return calculate_upl(inst, pos.size_lots, pos.cost, state.mark_ticks[inst.inst_id])
 
 
+def mm_entry_notional(inst: Instrument, pos: Position) -> int | None:
+    """The value an entry-valued instrument's MM is taken on (the position's exact entry
+    value, rounded up); ``None`` for a mark-valued one. Every MM of a position goes through
+    here, so the valuation is chosen in one place, by the instrument's venue profile."""
+    if inst.mm_valuation is _ENTRY:
+        return calculate_entry_notional(pos.entry_value, pos.entry_den)
+    return None
+
+
 def position_mm_plus_fee(state: ExchangeState, pos: Position, inst: Instrument) -> int:
-    """MM + liquidation fee of one position at the mark, rounded up once."""
-    return calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
+    """MM + liquidation fee of one position (MM at the mark or at entry, the fee at the
+    mark), rounded up."""
+    return calculate_mm_plus_fee(inst, pos.size_lots, state.mark_ticks[inst.inst_id],
+                                 mm_entry_notional(inst, pos))
 
 
 def position_mm(state: ExchangeState, pos: Position, inst: Instrument) -> int:
-    """OKX ``mmr`` of one position: MM at the mark, rounded up."""
-    return calculate_maintenance_margin(inst, pos.size_lots, state.mark_ticks[inst.inst_id])
+    """OKX ``mmr`` of one position: MM at the mark (or at entry), rounded up."""
+    return calculate_maintenance_margin(inst, pos.size_lots, state.mark_ticks[inst.inst_id],
+                                        mm_entry_notional(inst, pos))
 
 
 def cross_positions(state: ExchangeState, uid: int, ccy: str) -> list[Position]:
@@ -134,7 +148,7 @@ def cross_figures(state: ExchangeState, uid: int, ccy: str) -> CrossFigures:
             mark = marks[pos.inst_id]
             upl += calculate_upl(inst, pos.size_lots, pos.cost, mark)
             im += position_im(state, pos, inst)
-            mm += calculate_mm_plus_fee(inst, pos.size_lots, mark)
+            mm += calculate_mm_plus_fee(inst, pos.size_lots, mark, mm_entry_notional(inst, pos))
     balances = state.ledger.balances
     reserved = balances.get(reserved_key(uid, ccy), 0)
     free_cash = balances.get(cash_key(uid, ccy), 0)
@@ -257,16 +271,18 @@ def liquidation_ticks(state: ExchangeState, pos: Position) -> int | None:
     """
     inst = instrument_of(state, pos)
     mark = state.mark_ticks[inst.inst_id]
+    entry = mm_entry_notional(inst, pos)
     if pos.is_isolated:
         base_equity, base_requirement = isolated_margin(state, pos, inst), 0
     else:  # the rest of the cross unit, held where it is
         figures = cross_figures(state, pos.uid, inst.settle_ccy)
         base_equity = figures.equity - calculate_upl(inst, pos.size_lots, pos.cost, mark)
-        base_requirement = figures.mm_plus_fee - calculate_mm_plus_fee(inst, pos.size_lots, mark)
+        base_requirement = figures.mm_plus_fee - calculate_mm_plus_fee(inst, pos.size_lots, mark, entry)
 
     def fires(ticks: int) -> bool:
         equity = base_equity + calculate_upl(inst, pos.size_lots, pos.cost, ticks)
-        return is_liquidatable(equity, base_requirement + calculate_mm_plus_fee(inst, pos.size_lots, ticks))
+        return is_liquidatable(equity, base_requirement
+                               + calculate_mm_plus_fee(inst, pos.size_lots, ticks, entry))
 
     estimate = _formula_estimate_ticks(state, pos, inst)
     return _bisect_trigger(fires, pos.size_lots > 0, mark, estimate)

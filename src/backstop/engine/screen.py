@@ -34,7 +34,7 @@ from backstop.engine.screen_pool import SlotPool
 from backstop.engine.trigger_index import IsolatedTriggerIndex, calculate_trigger_ticks
 from backstop.math.margin import calculate_mm_plus_fee, find_tier, is_liquidatable
 from backstop.math.values import calculate_upl
-from backstop.model.instrument import Instrument
+from backstop.model.instrument import Instrument, MmValuation
 from backstop.numeric import PPM
 
 EPS_REL = 2.0**-30
@@ -70,9 +70,11 @@ class RiskScreen:
 
     Two pools (:class:`~backstop.engine.screen_pool.SlotPool`): isolated positions, and cross
     positions with their book's slot (``(uid, ccy)`` → 1, 2, ...). Per slot: a class index
-    (instrument × tier, which fixes the rate ``(mmr + liq fee)/1e6``), ``size·value_k`` and
-    ``margin − cost`` (isolated) or ``−cost`` (cross) as floats, and the exact int64 lots,
-    cost and margin. Exact figures beyond int64 raise ``OverflowError`` on ``upsert``.
+    (instrument × tier, which fixes the rate ``(mmr + liq fee)/1e6``, or for an entry-valued
+    instrument the fee on the mark value and the mmr on the entry notional), ``size·value_k``,
+    ``margin − cost`` (isolated) or ``−cost`` (cross) and the entry notional (entry-valued
+    instruments) as floats, and the exact int64 lots, cost, margin and entry notional. Exact
+    figures beyond int64 raise ``OverflowError`` on ``upsert``.
     """
 
     def __init__(self, instruments: Sequence[Instrument], capacity: int = 1024,
@@ -81,14 +83,20 @@ class RiskScreen:
         self.instruments = list(instruments)
         self.inst_index = {inst.inst_id: i for i, inst in enumerate(self.instruments)}
         self._linear = np.array([inst.is_linear for inst in self.instruments], dtype=bool)
-        classes = [(i, t.mmr_ppm, inst.liq_fee_ppm) for i, inst in enumerate(self.instruments)
-                   for t in inst.tiers]
-        self._cls = {(i, mmr): c for c, (i, mmr, _) in enumerate(classes)}
+        self._entry_valued = [inst.mm_valuation is MmValuation.ENTRY for inst in self.instruments]
+        # per class (instrument × tier): the MM rate, its lower line (tier 1's where tiers carry
+        # a deduction), whether it applies to the entry notional, and the liquidation fee rate
+        classes = [(i, t.mmr_ppm, inst.tiers[0].mmr_ppm if t.mm_deduction_units else t.mmr_ppm,
+                    self._entry_valued[i], inst.liq_fee_ppm)
+                   for i, inst in enumerate(self.instruments) for t in inst.tiers]
+        self._cls = {(i, mmr): c for c, (i, mmr, *_) in enumerate(classes)}
         self._inst_of_cls = np.array([c[0] for c in classes], dtype=np.int64)
-        self._rate_of_cls = np.array([(c[1] + c[2]) / PPM for c in classes])
-        self._rate_lo_of_cls = np.array([(inst.tiers[0].mmr_ppm if t.mm_deduction_units else t.mmr_ppm)
-                                         + inst.liq_fee_ppm for inst in self.instruments
-                                         for t in inst.tiers]) / PPM
+        self._rate_of_cls = np.array([(fee + (0 if entry else mmr)) / PPM
+                                      for _, mmr, _, entry, fee in classes])
+        self._rate_lo_of_cls = np.array([(fee + (0 if entry else lo)) / PPM
+                                         for _, _, lo, entry, fee in classes])
+        self._erate_of_cls = np.array([(mmr if entry else 0) / PPM for _, mmr, _, entry, _ in classes])
+        self._erate_lo_of_cls = np.array([(lo if entry else 0) / PPM for _, _, lo, entry, _ in classes])
         self.backend = ("numba" if numba is not None else "numpy") if backend == "auto" else backend
         self.iso, self.cross = SlotPool(max(capacity // 2, 16)), SlotPool(max(capacity // 2, 16))
         self._pid: dict[Key, int] = {}
@@ -157,16 +165,23 @@ class RiskScreen:
         return (self.iso if in_iso else self.cross), slot
 
     def upsert(self, key: Key, inst_id: str, uid: int, isolated: bool, size_lots: int, cost: int,
-               margin: int = 0, lever_cents: int = 0, shown: int = 0) -> None:
+               margin: int = 0, lever_cents: int = 0, shown: int = 0,
+               entry_notional: int | None = None) -> None:
         """Add or replace a position (``margin``: isolated margin, money units; ``lever_cents``:
-        its leverage, and ``shown``: its ADL indicator now, both for the indicator's refresh);
-        O(1) amortised plus, with triggers tracked, the index's O(log n). Size 0 removes it. A
-        new isolated slot starts unflagged."""
+        its leverage, and ``shown``: its ADL indicator now, both for the indicator's refresh;
+        ``entry_notional``: what an entry-valued instrument's MM is taken on,
+        :func:`backstop.engine.queries.mm_entry_notional`, required for those and ignored for
+        others); O(1) amortised plus, with triggers tracked, the index's O(log n). Size 0
+        removes it. A new isolated slot starts unflagged."""
         if size_lots == 0:
             self.remove(key)
             return
         i_inst = self.inst_index[inst_id]
         inst = self.instruments[i_inst]
+        if not self._entry_valued[i_inst]:
+            entry_notional = None
+        elif entry_notional is None:
+            raise ValueError(f"{inst_id} values MM at entry: upsert needs its entry notional")
         acct = 0 if isolated else self._account(uid, inst.settle_ccy)
         pool = self.iso if isolated else self.cross
         found = self._locate(key)
@@ -197,8 +212,10 @@ class RiskScreen:
         pool.lots[slot], pool.cost[slot], pool.margin[slot] = size_lots, cost, margin
         pool.sk[slot] = float(size_lots * inst.value_k)
         pool.base[slot] = float(margin - cost)
+        pool.entry[slot] = entry_notional or 0
+        pool.en[slot] = float(entry_notional or 0)
         if isolated and self.triggers is not None:
-            trigger = calculate_trigger_ticks(inst, size_lots, cost, margin)
+            trigger = calculate_trigger_ticks(inst, size_lots, cost, margin, entry_notional)
             self.triggers.upsert(key, i_inst, size_lots > 0, trigger)
 
     def remove(self, key: Key) -> None:
@@ -273,7 +290,8 @@ class RiskScreen:
         may differ from their flag (never misses a change).
 
         Per position, in float64: ``v = size·k·mark`` (linear) or ``−size·k/mark`` (inverse),
-        ``m = |v|·(mmr + liq fee)/1e6`` and ``t = v + base − m − ε(|v| + |base| + m) − A``, with
+        ``m = |v|·(mmr + liq fee)/1e6`` (entry-valued: ``|v|·fee/1e6 + entry·mmr/1e6``) and
+        ``t = v + base − m − ε(|v| + |base| + m) − A``, with
         ``base = margin − cost`` (isolated) or ``−cost`` (cross), ε = :data:`EPS_REL`,
         A = :data:`ABS_SLACK_UNITS`. An isolated position is a candidate when ``t ≤ 0``; a cross
         book when ``cash − ε|cash| + Σ t ≤ 0`` (summed per book). The warning test is the same
@@ -294,26 +312,28 @@ class RiskScreen:
         never misses one; the warning test's "surely below" uses tier 1's line instead.
         """
         pm = self.price_factors(mark_ticks_by_instrument)
-        rate, rate_lo, w = self._rate_of_cls, self._rate_lo_of_cls, float(warning_ratio)
+        rates = (self._rate_of_cls, self._rate_lo_of_cls, self._erate_of_cls, self._erate_lo_of_cls)
+        w = float(warning_ratio)
         n_acct = len(self._acct_keys)
         iso, cross = self.iso, self.cross
         cash, count, warn = self._cash_f[:n_acct], self._cross_count[:n_acct], self._book_warn[:n_acct]
         equity, scale = self.book_equity[:n_acct], self.book_scale[:n_acct]
-        i_args = (iso.cls[:iso.used], iso.sk[:iso.used], iso.base[:iso.used], iso.warn[:iso.used])
+        i_args = (iso.cls[:iso.used], iso.sk[:iso.used], iso.base[:iso.used], iso.en[:iso.used],
+                  iso.warn[:iso.used], pm, *rates)
         c_args = (cross.cls[:cross.used], cross.acct[:cross.used], cross.sk[:cross.used],
-                  cross.base[:cross.used])
+                  cross.base[:cross.used], cross.en[:cross.used], pm, *rates)
         if self.backend == "numba":
             n_chunks = numba.get_num_threads() if self.parallel else 1
             if self._work.shape != (n_chunks, n_acct, 4):
                 self._work = np.zeros((n_chunks, n_acct, 4))
             iso_kernel, cross_kernel = KERNELS[self.parallel]
-            hits, codes = iso_kernel(*i_args, pm, rate, rate_lo, w, EPS_REL, ABS_SLACK_UNITS)
-            books, book_codes = cross_kernel(*c_args, pm, rate, rate_lo, cash, count, warn, w,
-                                             EPS_REL, ABS_SLACK_UNITS, equity, scale, self._work)
+            hits, codes = iso_kernel(*i_args, w, EPS_REL, ABS_SLACK_UNITS)
+            books, book_codes = cross_kernel(*c_args, cash, count, warn, w, EPS_REL, ABS_SLACK_UNITS,
+                                             equity, scale, self._work)
         else:
-            hits, codes = iso_codes_numpy(*i_args, pm, rate, rate_lo, w, EPS_REL, ABS_SLACK_UNITS)
-            books, book_codes = cross_codes_numpy(*c_args, pm, rate, rate_lo, cash, count, warn, w,
-                                                  EPS_REL, ABS_SLACK_UNITS, equity, scale)
+            hits, codes = iso_codes_numpy(*i_args, w, EPS_REL, ABS_SLACK_UNITS)
+            books, book_codes = cross_codes_numpy(*c_args, cash, count, warn, w, EPS_REL,
+                                                  ABS_SLACK_UNITS, equity, scale)
         keys, pids, akeys = self._key_of_pid, iso.pid, self._acct_keys
         return Candidates(
             [keys[pids[i]] for i in hits[(codes & LIQ) != 0].tolist()],
@@ -332,9 +352,9 @@ class RiskScreen:
             found = self._locate(key)
             if found is None or found[0] is not self.iso:
                 continue
-            inst, lots, cost, mark = self._exact(self.iso, found[1], marks)
+            inst, lots, cost, mark, entry = self._exact(self.iso, found[1], marks)
             equity = int(self.iso.margin[found[1]]) + calculate_upl(inst, lots, cost, mark)
-            if is_liquidatable(equity, calculate_mm_plus_fee(inst, lots, mark)):
+            if is_liquidatable(equity, calculate_mm_plus_fee(inst, lots, mark, entry)):
                 isolated.append(key)
         cross = []
         for akey in candidates.cross:
@@ -344,13 +364,17 @@ class RiskScreen:
             equity, mmf = int(self._cash[acct]), 0
             for key in self._acct_members[acct]:
                 slot = int(self._slot_of_pid[self._pid[key]])
-                inst, lots, cost, mark = self._exact(self.cross, slot, marks)
+                inst, lots, cost, mark, entry = self._exact(self.cross, slot, marks)
                 equity += calculate_upl(inst, lots, cost, mark)
-                mmf += calculate_mm_plus_fee(inst, lots, mark)
+                mmf += calculate_mm_plus_fee(inst, lots, mark, entry)
             if is_liquidatable(equity, mmf):
                 cross.append(akey)
         return Candidates(isolated, cross)
 
-    def _exact(self, pool: SlotPool, slot: int, marks: list[int]) -> tuple[Instrument, int, int, int]:
+    def _exact(self, pool: SlotPool, slot: int,
+               marks: list[int]) -> tuple[Instrument, int, int, int, int | None]:
+        """``(instrument, lots, cost, mark, entry notional or None)`` of a slot, exact."""
         i_inst = int(self._inst_of_cls[pool.cls[slot]])
-        return self.instruments[i_inst], int(pool.lots[slot]), int(pool.cost[slot]), marks[i_inst]
+        entry = int(pool.entry[slot]) if self._entry_valued[i_inst] else None
+        return (self.instruments[i_inst], int(pool.lots[slot]), int(pool.cost[slot]), marks[i_inst],
+                entry)

@@ -2,14 +2,16 @@
 same codes (the fallback when numba is missing, and the tests' reference for the loops).
 
 Per slot, in float64 (see :meth:`backstop.engine.screen.RiskScreen.screen` for the bound):
-``v = sk·pm`` (signed value at the mark, money units), ``m = |v|·rate`` (MM + liquidation
-fee), ``base`` (margin − cost, or −cost for cross).
+``v = sk·pm`` (signed value at the mark, money units), ``m = |v|·rate + en·erate`` (MM +
+liquidation fee: ``rate`` is mmr + fee for a mark-valued class and the fee alone for an
+entry-valued one, whose MM is its slot's entry notional ``en`` × ``erate`` = mmr; ``en`` is 0
+for a mark-valued slot), ``base`` (margin − cost, or −cost for cross).
 
 - Liquidation: ``t = v + base − m − ε(|v| + |base| + m) − A ≤ 0`` → a candidate
   (bit :data:`LIQ`).
 - Warning at ratio ``w`` (equity < w·(MM + fee)), with ``err = ε(|v| + |base| + w·m) +
   A·max(w, 1)``: ``v + base − w·m_lo + err < 0`` is surely below, ``v + base − w·m − err ≥ 0``
-  surely not; ``m_lo = |v|·rate_lo`` is ``m`` except for tiers with an MM deduction (Binance
+  surely not; ``m_lo = |v|·rate_lo + en·erate_lo`` is ``m`` except for tiers with an MM deduction (Binance
   ``cum``), whose exact requirement lies between tier 1's line (``rate_lo``) and ``m``.
   Bit :data:`WARN` is set unless the sure answer agrees with the slot's ``warn`` flag, so
   only changes and near-threshold units reach the exact check.
@@ -35,14 +37,14 @@ _BLOCK = 2048
 
 
 # ---- numpy ----------------------------------------------------------------------------------
-def iso_codes_numpy(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):
+def iso_codes_numpy(cls, sk, base, en, warn, pm, rate, rate_lo, erate, erate_lo, w, eps, slack):
     """``(slots, codes)``: the isolated slots with a non-zero code, in slot order."""
     v = sk * pm[cls]
     av, ab = np.abs(v), np.abs(base)
-    m = av * rate[cls]
+    m = av * rate[cls] + en * erate[cls]
     liq = v + base - m - eps * (av + ab + m) - slack <= 0.0
     err = eps * (av + ab + w * m) + slack * max(w, 1.0)
-    below = v + base - w * (av * rate_lo[cls]) + err < 0.0
+    below = v + base - w * (av * rate_lo[cls] + en * erate_lo[cls]) + err < 0.0
     above = v + base - w * m - err >= 0.0
     report = np.where(warn != 0, ~below, ~above)
     code = liq.astype(np.int8) | (report.astype(np.int8) << 1)
@@ -50,19 +52,19 @@ def iso_codes_numpy(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):
     return hits, code[hits]
 
 
-def cross_codes_numpy(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn, w, eps, slack,
-                      equity, scale):
+def cross_codes_numpy(cls, acct, sk, base, en, pm, rate, rate_lo, erate, erate_lo, cash, count,
+                      warn, w, eps, slack, equity, scale):
     """``(books, codes)``: the book slots with a non-zero code; writes each book's float
     equity (cash + Σ upl) into ``equity`` and ``|cash| + Σ(|v| + |base|)``, the magnitude its
     rounding errors scale with, into ``scale``."""
     n_acct = len(cash)
     v = sk * pm[cls]
     av = np.abs(v)
-    m = av * rate[cls]
+    m = av * rate[cls] + en * erate[cls]
     with np.errstate(over="ignore", invalid="ignore"):  # dead slots pile up in book 0
         e = np.bincount(acct, weights=v + base, minlength=n_acct)
         msum = np.bincount(acct, weights=m, minlength=n_acct)
-        mlo = np.bincount(acct, weights=av * rate_lo[cls], minlength=n_acct)
+        mlo = np.bincount(acct, weights=av * rate_lo[cls] + en * erate_lo[cls], minlength=n_acct)
         g = np.bincount(acct, weights=av + np.abs(base), minlength=n_acct)
         ac = np.abs(cash)
         equity[:] = cash + e
@@ -79,23 +81,25 @@ def cross_codes_numpy(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn,
 
 
 # ---- numba (same expressions, fused loops) -----------------------------------------------------
-def _iso_code(c, sk, b, flag, pm, rate, rate_lo, w, eps, slack):  # pragma: no cover
+def _iso_code(c, sk, b, e, flag, pm, rate, rate_lo, erate, erate_lo, w, eps,
+              slack):  # pragma: no cover
     v = sk * pm[c]
     av, ab = abs(v), abs(b)
-    m = av * rate[c]
+    m = av * rate[c] + e * erate[c]
     code = 0
     if v + b - m - eps * (av + ab + m) - slack <= 0.0:
         code = LIQ
     err = eps * (av + ab + w * m) + slack * max(w, 1.0)
     if flag:
-        if not (v + b - w * (av * rate_lo[c]) + err < 0.0):
+        if not (v + b - w * (av * rate_lo[c] + e * erate_lo[c]) + err < 0.0):
             code |= WARN
     elif not (v + b - w * m - err >= 0.0):
         code |= WARN
     return code
 
 
-def _iso_kernel(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):  # pragma: no cover
+def _iso_kernel(cls, sk, base, en, warn, pm, rate, rate_lo, erate, erate_lo, w, eps,
+                slack):  # pragma: no cover
     """As :func:`iso_codes_numpy`: a counting pass per block (vectorises), then a collecting
     pass over the blocks that have any."""
     n = cls.shape[0]
@@ -104,7 +108,8 @@ def _iso_kernel(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):  # pragm
     for blk in numba.prange(nb):
         k = 0
         for i in range(blk * _BLOCK, min(n, blk * _BLOCK + _BLOCK)):
-            if _iso_code(cls[i], sk[i], base[i], warn[i], pm, rate, rate_lo, w, eps, slack):
+            if _iso_code(cls[i], sk[i], base[i], en[i], warn[i], pm, rate, rate_lo, erate, erate_lo,
+                         w, eps, slack):
                 k += 1
         counts[blk + 1] = k
     offsets = np.cumsum(counts)
@@ -114,7 +119,8 @@ def _iso_kernel(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):  # pragm
         j = offsets[blk]
         if counts[blk + 1]:
             for i in range(blk * _BLOCK, min(n, blk * _BLOCK + _BLOCK)):
-                code = _iso_code(cls[i], sk[i], base[i], warn[i], pm, rate, rate_lo, w, eps, slack)
+                code = _iso_code(cls[i], sk[i], base[i], en[i], warn[i], pm, rate, rate_lo,
+                                 erate, erate_lo, w, eps, slack)
                 if code:
                     hits[j] = i
                     codes[j] = code
@@ -122,8 +128,8 @@ def _iso_kernel(cls, sk, base, warn, pm, rate, rate_lo, w, eps, slack):  # pragm
     return hits, codes
 
 
-def _cross_kernel(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn, w, eps, slack,
-                  equity, scale, work):  # pragma: no cover
+def _cross_kernel(cls, acct, sk, base, en, pm, rate, rate_lo, erate, erate_lo, cash, count, warn,
+                  w, eps, slack, equity, scale, work):  # pragma: no cover
     """As :func:`cross_codes_numpy`: per-chunk sums into ``work[chunk, book, 4]`` (zero on
     entry and on exit: the combining pass clears it), slots sorted by book so the adds walk
     in order."""
@@ -137,9 +143,9 @@ def _cross_kernel(cls, acct, sk, base, pm, rate, rate_lo, cash, count, warn, w, 
             av = abs(v)
             a = acct[i]
             part[a, 0] += v + base[i]
-            part[a, 1] += av * rate[cls[i]]
+            part[a, 1] += av * rate[cls[i]] + en[i] * erate[cls[i]]
             part[a, 2] += av + abs(base[i])
-            part[a, 3] += av * rate_lo[cls[i]]
+            part[a, 3] += av * rate_lo[cls[i]] + en[i] * erate_lo[cls[i]]
     code = np.zeros(n_acct, dtype=np.int8)
     wslack = slack * max(w, 1.0)
     for a in numba.prange(n_acct):

@@ -26,7 +26,9 @@ class SlotPool:
 
     Per slot: ``cls`` (instrument × tier class), ``inst`` (instrument index, −1 when dead),
     ``acct`` (cross book slot, 0 for isolated), ``sk`` (size·value_k, float), ``base``
-    (margin − cost, float), exact ``lots``, ``cost``, ``margin``, ``lever`` (leverage in
+    (margin − cost, float), ``en`` (the entry notional an entry-valued MM is taken on, float;
+    0 for a mark-valued instrument), exact ``lots``, ``cost``, ``margin``, ``entry`` (``en``
+    exact), ``lever`` (leverage in
     cents, for the ADL indicator), ``pid`` (position id, −1 when dead), ``warn`` (1 when the
     position's warning key is in ``state.warned``; see :mod:`backstop.engine.unit_finder`)
     and ``shown`` (its ADL indicator in ``state.adl_rank``, 0 when absent; see
@@ -36,8 +38,8 @@ class SlotPool:
     COMPACT_MIN = 4096
     FIELDS: ClassVar[dict[str, type]] = {
         "cls": np.int16, "inst": np.int16, "acct": np.int32, "sk": np.float64, "base": np.float64,
-        "lots": np.int64, "cost": np.int64, "margin": np.int64, "lever": np.int64,
-        "pid": np.int64, "warn": np.int8, "shown": np.int8,
+        "en": np.float64, "lots": np.int64, "cost": np.int64, "margin": np.int64, "entry": np.int64,
+        "lever": np.int64, "pid": np.int64, "warn": np.int8, "shown": np.int8,
     }
 
     def __init__(self, capacity: int) -> None:
@@ -60,6 +62,7 @@ class SlotPool:
 
     def kill(self, slot: int) -> None:
         self.sk[slot], self.base[slot], self.acct[slot], self.pid[slot] = 0.0, DEAD_BASE, 0, -1
+        self.en[slot] = 0.0
         self.warn[slot] = self.shown[slot] = 0
         self.inst[slot] = -1
         self.free.append(slot)

@@ -79,10 +79,12 @@ class IsolatedTriggerIndex:
 
 
 def is_isolated_liquidatable_at(inst: Instrument, size_lots: int, cost: int, margin: int,
-                                mark_ticks: int) -> bool:
-    """The exact per-position check: ``margin + upl ≤ MM + fee`` at a mark."""
+                                mark_ticks: int, entry_notional: int | None = None) -> bool:
+    """The exact per-position check: ``margin + upl ≤ MM + fee`` at a mark (MM at
+    ``entry_notional`` for an entry-valued instrument, see
+    :func:`backstop.engine.queries.mm_entry_notional`)."""
     equity = margin + calculate_upl(inst, size_lots, cost, mark_ticks)
-    return is_liquidatable(equity, calculate_mm_plus_fee(inst, size_lots, mark_ticks))
+    return is_liquidatable(equity, calculate_mm_plus_fee(inst, size_lots, mark_ticks, entry_notional))
 
 
 def _searched_trigger(liq: Callable[[int], bool], long: bool) -> int:
@@ -106,7 +108,8 @@ def _searched_trigger(liq: Callable[[int], bool], long: bool) -> int:
     return lo if long else hi
 
 
-def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin: int) -> int:
+def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin: int,
+                            entry_notional: int | None = None) -> int:
     """Exact trigger of an isolated position: for a long the largest mark (ticks) at which it is
     liquidatable (0: never; :data:`INF_TICKS`: always), for a short the smallest (0: always;
     :data:`INF_TICKS`: never). Marks beyond it are never liquidatable.
@@ -116,7 +119,8 @@ def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin:
     through ``N = ceil(size·k/P)`` or ``q = floor(size·k/P)``), so only a window of a few
     ticks (or values of N, q) needs the exact check. Tier MMR is fixed by the size. If a
     degenerate instrument makes the window wider than 4096 ticks, the window's far end is
-    returned (still never misses, no longer the extreme).
+    returned (still never misses, no longer the extreme). An entry-valued MM
+    (``entry_notional`` given) and tiers with MM deductions are searched on the exact check.
     """
     tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
     mmr = tier.mmr_ppm
@@ -124,9 +128,9 @@ def calculate_trigger_ticks(inst: Instrument, size_lots: int, cost: int, margin:
     long = size_lots > 0
 
     def liq(px: int) -> bool:
-        return is_isolated_liquidatable_at(inst, size_lots, cost, margin, px)
+        return is_isolated_liquidatable_at(inst, size_lots, cost, margin, px, entry_notional)
 
-    if tier.mm_deduction_units:  # MM is a max of lines (Binance cum): search the exact check
+    if tier.mm_deduction_units or entry_notional is not None:  # max of lines (cum), or MM at entry
         return _searched_trigger(liq, long)
 
     def mmf(notional: int) -> int:

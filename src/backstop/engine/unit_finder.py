@@ -34,6 +34,7 @@ from backstop.engine.queries import (
     is_position_liquidatable,
     isolated_margin,
     lever_cents,
+    mm_entry_notional,
     unit_equity_and_requirement,
 )
 from backstop.engine.screen import Candidates, RiskScreen
@@ -177,7 +178,8 @@ class UnitFinder:
             inst = instrument_of(state, pos)
             margin = isolated_margin(state, pos, inst) if pos.is_isolated else 0
             screen.upsert(key, pos.inst_id, uid, pos.is_isolated, pos.size_lots, pos.cost, margin,
-                          lever_cents(state, uid, inst, pos.mgn_mode), state.adl_rank.get(key, 0))
+                          lever_cents(state, uid, inst, pos.mgn_mode), state.adl_rank.get(key, 0),
+                          mm_entry_notional(inst, pos))
             if pos.is_isolated:
                 screen.set_warned(key, (uid, pos.inst_id, "isolated") in warned)
             else:

@@ -31,7 +31,8 @@ class MarginModel(StrEnum):
     BINANCE_BRACKETS = "binance_brackets"
     """Notional brackets, MM = notional × mmr − cum; the trigger is MM alone."""
     BYBIT_RISK_LIMITS = "bybit_risk_limits"
-    """Risk-limit steps, MM = notional × mmr − MM deduction; the trigger is MM alone."""
+    """Risk-limit steps, MM = entry value × mmr − MM deduction (``MmValuation.ENTRY``); the
+    trigger is MM alone (USDT), MM plus the fee to close (inverse)."""
     HYPERLIQUID_MAINTENANCE_LEVERAGE = "hyperliquid_maintenance_leverage"
     """mmr = 1/(2 × max leverage) per margin tier, with a deduction at tier bounds."""
     BITMEX_RISK_LIMITS = "bitmex_risk_limits"
@@ -94,8 +95,8 @@ PROFILES: dict[Venue, VenueProfile] = {
          "https://www.bybit.com/en/help-center/article/Auto-Deleveraging-ADL (PnL% × leverage ranking)"),
         ("risk-limit steps above tier 1 (USDT and inverse)",
          "ranking: OKX's formula, which Bybit publishes too",
-         "MM valued at the mark; Bybit values it at the entry value plus the fee to close at the "
-         "bankruptcy price (its inverse cross example is off by 0.058%)")),
+         "inverse fee to close (0.075%) taken at the mark, not at the bankruptcy price "
+         "(its inverse cross example moves by 0.0002%)")),
     Venue.HYPERLIQUID: _profile(
         Venue.HYPERLIQUID, MarginModel.HYPERLIQUID_MAINTENANCE_LEVERAGE,
         {"liquidation": {"style": "progressive", "progressive_share": "0.2",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from backstop.math.values import calculate_notional
-from backstop.model.instrument import Instrument, Tier
+from backstop.model.instrument import Instrument, MmValuation, Tier
 from backstop.numeric import PPM, div_ceil, div_floor
 
 
@@ -35,16 +35,43 @@ def calculate_rate_amount(notional: int, rate_ppm: int) -> int:
     return div_ceil(notional * rate_ppm, PPM)
 
 
-def calculate_maintenance_margin(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """MM = notional at mark × the tier's MMR (tier by position size), rounded up; with MM
-    deductions (Binance ``cum``), see :func:`_deducted_requirement`."""
+def calculate_entry_notional(entry_value: int, entry_den: int) -> int:
+    """A position's entry value, the exact fill value ``entry_value / entry_den`` (money
+    units), as an absolute amount rounded up: the base of an entry-valued MM
+    (:class:`~backstop.model.instrument.MmValuation`)."""
+    return div_ceil(abs(entry_value), entry_den)
+
+
+def calculate_maintenance_margin(inst: Instrument, size_lots: int, mark_ticks: int,
+                                 entry_notional: int | None = None) -> int:
+    """MM = the tier's MMR (tier by position size) × the notional at the mark, or, for an
+    entry-valued instrument, × ``entry_notional`` (:func:`calculate_entry_notional`), rounded
+    up; with MM deductions (Binance ``cum``), see :func:`_deducted_requirement`. An
+    entry-valued instrument without ``entry_notional`` falls back to the mark (for orderings
+    and estimates only: every trigger and displayed figure passes it)."""
+    return _requirement(inst, size_lots, mark_ticks, 0, entry_notional)
+
+
+def _requirement(inst: Instrument, size_lots: int, mark_ticks: int, fee_ppm: int,
+                 entry_notional: int | None) -> int:
+    """MM plus ``fee_ppm`` of the notional at the mark, the one rule behind
+    :func:`calculate_maintenance_margin` and :func:`calculate_mm_plus_fee`.
+
+    Mark-valued: ``notional × (mmr + fee)`` rounded up once, less the deduction. Entry-valued:
+    ``entry_notional × mmr`` rounded up, less the deduction (the largest such line over tier 1
+    up to the size's tier when tiers carry deductions), plus ``notional × fee`` rounded up."""
     if size_lots == 0:
         return 0
     tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
     notional = calculate_notional(inst, size_lots, mark_ticks)
+    if entry_notional is not None and inst.mm_valuation is MmValuation.ENTRY:
+        lines = inst.tiers[:inst.tiers.index(tier) + 1] if tier.mm_deduction_units else (tier,)
+        mm = max(calculate_rate_amount(entry_notional, t.mmr_ppm) - t.mm_deduction_units
+                 for t in lines)
+        return mm + (calculate_rate_amount(notional, fee_ppm) if fee_ppm else 0)
     if tier.mm_deduction_units:
-        return _deducted_requirement(inst, tier, notional, 0)
-    return calculate_rate_amount(notional, tier.mmr_ppm)
+        return _deducted_requirement(inst, tier, notional, fee_ppm)
+    return calculate_rate_amount(notional, tier.mmr_ppm + fee_ppm)
 
 
 def _deducted_requirement(inst: Instrument, tier: Tier, notional: int, fee_ppm: int) -> int:
@@ -66,17 +93,13 @@ def calculate_liquidation_fee(inst: Instrument, size_lots: int, mark_ticks: int)
     return calculate_rate_amount(calculate_notional(inst, size_lots, mark_ticks), inst.liq_fee_ppm)
 
 
-def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int) -> int:
-    """The denominator of OKX's margin ratio: notional at mark × (tier MMR + liquidation fee
-    rate), rounded up once, less the tier's MM deduction (0 at OKX; see
-    :func:`_deducted_requirement`)."""
-    if size_lots == 0:
-        return 0
-    tier = find_tier(inst.tiers, size_lots) or inst.tiers[-1]
-    notional = calculate_notional(inst, size_lots, mark_ticks)
-    if tier.mm_deduction_units:
-        return _deducted_requirement(inst, tier, notional, inst.liq_fee_ppm)
-    return calculate_rate_amount(notional, tier.mmr_ppm + inst.liq_fee_ppm)
+def calculate_mm_plus_fee(inst: Instrument, size_lots: int, mark_ticks: int,
+                          entry_notional: int | None = None) -> int:
+    """The denominator of OKX's margin ratio: MM (:func:`calculate_maintenance_margin`, at
+    the mark or at ``entry_notional``) plus the liquidation fee at the mark; mark-valued, the
+    two rates are applied to the notional and rounded up once, less the tier's MM deduction
+    (0 at OKX; see :func:`_deducted_requirement`)."""
+    return _requirement(inst, size_lots, mark_ticks, inst.liq_fee_ppm, entry_notional)
 
 
 def calculate_margin_ratio(equity: int, mm_plus_fee: int) -> Decimal | None:

@@ -21,6 +21,7 @@ from backstop.model.enums import ContractType
 from backstop.model.ids import Currency, InstrumentFamily, InstrumentId
 from backstop.model.instrument import (
     Instrument,
+    MmValuation,
     Tier,
     calculate_value_k,
     ensure_tiers_valid,
@@ -125,6 +126,7 @@ def _build_instrument(spec: Mapping[str, Any]) -> Instrument:
         is_linear=ct_type is ContractType.LINEAR,
         default_lever_cents=min(1000, int(inst.max_lever * 100)),
         liq_fee_ppm=ratio_to_ppm(parse_decimal(spec.get("liqFeeRate", spec.get("takerFee", "0.0005")))),
+        mm_valuation=MmValuation(spec.get("mmValuation", "mark")),
     )
 
 

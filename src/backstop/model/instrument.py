@@ -9,10 +9,21 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 from backstop.model.enums import ContractType
 from backstop.model.ids import Currency, InstrumentFamily, InstrumentId
 from backstop.numeric import MONEY_UNIT, NumericError, ratio_to_ppm, to_units
+
+
+class MmValuation(StrEnum):
+    """Which value a position's maintenance margin (MM, not the liquidation fee, not IM) is
+    taken on: the notional at the mark (OKX, Binance, Hyperliquid, BitMEX), or the entry value
+    (Bybit: "Position Value × MMR", position value = quantity × average entry price, linear, or
+    quantity / average entry price, inverse)."""
+
+    MARK = "mark"
+    ENTRY = "entry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,8 @@ class Instrument:
     liq_fee_ppm: int = 0
     """The liquidation fee rate (ppm) in the trigger (MM + fee) and charged at liquidation:
     OKX's taker fee (the catalogue's default); 0 where a venue's trigger has no fee term."""
+    mm_valuation: MmValuation = MmValuation.MARK
+    """What the MM rate is applied to (the liquidation fee is always at the mark)."""
 
     @property
     def max_position_lots(self) -> int:

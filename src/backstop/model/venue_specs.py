@@ -66,6 +66,10 @@ BYBIT_ETH = ("1000000", "0.01", "0.02", "1000000")
 # steps are reconstructed on Bybit's risk-limit pattern.
 # https://help.bybit.com/hc/en-us/articles/360039261334-How-to-calculate-Liquidation-Price-Inverse-Contract-
 BYBIT_BTC_INVERSE = ("150", "0.005", "0.01", "100")
+BYBIT_INVERSE_FEE_TO_CLOSE = "0.00075"
+"""The inverse page's MM adds the fee to close (``Quantity × 0.075% / Bankruptcy Price``, the
+page's taker rate): the inverse instruments' ``liqFeeRate``, taken at the mark like OKX's fee
+(at the trigger the mark is near the bankruptcy price: the example's LP moves by 0.0002%)."""
 BYBIT_ETH_INVERSE = ("5000", "0.01", "0.02", "5000")
 
 # BitMEX risk limits, https://www.bitmex.com/app/riskLimitsExamples: XBTUSD base maintenance
@@ -101,6 +105,10 @@ def venue_specs(venue: str, index_px: dict[str, str] | None = None) -> list[dict
     for spec in specs:
         spec.update(VENUE_FEES[venue])
         spec["indexPx"] = (index_px or {}).get(spec["instId"], spec["indexPx"])
+        if venue == "bybit":   # MM = position value (at entry) × MMR, both pages above
+            spec["mmValuation"] = "entry"
+            if spec["ctType"] != "linear":
+                spec["liqFeeRate"] = BYBIT_INVERSE_FEE_TO_CLOSE
         tiers = _venue_tiers(venue, spec)
         if tiers is not None:
             spec.pop("ladder", None)
