@@ -16,7 +16,7 @@ liquidated unit's deficit and goes down the waterfall.
 
 from __future__ import annotations
 
-from backstop.engine.config import AdlHaircut, AdlRanking, EngineConfig
+from backstop.engine.config import AdlHaircut, AdlRanking, EngineConfig, WaterfallStep
 from backstop.engine.haircut import deleverage_by_haircut
 from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.engine.settlement import apply_direct_trade
@@ -93,13 +93,14 @@ def deleverage(state: ExchangeState, config: EngineConfig, inst: Instrument, liq
         return deleverage_by_haircut(state, config, inst, liquidated, lots, base_ticks, ts)
     close_side = -1 if liquidated.size_lots > 0 else 1
     queue = _ranked_queue(state, config, inst, close_side)
+    front = queue.skip_closed(state, WaterfallStep.VAULT not in config.waterfall.order)
     if config.adl.ranking == AdlRanking.PRO_RATA:
-        ranked = [c for c in queue if _is_closable(state, c, liquidated.uid)]
+        ranked = [c for c in queue[front:] if _is_closable(state, c, liquidated.uid)]
         sizes = [_live_lots(state, c) for c in ranked]
         wanted = min(lots, sum(sizes))
         takes = allocate_pro_rata(wanted, sizes)
     else:
-        ranked, takes = _front_of_queue(state, queue, liquidated.uid, lots)
+        ranked, takes = _front_of_queue(state, queue, front, liquidated.uid, lots)
         wanted = sum(takes)
     events: list[Event] = []
     for cand, take in zip(ranked, takes, strict=True):
@@ -120,13 +121,15 @@ def _is_closable(state: ExchangeState, cand: AdlCandidate, exclude_uid: int) -> 
     return calculate_upl(inst, pos.size_lots, pos.cost, state.mark_ticks[cand.inst_id]) > 0
 
 
-def _front_of_queue(state: ExchangeState, queue: list[AdlCandidate], exclude_uid: int,
+def _front_of_queue(state: ExchangeState, queue: list[AdlCandidate], front: int, exclude_uid: int,
                     lots: int) -> tuple[list[AdlCandidate], list[int]]:
-    """Walk the queue from the front, taking closable live lots until ``lots`` are covered."""
+    """Walk the queue from ``front`` (no entry before it is live), taking closable live lots
+    until ``lots`` are covered."""
     ranked, takes, left = [], [], lots
-    for cand in queue:
+    for i in range(front, len(queue)):
         if left == 0:
             break
+        cand = queue[i]
         if _is_closable(state, cand, exclude_uid):
             take = min(_live_lots(state, cand), left)
             ranked.append(cand)
@@ -135,16 +138,47 @@ def _front_of_queue(state: ExchangeState, queue: list[AdlCandidate], exclude_uid
     return ranked, takes
 
 
+class RankedQueue(list[AdlCandidate]):
+    """One instrument side's ranked candidates, first to be deleveraged first, with the index
+    ``front`` before which every entry's position is closed or turned over (``_live_lots`` 0),
+    valid while no book trade has happened since ``trade_id`` (``state.next_trade_id``).
+
+    Within a risk pass only a fill can reopen a position on the queue's side: ADL trades only
+    reduce the winners and the liquidated unit, and every book fill takes a trade id; a vault
+    takeover adds exposure on the liquidated side, which can reopen the vault's own position on
+    the other side's queue without one, so with a vault step the front is found from the start
+    each time. Later entries are checked live each slice as before (positions that changed, the
+    liquidated account's own), so the order and the takes are the queue's exactly."""
+
+    __slots__ = ("front", "trade_id")
+
+    def __init__(self, ranked: list[AdlCandidate]) -> None:
+        super().__init__(ranked)
+        self.front = 0
+        self.trade_id = 0
+
+    def skip_closed(self, state: ExchangeState, keep_front: bool) -> int:
+        """Advance ``front`` past closed entries (from the start again after a book trade, or
+        when not ``keep_front``) and return it; amortised O(1) per closed winner."""
+        if not keep_front or self.trade_id != state.next_trade_id:
+            self.front = 0
+        front, end = self.front, len(self)
+        while front < end and _live_lots(state, self[front]) == 0:
+            front += 1
+        self.front, self.trade_id = front, state.next_trade_id
+        return front
+
+
 def _ranked_queue(state: ExchangeState, config: EngineConfig, inst: Instrument,
-                  close_side: int) -> list[AdlCandidate]:
+                  close_side: int) -> RankedQueue:
     """The ranked queue of one instrument's side, built once per risk pass (the mark is fixed
     within it, as OKX's queue is published per interval) and cleared by the pass."""
     key = (inst.inst_id, close_side)
     queue = state.adl_queues.get(key)
     if queue is None:
-        queue = state.adl_queues[key] = rank_candidates(
-            config.adl.ranking, build_candidates(state, inst, close_side), state.adl_rng)
-    return queue
+        queue = state.adl_queues[key] = RankedQueue(rank_candidates(
+            config.adl.ranking, build_candidates(state, inst, close_side), state.adl_rng))
+    return queue  # type: ignore[return-value]  # the pass stores only RankedQueue here
 
 
 def _live_lots(state: ExchangeState, cand: AdlCandidate) -> int:

@@ -93,9 +93,9 @@ def find_winners(state: ExchangeState, inst: Instrument, side_sign: int, exclude
     """Every other account's open position in ``inst`` with the sign ``side_sign`` and
     profit at the mark, in key order."""
     out = []
-    for pos in sorted(state.positions.values(), key=lambda p: p.key):
-        if pos.inst_id != inst.inst_id or pos.size_lots * side_sign <= 0 or pos.uid == exclude_uid:
-            continue
+    side = [pos for pos in state.positions.values()
+            if pos.inst_id == inst.inst_id and pos.size_lots * side_sign > 0 and pos.uid != exclude_uid]
+    for pos in sorted(side, key=lambda p: p.key):  # sorts only the side, not every position
         upl = position_upl(state, pos, inst)
         if upl <= 0:
             continue
