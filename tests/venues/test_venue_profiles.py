@@ -20,8 +20,15 @@ from backstop.engine.config import (
 )
 from backstop.engine.trigger_index import INF_TICKS, calculate_trigger_ticks, is_isolated_liquidatable_at
 from backstop.engine.venues import PROFILES, MarginModel, resolve_venue, venue_profile
-from backstop.math.margin import calculate_maintenance_margin, calculate_mm_plus_fee, is_liquidatable
+from backstop.math.margin import (
+    calculate_entry_notional,
+    calculate_maintenance_margin,
+    calculate_mm_plus_fee,
+    is_liquidatable,
+)
+from backstop.math.values import calculate_fill_value
 from backstop.model.catalogue import default_catalogue
+from backstop.model.instrument import MmValuation
 
 
 def test_every_venue_has_a_frozen_profile_with_sources():
@@ -112,3 +119,32 @@ def test_isolated_trigger_with_deductions_is_the_exact_boundary(lots, long):
         return is_isolated_liquidatable_at(inst, size, cost, margin, px)
 
     assert liq(trigger) and not liq(trigger + (1 if long else -1))
+
+
+def test_only_bybit_values_maintenance_at_entry():
+    """The MM valuation is the profile's, chosen once per instrument: Bybit's at entry, every
+    other venue's at the mark (OKX's default catalogue unchanged)."""
+    for venue in Venue:
+        expected = MmValuation.ENTRY if venue is Venue.BYBIT else MmValuation.MARK
+        assert {inst.mm_valuation for inst in venue_profile(venue).catalogue()} == {expected}
+    assert {inst.mm_valuation for inst in default_catalogue()} == {MmValuation.MARK}
+
+
+@pytest.mark.parametrize("inst_id", ["BTC-USDT-SWAP", "BTC-USD-SWAP"])
+@pytest.mark.parametrize("long", [True, False])
+def test_entry_valued_mm_and_its_trigger(inst_id, long):
+    """An entry-valued MM does not move with the mark (the fee does), and the isolated trigger
+    found for it is the exact check's boundary."""
+    inst = venue_profile("bybit").catalogue({inst_id: "100000"}).get(inst_id)
+    size, px = (40 if long else -40), inst.px_to_ticks(D("100000"))
+    cost = calculate_fill_value(inst, size, px)
+    entry = calculate_entry_notional(cost, 1)
+    mms = {calculate_maintenance_margin(inst, size, px * f // 10, entry) for f in (5, 10, 20)}
+    assert mms == {calculate_maintenance_margin(inst, size, px, entry)}
+    assert calculate_maintenance_margin(inst, size, px // 2) != mms.pop()   # the mark's would move
+    margin = entry // 20
+    trigger = calculate_trigger_ticks(inst, size, cost, margin, entry)
+    assert 0 < trigger < INF_TICKS
+    step = 1 if long else -1
+    assert is_isolated_liquidatable_at(inst, size, cost, margin, trigger, entry)
+    assert not is_isolated_liquidatable_at(inst, size, cost, margin, trigger + step, entry)
