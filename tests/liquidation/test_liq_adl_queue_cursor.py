@@ -1,4 +1,5 @@
-"""The ADL queue's front: skipping winners already closed in the risk pass changes nothing.
+"""The ADL queue's front: skipping winners already closed in the risk pass changes nothing,
+and ranking a scored queue only as far as it is read gives the full sort's order.
 
 Each scenario runs twice on the same commands: with the queue's front kept between the
 slices of a pass, and with it found from the start for every slice (the walk before the
@@ -7,7 +8,9 @@ front existed). The event logs must be equal, while the first run does skip clos
 from __future__ import annotations
 
 import os
+import random
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 from backstop.engine.adl import RankedQueue
 from backstop.engine.config import config_from_dict
 from backstop.engine.exchange import Exchange
+from backstop.math.adl import AdlCandidate, adl_rank_key, rank_candidates
 from backstop.model.catalogue import default_catalogue
 from backstop.model.commands import Deposit, PlaceOrder, SetIndexPrice, SetLeverage
 from backstop.model.enums import MarginMode, OrderType, Side
@@ -112,3 +116,24 @@ def test_a_crash_through_many_small_winners_skips_the_closed_ones():
     events, kept, fresh = _same_both_ways(longs, shorts, policy, [-150])
     assert sum(isinstance(e, AutoDeleveraged) for e in events) >= 3
     assert max(kept) > 0 and kept == fresh  # no book trade in between: the kept front holds
+
+
+candidates = st.lists(st.builds(
+    AdlCandidate, uid=st.integers(1, 30), inst_id=st.just(BTC),
+    mgn_mode=st.sampled_from(["cross", "isolated"]), size_lots=st.integers(-50, 50).filter(bool),
+    upl=st.integers(-10**9, 10**9), margin=st.integers(0, 10**9), equity=st.integers(-10**9, 10**10),
+    notional=st.integers(1, 10**10), mm=st.integers(0, 10**8), wallet=st.integers(0, 10**10),
+    mark_ticks=st.integers(1, 10**6), entry_num=st.integers(1, 10**7), entry_den=st.integers(1, 50),
+    cost=st.integers(-10**10, 10**10)), max_size=40, unique_by=lambda c: c.sort_key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(candidates, st.sampled_from(["okx", "bitmex", "binance", "hyperliquid"]), st.integers(0, 41))
+def test_a_queue_ranked_as_far_as_read_is_the_full_sort(cands, ranking, depth):
+    """Ties in score included (equal candidates apart from the account), read in any depth."""
+    cands = cands + [replace(c, uid=c.uid + 100) for c in cands[:3]]
+    queue = RankedQueue([], [(adl_rank_key(ranking, c), c) for c in cands])
+    full = rank_candidates(ranking, cands, random.Random(0))
+    assert queue.reach(depth) == (depth < len(full))
+    assert list(queue) == full[:depth + 1]
+    assert [queue[i] for i in range(len(full)) if queue.reach(i)] == full

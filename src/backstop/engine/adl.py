@@ -16,11 +16,13 @@ liquidated unit's deficit and goes down the waterfall.
 
 from __future__ import annotations
 
+import heapq
+
 from backstop.engine.config import AdlHaircut, AdlRanking, EngineConfig, WaterfallStep
 from backstop.engine.haircut import deleverage_by_haircut
 from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
 from backstop.engine.settlement import apply_direct_trade
-from backstop.math.adl import AdlCandidate, allocate_pro_rata, rank_candidates
+from backstop.math.adl import AdlCandidate, adl_rank_key, allocate_pro_rata, rank_candidates
 from backstop.math.margin import calculate_initial_margin, calculate_maintenance_margin
 from backstop.math.values import (
     calculate_avg_px_ticks_num_den,
@@ -121,20 +123,19 @@ def _is_closable(state: ExchangeState, cand: AdlCandidate, exclude_uid: int) -> 
     return calculate_upl(inst, pos.size_lots, pos.cost, state.mark_ticks[cand.inst_id]) > 0
 
 
-def _front_of_queue(state: ExchangeState, queue: list[AdlCandidate], front: int, exclude_uid: int,
+def _front_of_queue(state: ExchangeState, queue: RankedQueue, front: int, exclude_uid: int,
                     lots: int) -> tuple[list[AdlCandidate], list[int]]:
     """Walk the queue from ``front`` (no entry before it is live), taking closable live lots
     until ``lots`` are covered."""
-    ranked, takes, left = [], [], lots
-    for i in range(front, len(queue)):
-        if left == 0:
-            break
+    ranked, takes, left, i = [], [], lots, front
+    while left and queue.reach(i):
         cand = queue[i]
         if _is_closable(state, cand, exclude_uid):
             take = min(_live_lots(state, cand), left)
             ranked.append(cand)
             takes.append(take)
             left -= take
+        i += 1
     return ranked, takes
 
 
@@ -148,22 +149,36 @@ class RankedQueue(list[AdlCandidate]):
     takeover adds exposure on the liquidated side, which can reopen the vault's own position on
     the other side's queue without one, so with a vault step the front is found from the start
     each time. Later entries are checked live each slice as before (positions that changed, the
-    liquidated account's own), so the order and the takes are the queue's exactly."""
+    liquidated account's own), so the order and the takes are the queue's exactly.
 
-    __slots__ = ("front", "trade_id")
+    A scored ranking is kept as a heap of :func:`~backstop.math.adl.adl_rank_key` and ranked
+    only as far as the slices read (:meth:`reach`): the same order as the full sort, since the
+    key is total, at O(log n) per entry read instead of a sort of the whole side."""
 
-    def __init__(self, ranked: list[AdlCandidate]) -> None:
+    __slots__ = ("_pending", "front", "trade_id")
+
+    def __init__(self, ranked: list[AdlCandidate],
+                 pending: list[tuple[tuple, AdlCandidate]] | None = None) -> None:
         super().__init__(ranked)
+        self._pending = pending or []
+        heapq.heapify(self._pending)
         self.front = 0
         self.trade_id = 0
+
+    def reach(self, i: int) -> bool:
+        """Whether the queue has an entry at index ``i``, ranking pending candidates up to it."""
+        pending = self._pending
+        while len(self) <= i and pending:
+            self.append(heapq.heappop(pending)[1])
+        return i < len(self)
 
     def skip_closed(self, state: ExchangeState, keep_front: bool) -> int:
         """Advance ``front`` past closed entries (from the start again after a book trade, or
         when not ``keep_front``) and return it; amortised O(1) per closed winner."""
         if not keep_front or self.trade_id != state.next_trade_id:
             self.front = 0
-        front, end = self.front, len(self)
-        while front < end and _live_lots(state, self[front]) == 0:
+        front = self.front
+        while self.reach(front) and _live_lots(state, self[front]) == 0:
             front += 1
         self.front, self.trade_id = front, state.next_trade_id
         return front
@@ -176,8 +191,12 @@ def _ranked_queue(state: ExchangeState, config: EngineConfig, inst: Instrument,
     key = (inst.inst_id, close_side)
     queue = state.adl_queues.get(key)
     if queue is None:
-        queue = state.adl_queues[key] = RankedQueue(rank_candidates(
-            config.adl.ranking, build_candidates(state, inst, close_side), state.adl_rng))
+        ranking, candidates = config.adl.ranking, build_candidates(state, inst, close_side)
+        if ranking in (AdlRanking.RANDOM, AdlRanking.PRO_RATA):  # read whole: ranked whole
+            queue = RankedQueue(rank_candidates(ranking, candidates, state.adl_rng))
+        else:
+            queue = RankedQueue([], [(adl_rank_key(ranking, c), c) for c in candidates])
+        state.adl_queues[key] = queue
     return queue  # type: ignore[return-value]  # the pass stores only RankedQueue here
 
 

@@ -91,9 +91,13 @@ def rank_candidates(ranking: str, candidates: list[AdlCandidate],
         return ordered[start:] + ordered[:start]
     if ranking == "pro_rata":
         return ordered
-    scored = [(calculate_adl_score(ranking, c), c) for c in ordered]
-    scored.sort(key=lambda item: (-item[0], item[1].sort_key))
-    return [c for _score, c in scored]
+    return sorted(ordered, key=lambda c: adl_rank_key(ranking, c))
+
+
+def adl_rank_key(ranking: str, c: AdlCandidate) -> tuple[Fraction, tuple[int, str, str]]:
+    """A scored ranking's order, smallest first: the highest score, then the tie order
+    (unique per position, so the order is total)."""
+    return -calculate_adl_score(ranking, c), c.sort_key
 
 
 def allocate_pro_rata(total_lots: int, sizes: list[int]) -> list[int]:
