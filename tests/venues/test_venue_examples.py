@@ -365,3 +365,16 @@ def test_bybit_average_entry_price_example():
     pos = ex.state.existing_position(1, "BTC-USD-SWAP", CROSS)
     assert pos.size_lots == 10
     assert queries.avg_px(cat.get("BTC-USD-SWAP"), pos) == D("12000")
+
+
+def test_bybit_adl_candidate_uses_the_entry_valued_mm():
+    """The ADL candidate's MM (a ranking input) is the engine's one MM: at entry on Bybit, so
+    it holds still while the mark falls from 8,000 to 6,000."""
+    from backstop.engine.adl import build_candidates
+
+    ex, cat = _bybit_inverse_cross_long()
+    ex.execute(SetIndexPrice(1, "BTC-USD", D("6000")))
+    inst = cat.get("BTC-USD-SWAP")
+    pos = ex.state.existing_position(1, "BTC-USD-SWAP", CROSS)
+    (cand,) = [c for c in build_candidates(ex.state, inst, 1) if c.uid == 1]
+    assert cand.mm == queries.position_mm(ex.state, pos, inst) == UNIT * 125 // 100 * 5 // 1000

@@ -20,7 +20,13 @@ import heapq
 
 from backstop.engine.config import AdlHaircut, AdlRanking, EngineConfig, WaterfallStep
 from backstop.engine.haircut import deleverage_by_haircut
-from backstop.engine.queries import CrossFigures, cross_figures, isolated_margin, lever_cents
+from backstop.engine.queries import (
+    CrossFigures,
+    cross_figures,
+    isolated_margin,
+    lever_cents,
+    mm_entry_notional,
+)
 from backstop.engine.settlement import apply_direct_trade
 from backstop.math.adl import AdlCandidate, adl_rank_key, allocate_pro_rata, rank_candidates
 from backstop.math.margin import calculate_initial_margin, calculate_maintenance_margin
@@ -69,7 +75,8 @@ def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int,
         wallet, equity = figures.cash, figures.equity
     entry_num, entry_den = calculate_avg_px_ticks_num_den(inst, pos.size_lots, pos.cost)
     return AdlCandidate(pos.uid, pos.inst_id, pos.mgn_mode.value, pos.size_lots, upl, margin, equity,
-                        notional, calculate_maintenance_margin(inst, pos.size_lots, mark), wallet,
+                        notional, calculate_maintenance_margin(inst, pos.size_lots, mark,
+                                                               mm_entry_notional(inst, pos)), wallet,
                         mark, abs(entry_num), abs(entry_den) or 1, pos.cost)
 
 

@@ -23,6 +23,7 @@ from backstop.engine.queries import (
     is_position_liquidatable,
     isolated_margin,
     lever_cents,
+    position_mm_plus_fee,
     unit_equity_and_requirement,
 )
 from backstop.engine.socialize import apply_socialized_loss
@@ -30,7 +31,6 @@ from backstop.engine.vault import apply_vault_takeover
 from backstop.math.margin import (
     calculate_bankruptcy_ticks,
     calculate_liquidation_fee,
-    calculate_mm_plus_fee,
     calculate_rate_amount,
     find_tier,
 )
@@ -117,8 +117,7 @@ def _largest_cross_position(state: ExchangeState, uid: int, ccy: str) -> Positio
     positions = cross_positions(state, uid, ccy)
     if not positions:
         return None
-    return max(positions, key=lambda p: (calculate_mm_plus_fee(instrument_of(state, p), p.size_lots,
-                                                               state.mark_ticks[p.inst_id]), p.inst_id))
+    return max(positions, key=lambda p: (position_mm_plus_fee(state, p, instrument_of(state, p)), p.inst_id))
 
 
 def _liquidate_position(state: ExchangeState, config: EngineConfig, pos: Position, ts: int,
