@@ -30,18 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backstop.engine.config import AdlHaircut, EngineConfig
-from backstop.engine.orders import Taker, apply_match, next_ord_id
-from backstop.engine.queries import cross_figures, instrument_of, isolated_margin, lever_cents, position_upl
+from backstop.engine.orders import apply_forced_close, plan_forced_close
+from backstop.engine.queries import cross_figures, instrument_of, isolated_margin, position_upl
 from backstop.math.haircut import (
     allocate_leverage_haircut,
     allocate_min_overshoot,
     allocate_pro_rata_haircut,
-    calculate_fill_shortfall,
 )
-from backstop.math.values import calculate_notional
-from backstop.model.events import Event, OrderPlaced, PositionChanged, ProfitHaircut
+from backstop.math.values import calculate_fill_shortfall, calculate_notional
+from backstop.model.events import Event, PositionChanged, ProfitHaircut
 from backstop.model.instrument import Instrument
-from backstop.state.book import STP_CANCEL_MAKER
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.ledger import LedgerKey, cash_key, clearing_key, isolated_key
 from backstop.state.positions import Position
@@ -66,19 +64,13 @@ def deleverage_by_haircut(state: ExchangeState, config: EngineConfig, inst: Inst
     winners' profit for the shortfall against ``base_ticks``. Returns the lots closed and
     the events (the fill's, then one ``PositionChanged`` and ``ProfitHaircut`` per winner)."""
     close_side = -1 if liquidated.size_lots > 0 else 1
-    plan = state.books[inst.inst_id].plan_match(close_side, None, lots, liquidated.uid, STP_CANCEL_MAKER)
+    plan = plan_forced_close(state, inst, liquidated, lots)
     if not plan.filled_lots:
         return 0, []
     needed = calculate_fill_shortfall(inst, [(qty, px) for _maker, qty, px in plan.fills],
                                       -close_side, base_ticks)
     category = "full_liquidation" if lots == abs(liquidated.size_lots) else "partial_liquidation"
-    ord_id = next_ord_id(state)
-    taker = Taker(liquidated.uid, liquidated.mgn_mode, close_side,
-                  lever_cents(state, liquidated.uid, inst, liquidated.mgn_mode), 0, ord_id, category)
-    events: list[Event] = [
-        OrderPlaced(ts, ord_id, liquidated.uid, inst.inst_id, "buy" if close_side > 0 else "sell", "ioc",
-                    0, plan.filled_lots, liquidated.mgn_mode.value, True, "", category),
-        *apply_match(state, inst, taker, plan, ts)]
+    events = apply_forced_close(state, inst, liquidated, plan, category, ts)
     hole = isolated_key(liquidated.uid, inst.inst_id, inst.settle_ccy) if liquidated.is_isolated \
         else cash_key(liquidated.uid, inst.settle_ccy)
     events.extend(apply_profit_haircuts(state, config.adl.haircut, inst, close_side, liquidated.uid,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from backstop.engine.adl import deleverage
 from backstop.engine.config import AdlPrice, EngineConfig, LiquidationStyle, WaterfallStep
 from backstop.engine.funds import apply_adl_state, apply_fund_inflow, apply_fund_payout, fund_for
-from backstop.engine.orders import Taker, apply_cancel_resting, apply_match, next_ord_id
+from backstop.engine.orders import apply_cancel_resting, apply_forced_close, plan_forced_close
 from backstop.engine.queries import (
     cross_figures,
     cross_positions,
@@ -22,7 +22,6 @@ from backstop.engine.queries import (
     is_cross_liquidatable,
     is_position_liquidatable,
     isolated_margin,
-    lever_cents,
     position_mm_plus_fee,
     unit_equity_and_requirement,
 )
@@ -34,12 +33,17 @@ from backstop.math.margin import (
     calculate_rate_amount,
     find_tier,
 )
-from backstop.math.values import calculate_fill_value, calculate_notional, calculate_upl
+from backstop.math.values import (
+    calculate_fill_shortfall,
+    calculate_fill_value,
+    calculate_notional,
+    calculate_upl,
+)
 from backstop.model.enums import MarginMode
-from backstop.model.events import Event, LiquidationSettled, LiquidationStarted, OrderPlaced
+from backstop.model.events import Event, LiquidationSettled, LiquidationStarted
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_ceil
-from backstop.state.book import STP_CANCEL_MAKER, MatchPlan
+from backstop.state.book import MatchPlan
 from backstop.state.exchange_state import ExchangeState
 from backstop.state.insurance import InsuranceFund
 from backstop.state.ledger import cash_key, isolated_key
@@ -190,11 +194,12 @@ def _execute_slice(state: ExchangeState, config: EngineConfig, cut: Slice, ts: i
     remaining = cut.lots
     uses_fund = WaterfallStep.INSURANCE_FUND in config.waterfall.order and not fund.adl_state
     plan = _plan_liquidation_order(state, config, cut) if uses_fund else None
-    shortfall = _projected_shortfall(cut, plan) if plan is not None else 0
+    shortfall = 0 if plan is None else calculate_fill_shortfall(
+        inst, [(qty, px) for _maker, qty, px in plan.fills], cut.side, cut.bankruptcy_ticks)
     in_book = plan is not None and plan.filled_lots > 0 and shortfall <= fund_balance(state, fund)
     events: list[Event] = [_started(state, cut, ts, "book" if in_book else "waterfall")]
     if in_book:
-        events.extend(_fill_in_book(state, cut, plan, ts))  # type: ignore[arg-type]
+        events.extend(apply_forced_close(state, inst, pos, plan, cut.category, ts))  # type: ignore[arg-type]
         remaining -= plan.filled_lots  # type: ignore[union-attr]
     if remaining:
         remaining, more = _waterfall(state, config, cut, remaining, ts)
@@ -215,33 +220,9 @@ def _liquidation_fee(config: EngineConfig, inst: Instrument, lots: int, mark: in
 def _plan_liquidation_order(state: ExchangeState, config: EngineConfig, cut: Slice) -> MatchPlan:
     """An IOC in the book, limited to ``price_band`` beyond the mark."""
     inst, mark = cut.inst, state.mark_ticks[cut.inst.inst_id]
-    band = config.liquidation.price_band
-    side = -1 if cut.pos.size_lots > 0 else 1
-    offset = int(mark * band)  # rounded toward the mark: the band is never wider than set
-    limit = max(1, mark - offset) if side < 0 else mark + offset
-    return state.books[inst.inst_id].plan_match(side, limit, cut.lots, cut.pos.uid, STP_CANCEL_MAKER)
-
-
-def _projected_shortfall(cut: Slice, plan: MatchPlan) -> int:
-    """How much worse than the bankruptcy price the planned fills are, in money (≥ 0)."""
-    inst, bk = cut.inst, cut.bankruptcy_ticks
-    long = cut.side > 0
-    gap = 0
-    for _maker, qty, px in plan.fills:
-        diff = calculate_fill_value(inst, qty, bk) - calculate_fill_value(inst, qty, px)
-        gap += diff if long else -diff
-    return max(0, gap)
-
-
-def _fill_in_book(state: ExchangeState, cut: Slice, plan: MatchPlan, ts: int) -> list[Event]:
-    pos, inst = cut.pos, cut.inst
-    side = -1 if pos.size_lots > 0 else 1
-    ord_id = next_ord_id(state)
-    taker = Taker(pos.uid, pos.mgn_mode, side, lever_cents(state, pos.uid, inst, pos.mgn_mode), 0,
-                  ord_id, cut.category)
-    placed = OrderPlaced(ts, ord_id, pos.uid, inst.inst_id, "buy" if side > 0 else "sell", "ioc",
-                         0, plan.filled_lots, pos.mgn_mode.value, True, "", cut.category)
-    return [placed, *apply_match(state, inst, taker, plan, ts)]
+    offset = int(mark * config.liquidation.price_band)  # rounded toward the mark: never wider than set
+    limit = max(1, mark - offset) if cut.pos.size_lots > 0 else mark + offset
+    return plan_forced_close(state, inst, cut.pos, cut.lots, limit)
 
 
 def _waterfall(state: ExchangeState, config: EngineConfig, cut: Slice, lots: int,
@@ -321,11 +302,10 @@ def adl_base_ticks(state: ExchangeState, config: EngineConfig, cut: Slice, lots:
 
 
 def _close_at_any_price(state: ExchangeState, cut: Slice, lots: int, ts: int) -> tuple[int, list[Event]]:
-    side = -1 if cut.pos.size_lots > 0 else 1
-    plan = state.books[cut.inst.inst_id].plan_match(side, None, lots, cut.pos.uid, STP_CANCEL_MAKER)
+    plan = plan_forced_close(state, cut.inst, cut.pos, lots)
     if not plan.filled_lots:
         return 0, []
-    return plan.filled_lots, _fill_in_book(state, cut, plan, ts)
+    return plan.filled_lots, apply_forced_close(state, cut.inst, cut.pos, plan, cut.category, ts)
 
 
 def _slice_wallet(state: ExchangeState, pos: Position, inst: Instrument) -> int:

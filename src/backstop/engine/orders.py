@@ -38,9 +38,10 @@ from backstop.model.errors import Rejection
 from backstop.model.events import Event, Filled, OrderCancelled, OrderPlaced, Rejected
 from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
-from backstop.state.book import MatchPlan, RestingOrder
+from backstop.state.book import STP_CANCEL_MAKER, MatchPlan, RestingOrder
 from backstop.state.exchange_state import ExchangeState, OrderInfo
 from backstop.state.ledger import cash_key, reserved_key
+from backstop.state.positions import Position
 
 _STP = {SelfTradeMode.CANCEL_MAKER: 0, SelfTradeMode.CANCEL_TAKER: 1, SelfTradeMode.CANCEL_BOTH: 2}
 _RESTING_TYPES = (OrderType.LIMIT, OrderType.POST_ONLY)
@@ -401,6 +402,26 @@ def next_ord_id(state: ExchangeState) -> int:
     ord_id = state.next_ord_id
     state.next_ord_id += 1
     return ord_id
+
+
+def plan_forced_close(state: ExchangeState, inst: Instrument, pos: Position, lots: int,
+                      limit_ticks: int | None = None) -> MatchPlan:
+    """A forced close (liquidation) of ``lots`` of ``pos`` planned in the book, no further
+    than ``limit_ticks`` (any price when ``None``); a self-trade cancels the maker."""
+    side = -1 if pos.size_lots > 0 else 1
+    return state.books[inst.inst_id].plan_match(side, limit_ticks, lots, pos.uid, STP_CANCEL_MAKER)
+
+
+def apply_forced_close(state: ExchangeState, inst: Instrument, pos: Position, plan: MatchPlan,
+                       category: str, ts: int) -> list[Event]:
+    """The reduce-only IOC of a forced close, then its fills as ``plan`` planned them."""
+    side = -1 if pos.size_lots > 0 else 1
+    ord_id = next_ord_id(state)
+    taker = Taker(pos.uid, pos.mgn_mode, side, lever_cents(state, pos.uid, inst, pos.mgn_mode), 0,
+                  ord_id, category)
+    placed = OrderPlaced(ts, ord_id, pos.uid, inst.inst_id, "buy" if side > 0 else "sell", "ioc",
+                         0, plan.filled_lots, pos.mgn_mode.value, True, "", category)
+    return [placed, *apply_match(state, inst, taker, plan, ts)]
 
 
 def _order_placed(cmd: PlaceOrder, order: Checked, ord_id: int) -> OrderPlaced:

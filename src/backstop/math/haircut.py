@@ -23,21 +23,7 @@ every share is within one unit of its exact proportional value and the total is 
 from __future__ import annotations
 
 from backstop.math.adl import allocate_pro_rata
-from backstop.math.values import calculate_fill_value
-from backstop.model.instrument import Instrument
 from backstop.numeric import PPM, div_floor
-
-
-def calculate_fill_shortfall(inst: Instrument, fills: list[tuple[int, int]], position_sign: int,
-                            ref_ticks: int) -> int:
-    """How much less the closing ``fills`` (``(lots, ticks)``) of a position of sign
-    ``position_sign`` bring than closing the same lots at ``ref_ticks``: a long sells, so
-    ``Σ value(lots, ref) − value(lots, px)``; a short buys back, so the reverse. Exact (each
-    fill value as :func:`backstop.math.values.calculate_fill_value` rounds it); 0 when the
-    fills are no worse."""
-    gap = sum(calculate_fill_value(inst, lots, ref_ticks) - calculate_fill_value(inst, lots, px)
-              for lots, px in fills)
-    return max(0, gap if position_sign > 0 else -gap)
 
 
 def allocate_pro_rata_haircut(needed: int, capacities: list[int]) -> list[int]:

@@ -23,6 +23,18 @@ def calculate_fill_value(inst: Instrument, signed_lots: int, px_ticks: int) -> i
     return div_floor(-signed_lots * inst.value_k, px_ticks)
 
 
+def calculate_fill_shortfall(inst: Instrument, fills: list[tuple[int, int]], position_sign: int,
+                            ref_ticks: int) -> int:
+    """How much less the closing ``fills`` (``(lots, ticks)``) of a position of sign
+    ``position_sign`` bring than closing the same lots at ``ref_ticks``: a long sells, so
+    ``Σ value(lots, ref) − value(lots, px)``; a short buys back, so the reverse. Exact (each
+    fill value as :func:`backstop.math.values.calculate_fill_value` rounds it); 0 when the
+    fills are no worse."""
+    gap = sum(calculate_fill_value(inst, lots, ref_ticks) - calculate_fill_value(inst, lots, px)
+              for lots, px in fills)
+    return max(0, gap if position_sign > 0 else -gap)
+
+
 def calculate_value_at(inst: Instrument, signed_lots: int, px_ticks: int) -> int:
     """Signed value of a position at a price, for its unrealized PnL.
 
