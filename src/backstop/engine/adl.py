@@ -58,12 +58,13 @@ def build_candidates(state: ExchangeState, inst: Instrument, side_sign: int,
     for pos in state.positions.values():
         if pos.inst_id != inst.inst_id or pos.size_lots * side_sign <= 0 or pos.uid == exclude_uid:
             continue
-        out.append(_candidate(state, inst, pos, mark, figures))
+        out.append(position_candidate(state, inst, pos, mark, figures))
     return out
 
 
-def _candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int,
-               cross_cache: FiguresCache) -> AdlCandidate:
+def position_candidate(state: ExchangeState, inst: Instrument, pos: Position, mark: int,
+                       cross_cache: FiguresCache) -> AdlCandidate:
+    """``pos`` as an ADL candidate at ``mark``: the ranking inputs, exact (money units)."""
     upl = calculate_upl(inst, pos.size_lots, pos.cost, mark)
     notional = calculate_notional(inst, pos.size_lots, mark)
     if pos.is_isolated:

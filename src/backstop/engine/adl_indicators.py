@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backstop.engine.adl import FiguresCache, _candidate, build_candidates
+from backstop.engine.adl import FiguresCache, build_candidates, position_candidate
 from backstop.engine.config import AdlRanking, EngineConfig
 from backstop.engine.screen import EPS_REL, RiskScreen
 from backstop.engine.screen_pool import SlotPool
@@ -158,7 +158,7 @@ class _Exact:
             if found is not None:
                 self.scores[i] = found[1]
                 return found
-        cand = _candidate(self.state, self.inst, self.state.positions[self.side.key(i)], self.mark,
+        cand = position_candidate(self.state, self.inst, self.state.positions[self.side.key(i)], self.mark,
                           self.cache)
         result = (cand.upl, float(calculate_adl_score(self.ranking, cand)))
         if alike is not None:

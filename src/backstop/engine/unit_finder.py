@@ -136,12 +136,9 @@ class UnitFinder:
             return find_liquidatable_units(state)
         screen = self._synced_screen(state)
         candidates = screen.screen(state.mark_ticks, float(warning_ratio))
-        units: set[Unit] = set()
-        for uid, inst_id, _mode in candidates.isolated:
-            if is_unit_liquidatable(state, (uid, "isolated", inst_id)):
-                units.add((uid, "isolated", inst_id))
-        units.update((uid, "cross", ccy) for uid, ccy in candidates.cross
-                     if is_cross_liquidatable(state, uid, ccy))
+        suspects = [*((uid, "isolated", inst_id) for uid, inst_id, _mode in candidates.isolated),
+                    *((uid, "cross", ccy) for uid, ccy in candidates.cross)]
+        units = {unit for unit in suspects if is_unit_liquidatable(state, unit)}
         self._pass = _Pass(candidates, units)
         return sorted(units)
 
