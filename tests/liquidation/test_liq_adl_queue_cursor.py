@@ -15,6 +15,7 @@ from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policy_strategies import adl_policies, liquidation_styles
 
 from backstop.engine.adl import RankedQueue
 from backstop.engine.config import config_from_dict
@@ -78,11 +79,8 @@ def _run(longs, shorts, policy, moves):
 positions = st.lists(st.tuples(st.sampled_from([MarginMode.CROSS, MarginMode.ISOLATED]),
                                st.integers(5, 50), st.integers(1, 40)), min_size=1, max_size=8)
 policies = st.fixed_dictionaries({
-    "liquidation": st.fixed_dictionaries({"style": st.sampled_from(["okx_tiers", "full", "progressive"])}),
-    "adl": st.fixed_dictionaries({
-        "ranking": st.sampled_from(["okx", "bitmex", "binance", "hyperliquid", "random", "pro_rata"]),
-        "price": st.sampled_from(["bankruptcy", "mark"]),
-        "seed": st.integers(0, 5)}),
+    "liquidation": liquidation_styles,
+    "adl": adl_policies,
     "waterfall": st.sampled_from([{"order": ["insurance_fund", "adl"]},
                                   {"order": ["insurance_fund", "vault", "adl"],
                                    "vault_capital": {"USDT": "3000"}}]),

@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policy_strategies import adl_policies, liquidation_styles
 
 from backstop.engine.config import config_from_dict
 from backstop.engine.exchange import Exchange
@@ -47,11 +48,8 @@ moves = st.lists(st.tuples(st.one_of(st.integers(-40, 25), st.sampled_from([-150
                            st.sampled_from(["quote", "quote", "pull", "deep"])),
                  min_size=4, max_size=12)   # per-mille steps with crashes and spikes; book mode
 policies = st.fixed_dictionaries({
-    "liquidation": st.fixed_dictionaries({"style": st.sampled_from(["okx_tiers", "full", "progressive"])}),
-    "adl": st.fixed_dictionaries({
-        "ranking": st.sampled_from(["okx", "bitmex", "binance", "hyperliquid", "random", "pro_rata"]),
-        "price": st.sampled_from(["bankruptcy", "mark"]),
-        "seed": st.integers(0, 5)}),
+    "liquidation": liquidation_styles,
+    "adl": adl_policies,
     "waterfall": st.sampled_from([
         {"order": ["insurance_fund", "adl"]},
         {"order": ["insurance_fund", "vault", "adl"], "vault_capital": {"USDT": "30000"}},
